@@ -1,0 +1,15 @@
+//! Domain types: money, currencies, account numbers, bill ids, RF creditor references and
+//! the normalized bank statement every format produces.
+//!
+//! Pure: no I/O, no SQL. Every type keeps its invariant in its constructor, so a value that
+//! exists is valid.
+
+mod ids;
+mod money;
+mod rf;
+pub mod statement;
+
+pub use ids::{normalize_key, AccountNo, BillId, CustomerClass, IdError};
+pub use money::{Currency, Money, MoneyError};
+pub use rf::{RfError, RfReference};
+pub use statement::{Direction, Entry, EntryStatus, Statement, StatementTotals};

@@ -1,0 +1,163 @@
+//! Bank file formats. Each module turns one format into the normalized statement model of
+//! [`crate::domain::statement`], as a stream of [`Event`]s so that a file of any size is read
+//! in bounded memory.
+//!
+//! Adding a format: a module with a reader implementing `Iterator<Item = Result<Event,
+//! ParseError>>`, a variant in [`Format`], and a line in [`open`] and [`sniff`].
+
+pub mod camt;
+mod error;
+mod lines;
+
+pub use error::ParseError;
+pub use lines::{LineCountingReader, Position};
+
+use crate::domain::{Entry, Statement};
+use serde::Serialize;
+use std::io::BufRead;
+
+/// A bank file format, as named in the config (`format = "camt054"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// ISO 20022 camt.052 account report.
+    Camt052,
+    /// ISO 20022 camt.053 statement.
+    Camt053,
+    /// ISO 20022 camt.054 debit/credit notification.
+    Camt054,
+}
+
+impl Format {
+    pub const NAMES: &'static [&'static str] = &["camt052", "camt053", "camt054", "auto"];
+
+    /// `None` for `auto`; an error for an unknown name.
+    pub fn parse(name: &str) -> Result<Option<Format>, String> {
+        match name.trim().to_ascii_lowercase().replace(['.', '_', '-'], "").as_str() {
+            "camt052" => Ok(Some(Format::Camt052)),
+            "camt053" => Ok(Some(Format::Camt053)),
+            "camt054" => Ok(Some(Format::Camt054)),
+            "auto" => Ok(None),
+            _ => Err(format!(
+                "unknown format `{name}` (known: {})",
+                Format::NAMES.join(", ")
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Format::Camt052 => "camt052",
+            Format::Camt053 => "camt053",
+            Format::Camt054 => "camt054",
+        }
+    }
+
+    pub fn is_camt(&self) -> bool {
+        matches!(self, Format::Camt052 | Format::Camt053 | Format::Camt054)
+    }
+}
+
+/// File-level header.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FileHeader {
+    /// The message id the bank gave the file (camt `GrpHdr/MsgId`).
+    pub file_id: Option<String>,
+    pub created_at: Option<String>,
+    /// The camt message version, e.g. `camt.054.001.08`, when the file names one.
+    pub version: Option<String>,
+}
+
+/// What a streaming reader yields, in file order: `File` once, then for each statement a
+/// `Statement` (header and declared totals, no entries), its `Entry`s, and `StatementEnd`.
+/// A reader checks the statement's declared totals before it yields `StatementEnd`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    File(Format, FileHeader),
+    Statement(Statement),
+    Entry(Entry),
+    StatementEnd,
+}
+
+/// A streaming reader over one file.
+pub type EventReader<'a> = Box<dyn Iterator<Item = Result<Event, ParseError>> + Send + 'a>;
+
+/// Guesses the format from the first bytes of a file.
+pub fn sniff(head: &[u8]) -> Option<Format> {
+    camt::sniff(head)
+}
+
+/// Opens a streaming reader. `format` is what the bank is configured to send (`None`: sniff).
+/// `file` names the file in errors.
+pub fn open<'a, R: BufRead + Send + 'a>(
+    format: Option<Format>,
+    mut reader: R,
+    file: &str,
+) -> Result<EventReader<'a>, ParseError> {
+    let format = match format {
+        Some(f) => f,
+        None => {
+            let head = reader
+                .fill_buf()
+                .map_err(|e| ParseError::io(file, &e))?;
+            if head.is_empty() {
+                return Err(ParseError::new(file, "start of file", "the file is empty"));
+            }
+            sniff(head).ok_or_else(|| {
+                ParseError::new(file, "start of file", "not a known bank file format")
+            })?
+        }
+    };
+    if format.is_camt() {
+        Ok(Box::new(camt::CamtReader::new(reader, file, format)))
+    } else {
+        Err(ParseError::new(file, "start of file", "format not supported yet"))
+    }
+}
+
+/// A whole file parsed into memory: for `billrecon parse` and tests. Ingest streams instead.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParsedFile {
+    pub format: Format,
+    #[serde(flatten)]
+    pub header: FileHeader,
+    pub statements: Vec<Statement>,
+}
+
+impl ParsedFile {
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.statements.iter().flat_map(|s| s.entries.iter())
+    }
+}
+
+/// Reads a whole file through the streaming reader and collects it.
+pub fn parse_all<R: BufRead + Send>(
+    format: Option<Format>,
+    reader: R,
+    file: &str,
+) -> Result<ParsedFile, ParseError> {
+    let mut out: Option<ParsedFile> = None;
+    for ev in open(format, reader, file)? {
+        match ev? {
+            Event::File(format, header) => {
+                out = Some(ParsedFile {
+                    format,
+                    header,
+                    statements: vec![],
+                })
+            }
+            Event::Statement(s) => {
+                if let Some(f) = out.as_mut() {
+                    f.statements.push(s)
+                }
+            }
+            Event::Entry(e) => {
+                if let Some(s) = out.as_mut().and_then(|f| f.statements.last_mut()) {
+                    s.entries.push(e)
+                }
+            }
+            Event::StatementEnd => {}
+        }
+    }
+    out.ok_or_else(|| ParseError::new(file, "end of file", "no statement found"))
+}
