@@ -10,6 +10,6 @@ mod rf;
 pub mod statement;
 
 pub use ids::{normalize_key, AccountNo, BillId, CustomerClass, IdError};
-pub use money::{Currency, Money, MoneyError};
+pub use money::{format_minor, money_text, Currency, Money, MoneyError};
 pub use rf::{RfError, RfReference};
 pub use statement::{Direction, Entry, EntryStatus, Statement, StatementTotals};

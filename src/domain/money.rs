@@ -232,3 +232,9 @@ mod tests {
         }
     }
 }
+
+/// Formats minor units of a currency given by its code (exponent 2 when the code is unknown).
+pub fn money_text(minor: i64, currency: &str) -> String {
+    let exp = Currency::parse(currency).map(|c| c.exponent()).unwrap_or(2);
+    Decimal::new(minor, exp).to_string()
+}

@@ -1,0 +1,258 @@
+//! The command line: parse, then call the use-cases in [`crate::app`]. Output for people and
+//! scripts goes to stdout; logs go to stderr. Errors are reported once, with their causes, by
+//! `main`.
+
+use crate::app::{config_path, App};
+use crate::config::Config;
+use crate::ingest::{IngestError, IngestOutcome};
+use crate::reports::{TableFormat, TableWriter};
+use crate::store::export;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser, Debug)]
+#[command(name = "billrecon", version, about = "Match partner-bank payments to utility bills and prove the money adds up")]
+pub struct Cli {
+    /// Config file (default: $BILLRECON_CONFIG, else config/billrecon.toml).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon: import billing exports, ingest inbox files, match; until Ctrl-C/SIGTERM.
+    Run,
+    /// Customer master.
+    Customers {
+        #[command(subcommand)]
+        cmd: ImportCmd,
+    },
+    /// Outstanding bills.
+    Bills {
+        #[command(subcommand)]
+        cmd: ImportCmd,
+    },
+    /// Ingest bank files by hand (archive, parse, validate, dedupe, store, match).
+    Ingest {
+        /// The bank the files come from (an `id` of a `[[bank]]` in the config).
+        #[arg(long)]
+        bank: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Match every pending payment.
+    Match,
+    /// The exceptions queue.
+    Exceptions {
+        #[command(subcommand)]
+        cmd: ExceptionsCmd,
+    },
+    /// Export what happened, as CSV (default) or JSON.
+    Export {
+        what: ExportWhat,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: TableFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Prove that the money adds up; exits 1 if it does not.
+    Verify {
+        #[arg(long, value_enum, default_value = "text")]
+        format: VerifyFormat,
+    },
+    /// Print a bank file as the normalized statement (JSON) without storing anything.
+    Parse {
+        file: PathBuf,
+        /// camt052, camt053, camt054 or auto.
+        #[arg(long, default_value = "auto")]
+        format: String,
+    },
+    /// Write a coherent synthetic data set (customers.csv, bills.csv, camt.054 files).
+    Gen(crate::gen::GenArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCmd {
+    /// Import a CSV export (all rows or none).
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExceptionsCmd {
+    /// List exceptions with their reasons.
+    List {
+        /// Include resolved ones.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: TableFormat,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ExportWhat {
+    Allocations,
+    Payments,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum VerifyFormat {
+    Text,
+    Json,
+}
+
+/// Loads the config (and sets up logging from it).
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let path = config_path(cli.config.as_deref());
+    let cfg = Config::load(&path)?;
+    crate::telemetry::init(&cfg.log.format, &cfg.log.level);
+    Ok(cfg)
+}
+
+/// Runs a command; the returned code is the process exit code.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::Parse { file, format } => return parse(file, format),
+        Command::Gen(args) => {
+            crate::gen::generate(args)?;
+            return Ok(0);
+        }
+        _ => {}
+    }
+    let app = App::build(load_config(&cli)?).await?;
+    let code = match cli.command {
+        Command::Run => {
+            let token = CancellationToken::new();
+            let t = token.clone();
+            tokio::spawn(async move {
+                crate::shutdown::signal().await;
+                t.cancel();
+            });
+            tracing::info!(database = %crate::store::redact(&app.config.storage.database_url), "billrecon running; Ctrl-C to stop");
+            app.run(token).await?;
+            0
+        }
+        Command::Customers { cmd: ImportCmd::Import { file } } => {
+            let s = crate::billing::import_customers(&app.store, &file).await?;
+            println!("customers {}: {s}", file.display());
+            0
+        }
+        Command::Bills { cmd: ImportCmd::Import { file } } => {
+            let s = crate::billing::import_bills(&app.store, &file).await?;
+            println!("bills {}: {s}", file.display());
+            0
+        }
+        Command::Ingest { bank, files } => {
+            let bank = app.bank(&bank)?.clone();
+            let (results, summary) = app.ingest_paths(&bank, &files).await?;
+            let mut code = 0;
+            for r in results {
+                match r.result {
+                    Ok(IngestOutcome::Ingested {
+                        file_id,
+                        statements,
+                        payments,
+                    }) => println!(
+                        "{}: ingested as file {file_id} ({statements} statements, {payments} payment lines)",
+                        r.path.display()
+                    ),
+                    Ok(IngestOutcome::DuplicateFile { file_id }) => println!(
+                        "{}: already ingested as file {file_id}; this delivery is logged and ignored",
+                        r.path.display()
+                    ),
+                    Err(e @ IngestError::Rejected { .. }) => {
+                        eprintln!("{}: REJECTED: {e}", r.path.display());
+                        code = 2;
+                    }
+                    Err(e) => {
+                        eprintln!("{}: FAILED: {e}", r.path.display());
+                        code = 1;
+                    }
+                }
+            }
+            println!("{summary}");
+            code
+        }
+        Command::Match => {
+            println!("{}", app.match_pending().await?);
+            0
+        }
+        Command::Exceptions {
+            cmd: ExceptionsCmd::List { all, format },
+        } => {
+            let stdout = std::io::stdout().lock();
+            let mut w = TableWriter::new(stdout, format, export::EXCEPTION_COLUMNS)?;
+            export::exceptions(app.store.pool(), all, |row| w.row(row)).await?;
+            w.finish()?;
+            0
+        }
+        Command::Export { what, format, out } => {
+            let sink: Box<dyn Write> = match &out {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let (cols, n) = match what {
+                ExportWhat::Payments => (export::PAYMENT_COLUMNS, "payments"),
+                ExportWhat::Allocations => (export::ALLOCATION_COLUMNS, "allocations"),
+            };
+            let mut w = TableWriter::new(sink, format, cols)?;
+            let count = match what {
+                ExportWhat::Payments => export::payments(app.store.pool(), |r| w.row(r)).await?,
+                ExportWhat::Allocations => export::allocations(app.store.pool(), |r| w.row(r)).await?,
+            };
+            w.finish()?;
+            if let Some(p) = out {
+                eprintln!("{count} {n} written to {}", p.display());
+            }
+            0
+        }
+        Command::Verify { format } => {
+            let report = crate::ledger::verify(&app.store).await?;
+            match format {
+                VerifyFormat::Text => println!("{report}"),
+                VerifyFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            }
+            if report.ok {
+                0
+            } else {
+                1
+            }
+        }
+        Command::Migrate => {
+            println!("database is up to date");
+            0
+        }
+        Command::Parse { .. } | Command::Gen(_) => 0,
+    };
+    app.store.close().await;
+    Ok(code)
+}
+
+fn parse(file: &Path, format: &str) -> anyhow::Result<i32> {
+    let format = crate::formats::Format::parse(format).map_err(anyhow::Error::msg)?;
+    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let name = file.display().to_string();
+    match crate::formats::parse_all(format, std::io::BufReader::new(f), &name) {
+        Ok(parsed) => {
+            let stdout = std::io::stdout().lock();
+            let mut w = std::io::BufWriter::new(stdout);
+            serde_json::to_writer_pretty(&mut w, &parsed)?;
+            writeln!(w)?;
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(2)
+        }
+    }
+}

@@ -1,0 +1,633 @@
+//! Matching: every pending payment is applied to bills, held as customer credit, or sent to
+//! the exceptions queue with a reason. Never a guess: when the rules do not give one clear
+//! answer the payment is an exception, because a wrong automatic match is worse than one.
+//!
+//! Order is deterministic: payments are taken in ingest order (files in the order they were
+//! ingested, lines in file order), so the same inputs always give the same allocations.
+//! Work goes in batches: one batch reads its context (duplicates, referenced bills and
+//! accounts, the open bills of those accounts) in a few queries, decides in memory, and
+//! writes everything in one transaction. A reversal is decided alone, after everything
+//! before it is written, because it must see the payment it undoes.
+
+pub mod references;
+
+use crate::config::Bank;
+use crate::domain::Currency;
+use crate::store::bills::BillRow;
+use crate::store::matching::{
+    BatchWrite, NewAllocation, PaymentUpdate, PendingPayment, ReversalCandidate,
+};
+use crate::store::{self, DbContext, Store, StoreError};
+use references::{candidates, PaymentTexts};
+use regex::Regex;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Pending payments decided per batch.
+pub const BATCH: i64 = 1000;
+
+/// Why a payment was not applied automatically. The names are stable: they appear in
+/// exports, reports and the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExceptionReason {
+    /// No reference, or none that names a known bill or account.
+    UnknownReference,
+    /// The references name more than one customer.
+    AmbiguousReference,
+    /// Not the ledger currency, or not the currency of the bill it names.
+    CurrencyMismatch,
+    /// Money going out of the collection account that is not a reversal.
+    UnexpectedDebit,
+    /// The same bank transaction was already counted.
+    Duplicate,
+    /// A zero amount.
+    ZeroAmount,
+    /// A reversal whose original payment cannot be found (or is already reversed).
+    ReversalUnmatched,
+    /// A reversal that fits more than one earlier payment.
+    ReversalAmbiguous,
+    /// A reversal of a payment that is itself in the exceptions queue.
+    ReversalOfException,
+}
+
+impl ExceptionReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::UnknownReference => "unknown_reference",
+            Self::AmbiguousReference => "ambiguous_reference",
+            Self::CurrencyMismatch => "currency_mismatch",
+            Self::UnexpectedDebit => "unexpected_debit",
+            Self::Duplicate => "duplicate",
+            Self::ZeroAmount => "zero_amount",
+            Self::ReversalUnmatched => "reversal_unmatched",
+            Self::ReversalAmbiguous => "reversal_ambiguous",
+            Self::ReversalOfException => "reversal_of_exception",
+        }
+    }
+}
+
+/// The rule that produced an allocation (the `rule` column of the allocations export).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Applied to the bill the payment names.
+    BillReference,
+    /// What was left after the named bill(s), to the account's other open bills, oldest first.
+    BillReferenceRemainder,
+    /// The named bill was already paid or cancelled: to the account's other open bills.
+    ClosedBillRedirect,
+    /// The payment names the account: its open bills, oldest due date first.
+    AccountOldestFirst,
+    /// Undoes an earlier allocation (negative amount).
+    Reversal,
+}
+
+impl Rule {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::BillReference => "bill_reference",
+            Self::BillReferenceRemainder => "bill_reference_remainder",
+            Self::ClosedBillRedirect => "closed_bill_redirect",
+            Self::AccountOldestFirst => "account_oldest_first",
+            Self::Reversal => "reversal",
+        }
+    }
+}
+
+/// Counts of what a matching run decided.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct MatchSummary {
+    pub processed: u64,
+    pub applied: u64,
+    pub partially_applied: u64,
+    pub credit: u64,
+    pub exception: u64,
+    pub reversed: u64,
+}
+
+impl MatchSummary {
+    fn count(&mut self, status: &str) {
+        self.processed += 1;
+        match status {
+            "applied" => self.applied += 1,
+            "partially_applied" => self.partially_applied += 1,
+            "credit" => self.credit += 1,
+            "exception" => self.exception += 1,
+            "reversed" => self.reversed += 1,
+            _ => {}
+        }
+    }
+}
+
+impl std::fmt::Display for MatchSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} payments matched: {} applied, {} partially applied, {} credit, {} exceptions, {} reversals",
+            self.processed,
+            self.applied,
+            self.partially_applied,
+            self.credit,
+            self.exception,
+            self.reversed
+        )
+    }
+}
+
+/// What matching needs to know about the configuration.
+pub struct Matcher {
+    currency: Currency,
+    patterns: HashMap<String, Vec<Regex>>,
+}
+
+impl Matcher {
+    pub fn new(currency: Currency, banks: &[Bank]) -> Self {
+        Matcher {
+            currency,
+            patterns: banks
+                .iter()
+                .map(|b| (b.id.clone(), b.reference_patterns.clone()))
+                .collect(),
+        }
+    }
+
+    /// Matches every pending payment. Safe to run at any time and more than once.
+    #[tracing::instrument(skip_all)]
+    pub async fn run(&self, store: &Store) -> Result<MatchSummary, StoreError> {
+        let mut summary = MatchSummary::default();
+        loop {
+            let _w = store.writer().await;
+            let mut tx = store.begin().await?;
+            let pending = store::matching::pending(&mut tx, BATCH).await?;
+            if pending.is_empty() {
+                break;
+            }
+            // A reversal is decided alone; the payments before it form a batch of their own.
+            let cut = pending
+                .iter()
+                .position(|p| p.reversal)
+                .map(|i| if i == 0 { 1 } else { i })
+                .unwrap_or(pending.len());
+            let batch = &pending[..cut];
+            let write = if batch[0].reversal {
+                self.decide_reversal(&mut tx, &batch[0]).await?
+            } else {
+                self.decide_batch(&mut tx, batch).await?
+            };
+            for p in &write.payments {
+                summary.count(p.status);
+            }
+            store::matching::write_batch(&mut tx, write, &store::now()).await?;
+            tx.commit().await.op("committing match outcomes")?;
+        }
+        if summary.processed > 0 {
+            tracing::info!(%summary, "matching done");
+        }
+        Ok(summary)
+    }
+
+    /// Duplicates among `batch`: payment id -> the id of the first payment with its key.
+    async fn duplicates(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        batch: &[PendingPayment],
+    ) -> Result<HashMap<i64, i64>, StoreError> {
+        let keys: Vec<String> = batch
+            .iter()
+            .filter_map(|p| p.txn_key.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut first: HashMap<(String, String), i64> = store::matching::first_with_keys(conn, &keys)
+            .await?
+            .into_iter()
+            .map(|(b, k, id)| ((b, k), id))
+            .collect();
+        let mut dups = HashMap::new();
+        for p in batch {
+            if let Some(k) = &p.txn_key {
+                match first.get(&(p.bank_id.clone(), k.clone())) {
+                    Some(id) if *id < p.id => {
+                        dups.insert(p.id, *id);
+                    }
+                    _ => {
+                        first.insert((p.bank_id.clone(), k.clone()), p.id);
+                    }
+                }
+            }
+        }
+        Ok(dups)
+    }
+
+    fn texts<'p>(&self, p: &'p PendingPayment) -> PaymentTexts<'p> {
+        PaymentTexts {
+            reference: p.reference.as_deref(),
+            end_to_end_id: p.end_to_end_id.as_deref(),
+            remittance: p.remittance.as_deref(),
+            additional_info: p.additional_info.as_deref(),
+        }
+    }
+
+    async fn decide_batch(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        batch: &[PendingPayment],
+    ) -> Result<BatchWrite, StoreError> {
+        let dups = self.duplicates(conn, batch).await?;
+        let no_patterns = Vec::new();
+        let cands: Vec<Vec<references::Candidate>> = batch
+            .iter()
+            .map(|p| {
+                let pats = self.patterns.get(&p.bank_id).unwrap_or(&no_patterns);
+                candidates(&self.texts(p), pats)
+            })
+            .collect();
+        let keys: Vec<String> = cands
+            .iter()
+            .flatten()
+            .map(|c| c.key.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let bills_by_key: HashMap<String, BillRow> = store::bills::by_keys(conn, &keys)
+            .await?
+            .into_iter()
+            .map(|b| (b.bill_key.clone(), b))
+            .collect();
+        let accounts_by_key: HashMap<String, String> =
+            store::customers::accounts_by_key(conn, &keys)
+                .await?
+                .into_iter()
+                .collect();
+        let mut accounts: HashSet<String> = bills_by_key.values().map(|b| b.account_no.clone()).collect();
+        accounts.extend(accounts_by_key.values().cloned());
+        let accounts: Vec<String> = accounts.into_iter().collect();
+        let mut book = Book::default();
+        for b in store::bills::open_for_accounts(conn, &accounts).await? {
+            book.add(b);
+        }
+        for b in bills_by_key.values() {
+            book.add(b.clone());
+        }
+
+        let mut write = BatchWrite::default();
+        for (p, cands) in batch.iter().zip(cands) {
+            let decision = if let Some(first) = dups.get(&p.id) {
+                Decision::exception(
+                    ExceptionReason::Duplicate,
+                    format!("same bank transaction as payment {first} (key {})", p.txn_key.as_deref().unwrap_or("")),
+                    Some(*first),
+                )
+            } else if p.direction == "debit" {
+                Decision::exception(
+                    ExceptionReason::UnexpectedDebit,
+                    "a debit that is not a reversal: money leaving the collection account".into(),
+                    None,
+                )
+            } else if p.amount_minor == 0 {
+                Decision::exception(ExceptionReason::ZeroAmount, "amount is zero".into(), None)
+            } else if p.currency != self.currency.as_str() {
+                Decision::exception(
+                    ExceptionReason::CurrencyMismatch,
+                    format!("payment in {}, bills are in {}", p.currency, self.currency),
+                    None,
+                )
+            } else {
+                self.decide_credit(p, &cands, &bills_by_key, &accounts_by_key, &mut book)
+            };
+            decision.into_write(p, &mut write);
+        }
+        write.bill_deltas = book.deltas.into_iter().collect();
+        Ok(write)
+    }
+
+    /// A credit in the ledger currency, not a duplicate: find the customer and allocate.
+    fn decide_credit(
+        &self,
+        p: &PendingPayment,
+        cands: &[references::Candidate],
+        bills_by_key: &HashMap<String, BillRow>,
+        accounts_by_key: &HashMap<String, String>,
+        book: &mut Book,
+    ) -> Decision {
+        // account -> how it was named (for the exception detail)
+        let mut named: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut named_bills: Vec<String> = Vec::new();
+        for c in cands {
+            if let Some(b) = bills_by_key.get(&c.key) {
+                named.entry(b.account_no.clone()).or_default().push(format!("bill {}", b.bill_id));
+                if !named_bills.contains(&b.bill_id) {
+                    named_bills.push(b.bill_id.clone());
+                }
+            }
+            if let Some(a) = accounts_by_key.get(&c.key) {
+                named.entry(a.clone()).or_default().push(format!("account {a}"));
+            }
+        }
+        if named.is_empty() {
+            let detail = if cands.is_empty() {
+                "the payment carries no reference".to_string()
+            } else {
+                let list: Vec<&str> = cands.iter().take(8).map(|c| c.key.as_str()).collect();
+                format!(
+                    "no known bill or account among: {}{}",
+                    list.join(", "),
+                    if cands.len() > 8 { ", ..." } else { "" }
+                )
+            };
+            return Decision::exception(ExceptionReason::UnknownReference, detail, None);
+        }
+        if named.len() > 1 {
+            let detail = named
+                .iter()
+                .map(|(a, how)| format!("{a} (via {})", how.join(", ")))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            return Decision::exception(
+                ExceptionReason::AmbiguousReference,
+                format!("references name different customers: {detail}"),
+                None,
+            );
+        }
+        let account = named.keys().next().cloned().unwrap_or_default();
+        if let Some(b) = named_bills
+            .iter()
+            .filter_map(|id| book.bills.get(id))
+            .find(|b| b.currency != p.currency)
+        {
+            return Decision::exception(
+                ExceptionReason::CurrencyMismatch,
+                format!("payment in {}, bill {} is in {}", p.currency, b.bill_id, b.currency),
+                None,
+            );
+        }
+        book.allocate(p, &account, &named_bills)
+    }
+
+    async fn decide_reversal(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        p: &PendingPayment,
+    ) -> Result<BatchWrite, StoreError> {
+        let mut write = BatchWrite::default();
+        if let Some(first) = self.duplicates(conn, std::slice::from_ref(p)).await?.get(&p.id) {
+            Decision::exception(
+                ExceptionReason::Duplicate,
+                format!("same reversal as payment {first}"),
+                Some(*first),
+            )
+            .into_write(p, &mut write);
+            return Ok(write);
+        }
+        // References under which the bank may quote the original's AcctSvcrRef.
+        let mut refs: Vec<String> = [&p.bank_ref, &p.entry_ref, &p.reference, &p.tx_id]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for text in [&p.remittance, &p.additional_info].into_iter().flatten() {
+            refs.extend(
+                text.split_whitespace()
+                    .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
+                    .filter(|w| w.len() >= 4),
+            );
+        }
+        refs.sort();
+        refs.dedup();
+        let found = store::matching::reversal_candidates(
+            conn,
+            &p.bank_id,
+            p.id,
+            p.end_to_end_id.as_deref(),
+            &refs,
+        )
+        .await?;
+        let same_amount: Vec<&ReversalCandidate> = found
+            .iter()
+            .filter(|c| c.amount_minor == -p.amount_minor)
+            .collect();
+        let live: Vec<&ReversalCandidate> = same_amount
+            .iter()
+            .copied()
+            .filter(|c| c.status != "reversed")
+            .collect();
+        let decision = match live.as_slice() {
+            [] => {
+                let detail = if let Some(c) = same_amount.first() {
+                    format!(
+                        "payment {} fits but was already reversed by payment {}",
+                        c.id,
+                        c.reversed_by.unwrap_or_default()
+                    )
+                } else if let Some(c) = found.first() {
+                    format!(
+                        "payment {} has the same reference but amount {} instead of {}",
+                        c.id,
+                        crate::domain::money_text(c.amount_minor, &p.currency),
+                        crate::domain::money_text(-p.amount_minor, &p.currency)
+                    )
+                } else {
+                    "no earlier payment with the same end-to-end id or bank reference and amount".into()
+                };
+                Decision::exception(ExceptionReason::ReversalUnmatched, detail, None)
+            }
+            [orig] if orig.status == "exception" => Decision::exception(
+                ExceptionReason::ReversalOfException,
+                format!("reverses payment {}, which is itself in the exceptions queue", orig.id),
+                Some(orig.id),
+            ),
+            [orig] => {
+                let orig = (*orig).clone();
+                let allocs = store::matching::net_allocations(conn, orig.id).await?;
+                let mut d = Decision {
+                    status: "reversed",
+                    account_no: orig.account_no.clone(),
+                    allocations: vec![],
+                    credit: -orig.credit_minor,
+                    exception: None,
+                    reverses: Some(orig.id),
+                };
+                for (bill_id, account_no, _currency, amount) in allocs {
+                    if amount != 0 {
+                        d.allocations.push((bill_id.clone(), account_no, -amount, Rule::Reversal));
+                        write.bill_deltas.push((bill_id, -amount));
+                    }
+                }
+                write.reversed.push((orig.id, p.id));
+                d
+            }
+            many => Decision::exception(
+                ExceptionReason::ReversalAmbiguous,
+                format!(
+                    "fits payments {}",
+                    many.iter().map(|c| c.id.to_string()).collect::<Vec<_>>().join(", ")
+                ),
+                None,
+            ),
+        };
+        decision.into_write(p, &mut write);
+        Ok(write)
+    }
+}
+
+/// The decision for one payment.
+#[derive(Debug)]
+struct Decision {
+    status: &'static str,
+    account_no: Option<String>,
+    /// (bill, account, amount, rule)
+    allocations: Vec<(String, String, i64, Rule)>,
+    credit: i64,
+    exception: Option<(ExceptionReason, String, Option<i64>)>,
+    reverses: Option<i64>,
+}
+
+impl Decision {
+    fn exception(reason: ExceptionReason, detail: String, related: Option<i64>) -> Self {
+        Decision {
+            status: "exception",
+            account_no: None,
+            allocations: vec![],
+            credit: 0,
+            exception: Some((reason, detail, related)),
+            reverses: None,
+        }
+    }
+
+    fn into_write(self, p: &PendingPayment, w: &mut BatchWrite) {
+        let applied: i64 = self.allocations.iter().map(|a| a.2).sum();
+        for (bill_id, account_no, amount, rule) in &self.allocations {
+            w.allocations.push(NewAllocation {
+                payment_id: p.id,
+                bill_id: bill_id.clone(),
+                account_no: account_no.clone(),
+                amount_minor: *amount,
+                currency: p.currency.clone(),
+                rule: rule.as_str(),
+            });
+        }
+        if self.credit != 0 {
+            if let Some(a) = &self.account_no {
+                w.credits.push((
+                    a.clone(),
+                    p.id,
+                    self.credit,
+                    p.currency.clone(),
+                    if self.reverses.is_some() { "reversal" } else { "overpayment" },
+                ));
+            }
+        }
+        let held = if self.exception.is_some() { p.amount_minor } else { 0 };
+        let (reason, detail, related) = match self.exception {
+            Some((r, d, rel)) => (Some(r.as_str()), Some(d), rel),
+            None => (None, None, None),
+        };
+        w.payments.push(PaymentUpdate {
+            id: p.id,
+            status: self.status,
+            account_no: self.account_no,
+            applied_minor: applied,
+            credit_minor: self.credit,
+            held_minor: held,
+            exception_reason: reason,
+            exception_detail: detail,
+            reverses_payment_id: self.reverses,
+            related_payment_id: related,
+            currency: p.currency.clone(),
+        });
+    }
+}
+
+/// Bills as this batch sees them, updated as payments are applied.
+#[derive(Default)]
+struct Book {
+    bills: HashMap<String, BillRow>,
+    /// account -> its bills, oldest due date first
+    by_account: HashMap<String, Vec<String>>,
+    deltas: HashMap<String, i64>,
+}
+
+impl Book {
+    fn add(&mut self, b: BillRow) {
+        if self.bills.contains_key(&b.bill_id) {
+            return;
+        }
+        let list = self.by_account.entry(b.account_no.clone()).or_default();
+        list.push(b.bill_id.clone());
+        self.bills.insert(b.bill_id.clone(), b);
+        let bills = &self.bills;
+        list.sort_by(|x, y| {
+            let (bx, by) = (&bills[x], &bills[y]);
+            (&bx.due_on, &bx.bill_id).cmp(&(&by.due_on, &by.bill_id))
+        });
+    }
+
+    fn take(&mut self, bill_id: &str, currency: &str, remaining: i64) -> i64 {
+        let Some(b) = self.bills.get_mut(bill_id) else {
+            return 0;
+        };
+        if b.status != "open" || b.currency != currency {
+            return 0;
+        }
+        let take = (b.amount_minor - b.paid_minor).min(remaining).max(0);
+        if take > 0 {
+            b.paid_minor += take;
+            if b.paid_minor >= b.amount_minor {
+                b.status = "paid".into();
+            }
+            *self.deltas.entry(bill_id.to_string()).or_default() += take;
+        }
+        take
+    }
+
+    /// Named bills first, then the account's other open bills oldest first, then credit.
+    fn allocate(&mut self, p: &PendingPayment, account: &str, named: &[String]) -> Decision {
+        let mut remaining = p.amount_minor;
+        let mut allocations = Vec::new();
+        let mut named_open = false;
+        for id in named {
+            named_open |= self.bills.get(id).map(|b| b.status == "open").unwrap_or(false);
+            let t = self.take(id, &p.currency, remaining);
+            if t > 0 {
+                allocations.push((id.clone(), account.to_string(), t, Rule::BillReference));
+                remaining -= t;
+            }
+        }
+        let rest_rule = if named.is_empty() {
+            Rule::AccountOldestFirst
+        } else if named_open || !allocations.is_empty() {
+            Rule::BillReferenceRemainder
+        } else {
+            Rule::ClosedBillRedirect
+        };
+        let others: Vec<String> = self
+            .by_account
+            .get(account)
+            .map(|v| v.iter().filter(|id| !named.contains(id)).cloned().collect())
+            .unwrap_or_default();
+        for id in others {
+            if remaining == 0 {
+                break;
+            }
+            let t = self.take(&id, &p.currency, remaining);
+            if t > 0 {
+                allocations.push((id, account.to_string(), t, rest_rule));
+                remaining -= t;
+            }
+        }
+        let status = match (allocations.is_empty(), remaining) {
+            (false, 0) => "applied",
+            (false, _) => "partially_applied",
+            (true, _) => "credit",
+        };
+        Decision {
+            status,
+            account_no: Some(account.to_string()),
+            allocations,
+            credit: remaining,
+            exception: None,
+            reverses: None,
+        }
+    }
+}

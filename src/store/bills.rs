@@ -1,0 +1,146 @@
+//! Bills as exported by the billing system, with what has been paid on them.
+
+use super::{bind_vals, in_list, insert_rows, now, DbContext, StoreError, Val};
+use sqlx::{AnyConnection, Row};
+
+/// A bill as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillRow {
+    pub bill_id: String,
+    pub bill_key: String,
+    pub account_no: String,
+    pub period: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub issued_on: String,
+    pub due_on: String,
+    pub paid_minor: i64,
+    /// open | paid | cancelled
+    pub status: String,
+}
+
+const COLS: &str = "bill_id, bill_key, account_no, period, amount_minor, currency, issued_on, due_on, paid_minor, status";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<BillRow, sqlx::Error> {
+    Ok(BillRow {
+        bill_id: r.try_get(0)?,
+        bill_key: r.try_get(1)?,
+        account_no: r.try_get(2)?,
+        period: r.try_get(3)?,
+        amount_minor: r.try_get(4)?,
+        currency: r.try_get(5)?,
+        issued_on: r.try_get(6)?,
+        due_on: r.try_get(7)?,
+        paid_minor: r.try_get(8)?,
+        status: r.try_get(9)?,
+    })
+}
+
+async fn select_in(
+    conn: &mut AnyConnection,
+    column: &str,
+    values: &[String],
+    extra: &str,
+) -> Result<Vec<BillRow>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in values.chunks(1000) {
+        let sql = format!(
+            "SELECT {COLS} FROM bills WHERE {column} IN ({}) {extra}",
+            in_list(chunk.len(), 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for v in chunk {
+            q = q.bind(v.clone());
+        }
+        for r in q.fetch_all(&mut *conn).await.op("looking up bills")? {
+            out.push(from_row(&r).op("reading bills")?);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<BillRow>, StoreError> {
+    select_in(conn, "bill_id", ids, "").await
+}
+
+pub async fn by_keys(conn: &mut AnyConnection, keys: &[String]) -> Result<Vec<BillRow>, StoreError> {
+    select_in(conn, "bill_key", keys, "").await
+}
+
+/// Open bills of these accounts, oldest due date first (then bill id), for allocation.
+pub async fn open_for_accounts(
+    conn: &mut AnyConnection,
+    accounts: &[String],
+) -> Result<Vec<BillRow>, StoreError> {
+    select_in(
+        conn,
+        "account_no",
+        accounts,
+        "AND status = 'open' ORDER BY account_no, due_on, bill_id",
+    )
+    .await
+}
+
+pub async fn insert(conn: &mut AnyConnection, rows: Vec<BillRow>) -> Result<(), StoreError> {
+    let at = now();
+    let vals = rows
+        .into_iter()
+        .map(|b| {
+            vec![
+                Val::S(b.bill_id),
+                Val::S(b.bill_key),
+                Val::S(b.account_no),
+                Val::S(b.period),
+                Val::I(b.amount_minor),
+                Val::S(b.currency),
+                Val::S(b.issued_on),
+                Val::S(b.due_on),
+                Val::I(b.paid_minor),
+                Val::S(b.status),
+                Val::S(at.clone()),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        &format!("INSERT INTO bills ({COLS}, updated_at)"),
+        11,
+        vals,
+        "saving bills",
+    )
+    .await
+}
+
+/// Rewrites the billing-system fields of a bill (not what has been paid on it).
+pub async fn update(conn: &mut AnyConnection, b: &BillRow) -> Result<(), StoreError> {
+    let q = sqlx::query(
+        "UPDATE bills SET account_no = $2, period = $3, amount_minor = $4, currency = $5, \
+         issued_on = $6, due_on = $7, status = $8, updated_at = $9 WHERE bill_id = $1",
+    );
+    bind_vals(
+        q,
+        vec![
+            Val::S(b.bill_id.clone()),
+            Val::S(b.account_no.clone()),
+            Val::S(b.period.clone()),
+            Val::I(b.amount_minor),
+            Val::S(b.currency.clone()),
+            Val::S(b.issued_on.clone()),
+            Val::S(b.due_on.clone()),
+            Val::S(b.status.clone()),
+            Val::S(now()),
+        ],
+    )
+    .execute(&mut *conn)
+    .await
+    .op("updating a bill")?;
+    Ok(())
+}
+
+pub async fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    sqlx::query("SELECT COUNT(*) FROM bills")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get::<i64, _>(0))
+        .op("counting bills")
+}

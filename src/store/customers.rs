@@ -1,0 +1,108 @@
+//! Customer master rows.
+
+use super::{in_list, now, DbContext, StoreError, Val};
+use sqlx::{AnyConnection, Row};
+use std::collections::HashSet;
+
+/// A customer as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRow {
+    pub account_no: String,
+    pub account_key: String,
+    pub name: String,
+    pub class: String,
+    pub key_account: bool,
+    pub manager: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Inserts or updates customers by account number.
+pub async fn upsert(conn: &mut AnyConnection, rows: &[CustomerRow]) -> Result<(), StoreError> {
+    let at = now();
+    let vals: Vec<Vec<Val>> = rows
+        .iter()
+        .map(|c| {
+            vec![
+                Val::S(c.account_no.clone()),
+                Val::S(c.account_key.clone()),
+                Val::S(c.name.clone()),
+                Val::S(c.class.clone()),
+                Val::B(c.key_account),
+                Val::OS(c.manager.clone()),
+                Val::OS(c.phone.clone()),
+                Val::OS(c.email.clone()),
+                Val::S(at.clone()),
+            ]
+        })
+        .collect();
+    // ON CONFLICT .. DO UPDATE needs one statement per chunk; insert_rows appends VALUES.
+    let per = 1000;
+    for chunk in vals.chunks(per) {
+        let sql = format!(
+            "INSERT INTO customers (account_no, account_key, name, class, key_account, manager, phone, email, updated_at) VALUES {} \
+             ON CONFLICT (account_no) DO UPDATE SET name = excluded.name, class = excluded.class, \
+             key_account = excluded.key_account, manager = excluded.manager, phone = excluded.phone, \
+             email = excluded.email, updated_at = excluded.updated_at",
+            super::placeholders(chunk.len(), 9, 1)
+        );
+        let q = super::bind_vals(sqlx::query(&sql), chunk.iter().flatten().cloned().collect());
+        q.execute(&mut *conn).await.op("saving customers")?;
+    }
+    Ok(())
+}
+
+/// Which of these account numbers exist.
+pub async fn existing_accounts(
+    conn: &mut AnyConnection,
+    accounts: &[String],
+) -> Result<HashSet<String>, StoreError> {
+    let mut out = HashSet::new();
+    for chunk in accounts.chunks(1000) {
+        let sql = format!(
+            "SELECT account_no FROM customers WHERE account_no IN ({})",
+            in_list(chunk.len(), 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for a in chunk {
+            q = q.bind(a.clone());
+        }
+        for r in q.fetch_all(&mut *conn).await.op("looking up customers")? {
+            out.insert(r.try_get::<String, _>(0).op("reading customers")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Account numbers already stored under these normalized keys: key -> account_no.
+pub async fn accounts_by_key(
+    conn: &mut AnyConnection,
+    keys: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(1000) {
+        let sql = format!(
+            "SELECT account_key, account_no FROM customers WHERE account_key IN ({})",
+            in_list(chunk.len(), 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for k in chunk {
+            q = q.bind(k.clone());
+        }
+        for r in q.fetch_all(&mut *conn).await.op("looking up customers")? {
+            out.push((
+                r.try_get::<String, _>(0).op("reading customers")?,
+                r.try_get::<String, _>(1).op("reading customers")?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+pub async fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    sqlx::query("SELECT COUNT(*) FROM customers")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get::<i64, _>(0))
+        .op("counting customers")
+}

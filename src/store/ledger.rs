@@ -1,0 +1,225 @@
+//! The queries behind `billrecon verify`. Each check query returns its breaks as rows of
+//! (subject, expected, actual, currency); the checked-population query returns one count.
+
+use super::{DbContext, StoreError};
+use sqlx::{AnyConnection, Row};
+
+/// A conservation check: what it proves, how many items it looked at, and the SQL of its
+/// breaks.
+pub struct CheckSql {
+    pub name: &'static str,
+    pub proves: &'static str,
+    pub population: &'static str,
+    pub breaks: &'static str,
+}
+
+const MATCHED: &str = "status NOT IN ('pending', 'not_booked')";
+
+pub const CHECKS: &[CheckSql] = &[
+    CheckSql {
+        name: "payment_conservation",
+        proves: "every payment's amount = applied + credit + refunded + held in exceptions",
+        population: "SELECT COUNT(*) FROM payments WHERE status NOT IN ('pending', 'not_booked')",
+        breaks: "SELECT 'payment ' || CAST(id AS TEXT), amount_minor, applied_minor + credit_minor + refunded_minor + held_minor, currency \
+                 FROM payments WHERE status NOT IN ('pending', 'not_booked') \
+                 AND amount_minor <> applied_minor + credit_minor + refunded_minor + held_minor ORDER BY id",
+    },
+    CheckSql {
+        name: "every_payment_matched",
+        proves: "no booked payment is left unmatched (run `billrecon match`)",
+        population: "SELECT COUNT(*) FROM payments WHERE status <> 'not_booked'",
+        breaks: "SELECT 'payment ' || CAST(id AS TEXT), 0, amount_minor, currency FROM payments WHERE status = 'pending' ORDER BY id",
+    },
+    CheckSql {
+        name: "applied_equals_allocations",
+        proves: "what a payment says it applied equals its allocation rows",
+        population: "SELECT COUNT(*) FROM payments",
+        breaks: "SELECT 'payment ' || CAST(p.id AS TEXT), p.applied_minor, COALESCE(a.s, 0), p.currency FROM payments p \
+                 LEFT JOIN (SELECT payment_id, CAST(SUM(amount_minor) AS BIGINT) AS s FROM allocations GROUP BY payment_id) a \
+                 ON a.payment_id = p.id WHERE p.applied_minor <> COALESCE(a.s, 0) ORDER BY p.id",
+    },
+    CheckSql {
+        name: "credit_equals_ledger",
+        proves: "what a payment says it left as credit equals its customer-credit ledger rows",
+        population: "SELECT COUNT(*) FROM payments",
+        breaks: "SELECT 'payment ' || CAST(p.id AS TEXT), p.credit_minor, COALESCE(c.s, 0), p.currency FROM payments p \
+                 LEFT JOIN (SELECT payment_id, CAST(SUM(amount_minor) AS BIGINT) AS s FROM credit_ledger GROUP BY payment_id) c \
+                 ON c.payment_id = p.id WHERE p.credit_minor <> COALESCE(c.s, 0) ORDER BY p.id",
+    },
+    CheckSql {
+        name: "held_equals_open_exceptions",
+        proves: "what a payment holds equals its open exception",
+        population: "SELECT COUNT(*) FROM payments",
+        breaks: "SELECT 'payment ' || CAST(p.id AS TEXT), p.held_minor, COALESCE(e.s, 0), p.currency FROM payments p \
+                 LEFT JOIN (SELECT payment_id, CAST(SUM(amount_minor) AS BIGINT) AS s FROM exceptions WHERE status = 'open' GROUP BY payment_id) e \
+                 ON e.payment_id = p.id WHERE p.held_minor <> COALESCE(e.s, 0) ORDER BY p.id",
+    },
+    CheckSql {
+        name: "bill_paid_equals_allocations",
+        proves: "every bill's paid amount equals the allocations to it (amount = paid + balance)",
+        population: "SELECT COUNT(*) FROM bills",
+        breaks: "SELECT 'bill ' || b.bill_id, b.paid_minor, COALESCE(a.s, 0), b.currency FROM bills b \
+                 LEFT JOIN (SELECT bill_id, CAST(SUM(amount_minor) AS BIGINT) AS s FROM allocations GROUP BY bill_id) a \
+                 ON a.bill_id = b.bill_id WHERE b.paid_minor <> COALESCE(a.s, 0) ORDER BY b.bill_id",
+    },
+    CheckSql {
+        name: "bill_never_over_allocated",
+        proves: "allocations never exceed a bill, nor go below zero",
+        population: "SELECT COUNT(*) FROM bills",
+        breaks: "SELECT 'bill ' || bill_id, amount_minor, paid_minor, currency FROM bills \
+                 WHERE paid_minor > amount_minor OR paid_minor < 0 ORDER BY bill_id",
+    },
+    CheckSql {
+        name: "bill_status_consistent",
+        proves: "a bill is `paid` exactly when nothing is left to pay (unless cancelled)",
+        population: "SELECT COUNT(*) FROM bills",
+        breaks: "SELECT 'bill ' || bill_id || ' (' || status || ')', amount_minor, paid_minor, currency FROM bills \
+                 WHERE (status = 'paid' AND paid_minor < amount_minor) OR (status = 'open' AND paid_minor >= amount_minor) ORDER BY bill_id",
+    },
+    CheckSql {
+        name: "allocation_matches_bill",
+        proves: "every allocation goes to a bill of the same account and currency",
+        population: "SELECT COUNT(*) FROM allocations",
+        breaks: "SELECT 'allocation ' || CAST(a.id AS TEXT) || ' to bill ' || a.bill_id, 0, a.amount_minor, a.currency \
+                 FROM allocations a JOIN bills b ON b.bill_id = a.bill_id \
+                 WHERE a.account_no <> b.account_no OR a.currency <> b.currency ORDER BY a.id",
+    },
+    CheckSql {
+        name: "no_transaction_counted_twice",
+        proves: "no bank transaction (bank + dedupe key) carries money more than once",
+        population: "SELECT COUNT(*) FROM payments WHERE txn_key IS NOT NULL",
+        breaks: "SELECT bank_id || ' ' || txn_key, 1, COUNT(*), MIN(currency) FROM payments \
+                 WHERE txn_key IS NOT NULL AND status IN ('applied', 'partially_applied', 'credit', 'reversed') \
+                 GROUP BY bank_id, txn_key HAVING COUNT(*) > 1 ORDER BY 1",
+    },
+    CheckSql {
+        name: "reversals_undo_exactly",
+        proves: "every reversed payment is undone by exactly one reversal of the same applied and credit amounts",
+        population: "SELECT COUNT(*) FROM payments WHERE status = 'reversed' AND reversal = FALSE",
+        breaks: "SELECT 'payment ' || CAST(o.id AS TEXT), o.applied_minor + o.credit_minor, -COALESCE(r.applied_minor + r.credit_minor, 0), o.currency \
+                 FROM payments o LEFT JOIN payments r ON r.id = o.reversed_by_payment_id \
+                 WHERE o.status = 'reversed' AND o.reversal = FALSE AND (r.id IS NULL OR r.reverses_payment_id <> o.id \
+                 OR r.applied_minor <> -o.applied_minor OR r.credit_minor <> -o.credit_minor) ORDER BY o.id",
+    },
+    CheckSql {
+        name: "credit_balances_not_negative",
+        proves: "no customer's credit balance is negative",
+        population: "SELECT COUNT(DISTINCT account_no) FROM credit_ledger",
+        breaks: "SELECT 'account ' || account_no, 0, CAST(SUM(amount_minor) AS BIGINT), currency FROM credit_ledger \
+                 GROUP BY account_no, currency HAVING SUM(amount_minor) < 0 ORDER BY account_no",
+    },
+];
+
+/// One break: (subject, expected, actual, currency).
+pub type BreakRow = (String, i64, i64, String);
+
+pub async fn population(conn: &mut AnyConnection, sql: &str) -> Result<i64, StoreError> {
+    sqlx::query(sql)
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get::<i64, _>(0))
+        .op("verifying")
+}
+
+pub async fn breaks(conn: &mut AnyConnection, sql: &str, limit: i64) -> Result<(Vec<BreakRow>, i64), StoreError> {
+    let rows = sqlx::query(sql).fetch_all(&mut *conn).await.op("verifying")?;
+    let total = rows.len() as i64;
+    let mut out = Vec::new();
+    for r in rows.iter().take(limit as usize) {
+        out.push((
+            r.try_get(0).op("verifying")?,
+            r.try_get(1).op("verifying")?,
+            r.try_get(2).op("verifying")?,
+            r.try_get(3).op("verifying")?,
+        ));
+    }
+    Ok((out, total))
+}
+
+/// Per statement: what it declares and what its stored lines add up to.
+#[derive(Debug, Clone)]
+pub struct StatementTotalsRow {
+    pub statement_row: i64,
+    pub file_id: i64,
+    pub file_name: String,
+    pub statement_id: Option<String>,
+    pub currency: String,
+    pub declared: [Option<i64>; 7],
+    /// entries, sum of absolute amounts, net, credit count, credit sum, debit count, debit sum
+    pub actual: [i64; 7],
+}
+
+pub async fn statement_totals(conn: &mut AnyConnection) -> Result<Vec<StatementTotalsRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT s.id, s.file_id, f.file_name, s.statement_id, COALESCE(s.currency, MIN(e.currency), ''), \
+         s.declared_entries, s.declared_sum_minor, s.declared_net_minor, s.declared_credit_count, \
+         s.declared_credit_minor, s.declared_debit_count, s.declared_debit_minor, \
+         COUNT(e.entry_seq), \
+         CAST(COALESCE(SUM(CASE WHEN e.amt < 0 THEN -e.amt ELSE e.amt END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(e.amt), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN e.dir = 'credit' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN e.dir = 'credit' THEN e.amt ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN e.dir = 'debit' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN e.dir = 'debit' THEN -e.amt ELSE 0 END), 0) AS BIGINT) \
+         FROM statements s JOIN bank_files f ON f.id = s.file_id \
+         LEFT JOIN (SELECT statement_row, entry_seq, CAST(SUM(amount_minor) AS BIGINT) AS amt, MIN(direction) AS dir, MIN(currency) AS currency \
+                    FROM payments GROUP BY statement_row, entry_seq) e ON e.statement_row = s.id \
+         GROUP BY s.id, s.file_id, f.file_name, s.statement_id, s.currency, s.declared_entries, s.declared_sum_minor, \
+         s.declared_net_minor, s.declared_credit_count, s.declared_credit_minor, s.declared_debit_count, s.declared_debit_minor \
+         ORDER BY s.id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .op("verifying file totals")?;
+    rows.iter()
+        .map(|r| {
+            Ok(StatementTotalsRow {
+                statement_row: r.try_get(0)?,
+                file_id: r.try_get(1)?,
+                file_name: r.try_get(2)?,
+                statement_id: r.try_get(3)?,
+                currency: r.try_get(4)?,
+                declared: [
+                    r.try_get(5)?,
+                    r.try_get(6)?,
+                    r.try_get(7)?,
+                    r.try_get(8)?,
+                    r.try_get(9)?,
+                    r.try_get(10)?,
+                    r.try_get(11)?,
+                ],
+                actual: [
+                    r.try_get(12)?,
+                    r.try_get(13)?,
+                    r.try_get(14)?,
+                    r.try_get(15)?,
+                    r.try_get(16)?,
+                    r.try_get(17)?,
+                    r.try_get(18)?,
+                ],
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("verifying file totals")
+}
+
+/// Grand totals per currency over matched payments:
+/// (currency, payments, amount, applied, credit, refunded, held).
+pub async fn grand_totals(conn: &mut AnyConnection) -> Result<Vec<(String, i64, [i64; 5])>, StoreError> {
+    let sql = format!(
+        "SELECT currency, COUNT(*), CAST(SUM(amount_minor) AS BIGINT), CAST(SUM(applied_minor) AS BIGINT), \
+         CAST(SUM(credit_minor) AS BIGINT), CAST(SUM(refunded_minor) AS BIGINT), CAST(SUM(held_minor) AS BIGINT) \
+         FROM payments WHERE {MATCHED} GROUP BY currency ORDER BY currency"
+    );
+    let rows = sqlx::query(&sql).fetch_all(&mut *conn).await.op("verifying totals")?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                [r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?, r.try_get(6)?],
+            ))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("verifying totals")
+}

@@ -1,0 +1,342 @@
+//! What matching reads (pending payments and their context) and writes (its outcomes), in
+//! batches: never one query per payment.
+
+use super::{bind_vals, in_list, insert_rows, placeholders, DbContext, StoreError, Val};
+use sqlx::{AnyConnection, Row};
+
+/// A payment waiting to be matched.
+#[derive(Debug, Clone)]
+pub struct PendingPayment {
+    pub id: i64,
+    pub bank_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub direction: String,
+    pub reversal: bool,
+    pub txn_key: Option<String>,
+    pub bank_ref: Option<String>,
+    pub entry_ref: Option<String>,
+    pub end_to_end_id: Option<String>,
+    pub tx_id: Option<String>,
+    pub reference: Option<String>,
+    pub remittance: Option<String>,
+    pub additional_info: Option<String>,
+}
+
+/// The oldest pending payments, in ingest order.
+pub async fn pending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<PendingPayment>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, bank_id, amount_minor, currency, direction, reversal, txn_key, bank_ref, entry_ref, \
+         end_to_end_id, tx_id, reference, remittance, additional_info \
+         FROM payments WHERE status = 'pending' ORDER BY id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+    .op("reading pending payments")?;
+    rows.iter()
+        .map(|r| {
+            Ok(PendingPayment {
+                id: r.try_get(0)?,
+                bank_id: r.try_get(1)?,
+                amount_minor: r.try_get(2)?,
+                currency: r.try_get(3)?,
+                direction: r.try_get(4)?,
+                reversal: r.try_get(5)?,
+                txn_key: r.try_get(6)?,
+                bank_ref: r.try_get(7)?,
+                entry_ref: r.try_get(8)?,
+                end_to_end_id: r.try_get(9)?,
+                tx_id: r.try_get(10)?,
+                reference: r.try_get(11)?,
+                remittance: r.try_get(12)?,
+                additional_info: r.try_get(13)?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("reading pending payments")
+}
+
+/// For these dedupe keys, the first already-matched payment carrying each: (bank, key, id).
+pub async fn first_with_keys(
+    conn: &mut AnyConnection,
+    keys: &[String],
+) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(1000) {
+        let sql = format!(
+            "SELECT bank_id, txn_key, MIN(id) FROM payments WHERE txn_key IN ({}) \
+             AND status NOT IN ('pending', 'not_booked') GROUP BY bank_id, txn_key",
+            in_list(chunk.len(), 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for k in chunk {
+            q = q.bind(k.clone());
+        }
+        for r in q.fetch_all(&mut *conn).await.op("looking up duplicates")? {
+            out.push((
+                r.try_get(0).op("reading duplicates")?,
+                r.try_get(1).op("reading duplicates")?,
+                r.try_get(2).op("reading duplicates")?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// An earlier payment that a reversal may undo.
+#[derive(Debug, Clone)]
+pub struct ReversalCandidate {
+    pub id: i64,
+    pub amount_minor: i64,
+    pub status: String,
+    pub account_no: Option<String>,
+    pub applied_minor: i64,
+    pub credit_minor: i64,
+    pub bank_ref: Option<String>,
+    pub reversed_by: Option<i64>,
+}
+
+/// Earlier non-reversal payments of the bank with this end-to-end id or one of these bank
+/// references.
+pub async fn reversal_candidates(
+    conn: &mut AnyConnection,
+    bank_id: &str,
+    before_id: i64,
+    end_to_end_id: Option<&str>,
+    refs: &[String],
+) -> Result<Vec<ReversalCandidate>, StoreError> {
+    let mut conds = Vec::new();
+    let mut vals = vec![Val::S(bank_id.into()), Val::I(before_id)];
+    if let Some(e) = end_to_end_id {
+        vals.push(Val::S(e.into()));
+        conds.push(format!("end_to_end_id = ${}", vals.len()));
+    }
+    if !refs.is_empty() {
+        conds.push(format!("bank_ref IN ({})", in_list(refs.len(), vals.len() + 1)));
+        vals.extend(refs.iter().map(|r| Val::S(r.clone())));
+    }
+    if conds.is_empty() {
+        return Ok(vec![]);
+    }
+    let sql = format!(
+        "SELECT id, amount_minor, status, account_no, applied_minor, credit_minor, bank_ref, reversed_by_payment_id \
+         FROM payments WHERE bank_id = $1 AND id < $2 AND reversal = FALSE \
+         AND status NOT IN ('pending', 'not_booked') AND ({}) ORDER BY id",
+        conds.join(" OR ")
+    );
+    let rows = bind_vals(sqlx::query(&sql), vals)
+        .fetch_all(&mut *conn)
+        .await
+        .op("looking up the original of a reversal")?;
+    rows.iter()
+        .map(|r| {
+            Ok(ReversalCandidate {
+                id: r.try_get(0)?,
+                amount_minor: r.try_get(1)?,
+                status: r.try_get(2)?,
+                account_no: r.try_get(3)?,
+                applied_minor: r.try_get(4)?,
+                credit_minor: r.try_get(5)?,
+                bank_ref: r.try_get(6)?,
+                reversed_by: r.try_get(7)?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("reading reversal candidates")
+}
+
+/// Net allocations of a payment per bill: (bill_id, account_no, currency, amount).
+pub async fn net_allocations(
+    conn: &mut AnyConnection,
+    payment_id: i64,
+) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT bill_id, account_no, currency, CAST(SUM(amount_minor) AS BIGINT) FROM allocations \
+         WHERE payment_id = $1 GROUP BY bill_id, account_no, currency ORDER BY MIN(id)",
+    )
+    .bind(payment_id)
+    .fetch_all(&mut *conn)
+    .await
+    .op("reading allocations")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("reading allocations")
+}
+
+/// One allocation to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAllocation {
+    pub payment_id: i64,
+    pub bill_id: String,
+    pub account_no: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub rule: &'static str,
+}
+
+/// What matching decided for one payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentUpdate {
+    pub id: i64,
+    pub status: &'static str,
+    pub account_no: Option<String>,
+    pub applied_minor: i64,
+    pub credit_minor: i64,
+    pub held_minor: i64,
+    pub exception_reason: Option<&'static str>,
+    pub exception_detail: Option<String>,
+    pub reverses_payment_id: Option<i64>,
+    pub related_payment_id: Option<i64>,
+    pub currency: String,
+}
+
+/// Everything one matching batch writes, in one transaction.
+#[derive(Debug, Default)]
+pub struct BatchWrite {
+    pub payments: Vec<PaymentUpdate>,
+    pub allocations: Vec<NewAllocation>,
+    /// (account, payment, amount, currency, kind)
+    pub credits: Vec<(String, i64, i64, String, &'static str)>,
+    /// bill_id -> change of paid amount
+    pub bill_deltas: Vec<(String, i64)>,
+    /// (original payment id, reversal payment id)
+    pub reversed: Vec<(i64, i64)>,
+}
+
+pub async fn write_batch(conn: &mut AnyConnection, w: BatchWrite, at: &str) -> Result<(), StoreError> {
+    let at = at.to_string();
+    // payments
+    for chunk in w.payments.chunks(1000) {
+        let cols = 10;
+        let sql = format!(
+            "UPDATE payments SET status = v.column2, account_no = v.column3, applied_minor = v.column4, \
+             credit_minor = v.column5, held_minor = v.column6, exception_reason = v.column7, \
+             exception_detail = v.column8, reverses_payment_id = v.column9, matched_at = v.column10 \
+             FROM (VALUES {}) AS v WHERE payments.id = v.column1",
+            placeholders(chunk.len(), cols, 1)
+        );
+        let vals = chunk
+            .iter()
+            .flat_map(|p| {
+                vec![
+                    Val::I(p.id),
+                    Val::S(p.status.into()),
+                    Val::OS(p.account_no.clone()),
+                    Val::I(p.applied_minor),
+                    Val::I(p.credit_minor),
+                    Val::I(p.held_minor),
+                    Val::OS(p.exception_reason.map(str::to_string)),
+                    Val::OS(p.exception_detail.clone()),
+                    Val::OI(p.reverses_payment_id),
+                    Val::S(at.clone()),
+                ]
+            })
+            .collect();
+        bind_vals(sqlx::query(&sql), vals)
+            .execute(&mut *conn)
+            .await
+            .op("saving match outcomes")?;
+    }
+    for (orig, rev) in &w.reversed {
+        sqlx::query("UPDATE payments SET status = 'reversed', reversed_by_payment_id = $2 WHERE id = $1")
+            .bind(*orig)
+            .bind(*rev)
+            .execute(&mut *conn)
+            .await
+            .op("marking a payment reversed")?;
+    }
+    // exceptions
+    let exceptions: Vec<Vec<Val>> = w
+        .payments
+        .iter()
+        .filter_map(|p| {
+            p.exception_reason.map(|reason| {
+                vec![
+                    Val::I(p.id),
+                    Val::S(reason.into()),
+                    Val::S(p.exception_detail.clone().unwrap_or_default()),
+                    Val::I(p.held_minor),
+                    Val::S(p.currency.clone()),
+                    Val::S("open".into()),
+                    Val::OI(p.related_payment_id),
+                    Val::S(at.clone()),
+                ]
+            })
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO exceptions (payment_id, reason, detail, amount_minor, currency, status, related_payment_id, created_at)",
+        8,
+        exceptions,
+        "saving exceptions",
+    )
+    .await?;
+    let allocs = w
+        .allocations
+        .into_iter()
+        .map(|a| {
+            vec![
+                Val::I(a.payment_id),
+                Val::S(a.bill_id),
+                Val::S(a.account_no),
+                Val::I(a.amount_minor),
+                Val::S(a.currency),
+                Val::S(a.rule.into()),
+                Val::S(at.clone()),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO allocations (payment_id, bill_id, account_no, amount_minor, currency, rule, created_at)",
+        7,
+        allocs,
+        "saving allocations",
+    )
+    .await?;
+    let credits = w
+        .credits
+        .into_iter()
+        .map(|(account, pid, amount, currency, kind)| {
+            vec![
+                Val::S(account),
+                Val::I(pid),
+                Val::I(amount),
+                Val::S(currency),
+                Val::S(kind.into()),
+                Val::S(at.clone()),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO credit_ledger (account_no, payment_id, amount_minor, currency, kind, created_at)",
+        6,
+        credits,
+        "saving customer credit",
+    )
+    .await?;
+    for chunk in w.bill_deltas.chunks(1000) {
+        let sql = format!(
+            "UPDATE bills SET paid_minor = bills.paid_minor + v.column2, \
+             status = CASE WHEN bills.status = 'cancelled' THEN 'cancelled' \
+                           WHEN bills.paid_minor + v.column2 >= bills.amount_minor THEN 'paid' ELSE 'open' END, \
+             updated_at = ${} FROM (VALUES {}) AS v WHERE bills.bill_id = v.column1",
+            chunk.len() * 2 + 1,
+            placeholders(chunk.len(), 2, 1)
+        );
+        let mut vals: Vec<Val> = chunk
+            .iter()
+            .flat_map(|(b, d)| vec![Val::S(b.clone()), Val::I(*d)])
+            .collect();
+        vals.push(Val::S(at.clone()));
+        bind_vals(sqlx::query(&sql), vals)
+            .execute(&mut *conn)
+            .await
+            .op("updating paid amounts")?;
+    }
+    Ok(())
+}

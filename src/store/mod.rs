@@ -1,0 +1,280 @@
+//! Storage: the only module with SQL. Use-case methods over a sqlx `Any` pool, so one set of
+//! portable queries (`$N` placeholders, `CAST(SUM(..) AS BIGINT)`, `ON CONFLICT`, `UPDATE ..
+//! FROM (VALUES ..)`) serves the embedded SQLite default and PostgreSQL.
+//!
+//! Money is stored as BIGINT minor units; dates as ISO 8601 text.
+
+pub mod bills;
+pub mod customers;
+pub mod export;
+pub mod files;
+pub mod ledger;
+pub mod matching;
+
+use sqlx::any::{AnyArguments, AnyPoolOptions};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, AnyPool, Connection};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Storage errors. `Db` carries the operation it happened in.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error while {op}: {source}")]
+    Db {
+        op: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// Adds the operation name to a sqlx error.
+pub trait DbContext<T> {
+    fn op(self, op: &'static str) -> Result<T, StoreError>;
+}
+impl<T> DbContext<T> for Result<T, sqlx::Error> {
+    fn op(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Db { op, source })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle to the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// Serializes the daemon's writers (ingest, matching, imports) inside one process, so
+    /// SQLite's single writer never sees two of them and matching always sees committed work.
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+static MIGRATIONS_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static MIGRATIONS_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Store {
+    /// Opens (creating a SQLite file and its folder when missing) and migrates.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let mut url = url.to_string();
+        if backend == Backend::Sqlite {
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:")
+                .split('?')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            if !path.is_empty() && path != ":memory:" {
+                if let Some(parent) = std::path::Path::new(&path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent).map_err(|e| StoreError::Connect {
+                            url: url.clone(),
+                            source: sqlx::Error::Io(e),
+                        })?;
+                    }
+                }
+            }
+            if !url.contains("mode=") {
+                url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+            }
+        }
+        let opts = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .acquire_timeout(Duration::from_secs(60))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA busy_timeout = 30000",
+                            "PRAGMA cache_size = -65536",
+                            "PRAGMA temp_store = MEMORY",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            });
+        let pool = opts
+            .connect(&url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact(&url),
+                source,
+            })?;
+        let store = Store {
+            pool,
+            backend,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => MIGRATIONS_SQLITE.run(&self.pool).await?,
+            Backend::Postgres => MIGRATIONS_POSTGRES.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Takes the in-process writer lock. Hold it for the whole of a write transaction.
+    pub async fn writer(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writer.lock().await
+    }
+
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, Any>, StoreError> {
+        self.pool.begin().await.op("starting a transaction")
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.op("connecting")?;
+        conn.ping().await.op("pinging")
+    }
+}
+
+/// Hides a password in a database URL.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The current time as RFC 3339 UTC text, to the second.
+pub fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A value to bind in a dynamically built statement.
+#[derive(Debug, Clone)]
+pub enum Val {
+    I(i64),
+    OI(Option<i64>),
+    S(String),
+    OS(Option<String>),
+    B(bool),
+}
+
+pub(crate) type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
+
+pub(crate) fn bind_vals(mut q: AnyQuery<'_>, vals: Vec<Val>) -> AnyQuery<'_> {
+    for v in vals {
+        q = match v {
+            Val::I(x) => q.bind(x),
+            Val::OI(x) => q.bind(x),
+            Val::S(x) => q.bind(x),
+            Val::OS(x) => q.bind(x),
+            Val::B(x) => q.bind(x),
+        };
+    }
+    q
+}
+
+/// `($1,$2,..),($n+1,..)` for `rows` rows of `cols` placeholders each, starting at `$start`.
+pub(crate) fn placeholders(rows: usize, cols: usize, start: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    let mut n = start;
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            s.push('$');
+            s.push_str(&n.to_string());
+            n += 1;
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// `$start,$start+1,..` for an `IN (..)` list.
+pub(crate) fn in_list(n: usize, start: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Executes a multi-row INSERT of `rows` (each `cols` values) in chunks that stay under the
+/// backends' bind-parameter limits.
+pub(crate) async fn insert_rows(
+    conn: &mut AnyConnection,
+    head: &str,
+    cols: usize,
+    rows: Vec<Vec<Val>>,
+    op: &'static str,
+) -> Result<(), StoreError> {
+    let per = (30_000 / cols).clamp(1, 1000);
+    let mut it = rows.into_iter().peekable();
+    while it.peek().is_some() {
+        let chunk: Vec<Vec<Val>> = it.by_ref().take(per).collect();
+        let sql = format!("{head} VALUES {}", placeholders(chunk.len(), cols, 1));
+        let q = bind_vals(sqlx::query(&sql), chunk.into_iter().flatten().collect());
+        q.execute(&mut *conn).await.op(op)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholder_lists() {
+        assert_eq!(placeholders(2, 2, 1), "($1,$2),($3,$4)");
+        assert_eq!(in_list(3, 2), "$2,$3,$4");
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact("sqlite://var/x.db"), "sqlite://var/x.db");
+    }
+}
