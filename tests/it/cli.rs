@@ -1,0 +1,187 @@
+//! The real binary: the commands a finance officer or a bank's integration engineer types.
+
+use crate::helpers::{fixture, real_fixture};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_billrecon");
+
+/// A temp working folder with a config whose paths point into it and at the fixtures.
+struct Workdir {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Workdir {
+    fn new(inbox: bool) -> Workdir {
+        let dir = tempfile::tempdir().unwrap();
+        let icbc_source = if inbox {
+            let inbox = dir.path().join("inbox/icbc");
+            std::fs::create_dir_all(&inbox).unwrap();
+            for f in ["ICBC_20261112_camt054.xml", "ICBC_20261113_camt054.xml"] {
+                std::fs::copy(fixture(&format!("banks/icbc/{f}")), inbox.join(f)).unwrap();
+            }
+            format!("source = {{ kind = \"directory\", path = \"{}\" }}", inbox.display())
+        } else {
+            String::new()
+        };
+        let config = dir.path().join("billrecon.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[storage]\ndatabase_url = \"sqlite://{db}\"\ndata_dir = \"{data}\"\n\
+                 [billing]\ncustomers_file = \"{c}\"\nbills_file = \"{b}\"\n\
+                 [daemon]\npoll_interval_secs = 1\n\
+                 [[bank]]\nid = \"ICBC\"\nname = \"ICBC\"\nformat = \"camt054\"\n{icbc_source}\n\
+                 [[bank]]\nid = \"TEST\"\nname = \"Test\"\n",
+                db = dir.path().join("db.sqlite").display(),
+                data = dir.path().join("data").display(),
+                c = fixture("customers.csv").display(),
+                b = fixture("bills.csv").display(),
+            ),
+        )
+        .unwrap();
+        Workdir { dir, config }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("BILLRECON_DATABASE_URL")
+            .env_remove("BILLRECON_DATA_DIR")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(o.status.success(), "{args:?}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn parse_prints_the_normalized_statement_without_storing_anything() {
+    let w = Workdir::new(false);
+    let out = w.ok(&["parse", p(&real_fixture("camt053/oca-test-camt053.xml"))]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["format"], "camt053");
+    let st = &v["statements"][0];
+    assert_eq!(st["account"], "NL77ABNA0574908765");
+    let entries = st["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    for key in ["amount", "currency", "direction", "reversal", "booking_date", "value_date", "bank_ref", "end_to_end_id", "payer_name", "reference", "remittance"] {
+        assert!(entries[0].get(key).is_some(), "entry lacks {key}");
+    }
+    assert_eq!(entries[2]["amount"], "1405.31");
+    assert_eq!(entries[2]["direction"], "credit");
+    assert_eq!(entries[1]["reversal"], true);
+    assert!(!w.dir.path().join("db.sqlite").exists(), "parse opens no database");
+}
+
+#[test]
+fn parse_of_a_broken_file_names_the_place_and_exits_non_zero() {
+    let w = Workdir::new(false);
+    let f = w.dir.path().join("trunc.xml");
+    let text = std::fs::read_to_string(fixture("banks/cmb/CMB_20261112_camt053.xml")).unwrap();
+    std::fs::write(&f, &text[..text.len() / 2]).unwrap();
+    let o = w.run(&["parse", p(&f)]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("trunc.xml") && err.contains("line"), "{err}");
+}
+
+#[test]
+fn import_ingest_export_verify_from_the_command_line() {
+    let w = Workdir::new(false);
+    assert!(w.ok(&["customers", "import", p(&fixture("customers.csv"))]).contains("12 rows"));
+    assert!(w.ok(&["bills", "import", p(&fixture("bills.csv"))]).contains("14 rows"));
+    let out = w.ok(&["ingest", "--bank", "ICBC", p(&fixture("banks/icbc/ICBC_20261112_camt054.xml"))]);
+    assert!(out.contains("ingested as file 1"), "{out}");
+    let again = w.ok(&["ingest", "--bank", "ICBC", p(&fixture("banks/icbc/ICBC_20261112_camt054.xml"))]);
+    assert!(again.contains("already ingested as file 1"), "{again}");
+
+    let csv = w.ok(&["export", "payments"]);
+    let header = csv.lines().next().unwrap();
+    assert!(header.starts_with("bank_id,bank_ref,end_to_end_id,amount,currency,status,applied,credit,exception_reason"));
+    assert_eq!(csv.lines().count(), 1 + 14, "14 payment lines on day 1");
+    let alloc = w.ok(&["export", "allocations"]);
+    assert!(alloc.lines().next().unwrap().starts_with("bank_id,bank_ref,end_to_end_id,bill_id,account_no,amount,rule"));
+
+    let out_file = w.dir.path().join("payments.json");
+    w.ok(&["export", "payments", "--format", "json", "--out", p(&out_file)]);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 14);
+
+    let exc = w.ok(&["exceptions", "list"]);
+    assert!(exc.contains("ambiguous_reference") && exc.contains("duplicate"), "{exc}");
+    let verify = w.ok(&["verify"]);
+    assert!(verify.contains("verify: OK"), "{verify}");
+
+    // tamper: verify exits non-zero and says why
+    let db = w.dir.path().join("db.sqlite");
+    let status = Command::new("python3")
+        .args(["-c", &format!("import sqlite3;c=sqlite3.connect('{}');c.execute(\"UPDATE bills SET paid_minor=1 WHERE bill_id='B202610-0002'\");c.commit()", db.display())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = w.run(&["verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("B202610-0002"));
+}
+
+#[test]
+fn ingest_of_a_bad_file_reports_it_and_exits_2() {
+    let w = Workdir::new(false);
+    let f = w.dir.path().join("empty.xml");
+    std::fs::write(&f, "").unwrap();
+    let o = w.run(&["ingest", "--bank", "TEST", p(&f)]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("empty.xml") && err.contains("REJECTED") && err.contains("quarantined"), "{err}");
+    let o = w.run(&["ingest", "--bank", "NOPE", p(&f)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("NOPE"));
+}
+
+#[test]
+fn a_config_error_names_the_file_and_the_key() {
+    let w = Workdir::new(false);
+    std::fs::write(&w.config, "[storage]\ndatabse_url = 'x'\n").unwrap();
+    let o = w.run(&["verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("billrecon.toml") && err.contains("databse_url"), "{err}");
+}
+
+#[test]
+fn run_ingests_the_inbox_and_stops_cleanly_on_sigterm() {
+    let w = Workdir::new(true);
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&w.config)
+        .arg("run")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // wait (bounded) until the inbox is empty: both files taken and moved to the archive
+    let inbox = w.dir.path().join("inbox/icbc");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(&inbox).unwrap().count() > 0 {
+        assert!(std::time::Instant::now() < deadline, "inbox not drained");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = w.ok(&["export", "payments"]);
+    assert!(csv.contains("ICBC-RV-0102"), "day 2 ingested");
+    assert!(w.ok(&["verify"]).contains("verify: OK"));
+}

@@ -1,0 +1,10 @@
+//! Integration tests: one binary, the real application on a real SQLite file (and a real
+//! PostgreSQL database where noted), real files, the real CLI binary.
+
+mod billing;
+mod cli;
+mod helpers;
+mod ingest;
+mod matching;
+mod scenario;
+mod verify;
