@@ -50,7 +50,11 @@ impl App {
             let known: Vec<&str> = self.banks.iter().map(|b| b.id.as_str()).collect();
             format!(
                 "bank `{id}` is not in the config (configured: {})",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             )
         })
     }

@@ -58,11 +58,22 @@ fn bill_id(i: u64) -> String {
 
 const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴"];
 const GIVEN: &[&str] = &["伟", "芳", "娜", "敏", "静", "强", "磊", "洋", "艳", "军"];
-const CLASSES: &[&str] = &["residential", "residential", "residential", "commercial", "industrial", "large_industrial", "agricultural"];
+const CLASSES: &[&str] = &[
+    "residential",
+    "residential",
+    "residential",
+    "commercial",
+    "industrial",
+    "large_industrial",
+    "agricultural",
+];
 
 /// Writes the data set; returns the files written.
 pub fn generate(a: &GenArgs) -> anyhow::Result<Vec<PathBuf>> {
-    anyhow::ensure!(a.customers > 0 && a.bills > 0, "--customers and --bills must be at least 1");
+    anyhow::ensure!(
+        a.customers > 0 && a.bills > 0,
+        "--customers and --bills must be at least 1"
+    );
     anyhow::ensure!(a.per_file > 0, "--per-file must be at least 1");
     std::fs::create_dir_all(&a.out)?;
     let mut rng = SmallRng::seed_from_u64(a.seed);
@@ -85,7 +96,11 @@ pub fn generate(a: &GenArgs) -> anyhow::Result<Vec<PathBuf>> {
             name,
             CLASSES[rng.gen_range(0..CLASSES.len())],
             key,
-            if key { format!("M{:03}", i % 20) } else { String::new() },
+            if key {
+                format!("M{:03}", i % 20)
+            } else {
+                String::new()
+            },
             i % 100_000_000
         )?;
     }
@@ -94,7 +109,10 @@ pub fn generate(a: &GenArgs) -> anyhow::Result<Vec<PathBuf>> {
 
     let path = a.out.join("bills.csv");
     let mut w = std::io::BufWriter::new(std::fs::File::create(&path)?);
-    writeln!(w, "bill_id,account_no,period,amount,currency,issued_on,due_on")?;
+    writeln!(
+        w,
+        "bill_id,account_no,period,amount,currency,issued_on,due_on"
+    )?;
     let mut amounts = Vec::with_capacity(a.bills as usize);
     for i in 0..a.bills {
         let minor = rng.gen_range(5_000i64..500_000);
@@ -189,7 +207,9 @@ pub fn generate(a: &GenArgs) -> anyhow::Result<Vec<PathBuf>> {
         n_tx += 1;
         in_file += 1;
         // About one entry in twenty-five is a batch of two or three transactions.
-        let batch = !tx.debit && rng.gen_ratio(1, 25) && entries.last().map(|e| e.txs.len() < 3).unwrap_or(false);
+        let batch = !tx.debit
+            && rng.gen_ratio(1, 25)
+            && entries.last().map(|e| e.txs.len() < 3).unwrap_or(false);
         if batch {
             if let Some(last) = entries.last_mut() {
                 if !last.txs[0].debit {
@@ -230,7 +250,10 @@ fn write_camt054(path: &Path, file_no: u64, entries: &[Ntry]) -> std::io::Result
     }
     let t = |m: i64| money_text(m, "CNY");
     writeln!(w, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
-    writeln!(w, r#"<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn>"#)?;
+    writeln!(
+        w,
+        r#"<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn>"#
+    )?;
     writeln!(w, "<GrpHdr><MsgId>GEN-{file_no:06}</MsgId><CreDtTm>2026-11-12T23:00:00+08:00</CreDtTm></GrpHdr>")?;
     writeln!(w, "<Ntfctn><Id>GEN-N-{file_no:06}</Id><Acct><Id><Othr><Id>6222020200001234567</Id></Othr></Id><Ccy>CNY</Ccy></Acct>")?;
     writeln!(
@@ -248,7 +271,11 @@ fn write_camt054(path: &Path, file_no: u64, entries: &[Ntry]) -> std::io::Result
         let m: i64 = e.txs.iter().map(|t| t.minor).sum();
         let first = &e.txs[0];
         let dir = if first.debit { "DBIT" } else { "CRDT" };
-        write!(w, "<Ntry><Amt Ccy=\"CNY\">{}</Amt><CdtDbtInd>{dir}</CdtDbtInd>", t(m))?;
+        write!(
+            w,
+            "<Ntry><Amt Ccy=\"CNY\">{}</Amt><CdtDbtInd>{dir}</CdtDbtInd>",
+            t(m)
+        )?;
         if first.reversal {
             write!(w, "<RvslInd>true</RvslInd>")?;
         }
@@ -266,7 +293,11 @@ fn write_camt054(path: &Path, file_no: u64, entries: &[Ntry]) -> std::io::Result
             )?;
         }
         for tx in &e.txs {
-            write!(w, "<TxDtls><Refs><AcctSvcrRef>{}</AcctSvcrRef>", tx.bank_ref)?;
+            write!(
+                w,
+                "<TxDtls><Refs><AcctSvcrRef>{}</AcctSvcrRef>",
+                tx.bank_ref
+            )?;
             if let Some(e2e) = &tx.e2e {
                 write!(w, "<EndToEndId>{e2e}</EndToEndId>")?;
             }

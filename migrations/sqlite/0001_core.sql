@@ -7,7 +7,7 @@ CREATE TABLE customers (
     account_key  TEXT NOT NULL UNIQUE,
     name         TEXT NOT NULL,
     class        TEXT NOT NULL,
-    key_account  BOOLEAN NOT NULL,
+    key_account  BIGINT NOT NULL, -- 0 or 1 (integer flags decode alike on every backend)
     manager      TEXT,
     phone        TEXT,
     email        TEXT,
@@ -94,7 +94,7 @@ CREATE TABLE payments (
     amount_minor            BIGINT NOT NULL,
     currency                TEXT NOT NULL,
     direction               TEXT NOT NULL,
-    reversal                BOOLEAN NOT NULL,
+    reversal                BIGINT NOT NULL, -- 0 or 1
     booking_date            TEXT,
     value_date              TEXT,
     payer_name              TEXT,

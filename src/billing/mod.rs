@@ -87,7 +87,12 @@ impl Csv {
         let idx: HashMap<String, usize> = headers
             .iter()
             .enumerate()
-            .map(|(i, h)| (h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase(), i))
+            .map(|(i, h)| {
+                (
+                    h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase(),
+                    i,
+                )
+            })
             .collect();
         let missing: Vec<&str> = required
             .iter()
@@ -148,7 +153,15 @@ fn parse_date(col: &str, s: &str) -> Result<NaiveDate, String> {
 pub async fn import_customers(store: &Store, path: &Path) -> Result<ImportSummary, ImportError> {
     let mut csv = Csv::open(
         path,
-        &["account_no", "name", "class", "key_account", "manager", "phone", "email"],
+        &[
+            "account_no",
+            "name",
+            "class",
+            "key_account",
+            "manager",
+            "phone",
+            "email",
+        ],
     )?;
     let mut errors = Vec::new();
     let mut rows = Vec::new();
@@ -265,7 +278,8 @@ fn bill_row(csv: &Csv, rec: &csv::StringRecord, has_status: bool) -> Result<Bill
         return Err(format!("period `{period}` is not a month (YYYY-MM)"));
     }
     let currency = Currency::parse(csv.get(rec, "currency")).map_err(|e| e.to_string())?;
-    let amount = Money::parse(csv.get(rec, "amount"), currency).map_err(|e| format!("amount: {e}"))?;
+    let amount =
+        Money::parse(csv.get(rec, "amount"), currency).map_err(|e| format!("amount: {e}"))?;
     if !amount.is_positive() {
         return Err(format!("amount {} must be positive", amount.amount()));
     }
@@ -308,7 +322,15 @@ pub async fn import_bills(store: &Store, path: &Path) -> Result<ImportSummary, I
     const CHUNK: usize = 2000;
     let mut csv = Csv::open(
         path,
-        &["bill_id", "account_no", "period", "amount", "currency", "issued_on", "due_on"],
+        &[
+            "bill_id",
+            "account_no",
+            "period",
+            "amount",
+            "currency",
+            "issued_on",
+            "due_on",
+        ],
     )?;
     let has_status = csv.idx.contains_key("status");
     let mut errors: Vec<RowError> = Vec::new();

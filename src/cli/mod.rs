@@ -14,7 +14,11 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser, Debug)]
-#[command(name = "billrecon", version, about = "Match partner-bank payments to utility bills and prove the money adds up")]
+#[command(
+    name = "billrecon",
+    version,
+    about = "Match partner-bank payments to utility bills and prove the money adds up"
+)]
 pub struct Cli {
     /// Config file (default: $BILLRECON_CONFIG, else config/billrecon.toml).
     #[arg(long, global = true)]
@@ -140,12 +144,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             app.run(token).await?;
             0
         }
-        Command::Customers { cmd: ImportCmd::Import { file } } => {
+        Command::Customers {
+            cmd: ImportCmd::Import { file },
+        } => {
             let s = crate::billing::import_customers(&app.store, &file).await?;
             println!("customers {}: {s}", file.display());
             0
         }
-        Command::Bills { cmd: ImportCmd::Import { file } } => {
+        Command::Bills {
+            cmd: ImportCmd::Import { file },
+        } => {
             let s = crate::billing::import_bills(&app.store, &file).await?;
             println!("bills {}: {s}", file.display());
             0
@@ -197,7 +205,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Export { what, format, out } => {
             let sink: Box<dyn Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
@@ -208,7 +217,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             let mut w = TableWriter::new(sink, format, cols)?;
             let count = match what {
                 ExportWhat::Payments => export::payments(app.store.pool(), |r| w.row(r)).await?,
-                ExportWhat::Allocations => export::allocations(app.store.pool(), |r| w.row(r)).await?,
+                ExportWhat::Allocations => {
+                    export::allocations(app.store.pool(), |r| w.row(r)).await?
+                }
             };
             w.finish()?;
             if let Some(p) = out {

@@ -269,9 +269,8 @@ impl Config {
             }
             Format::parse(&b.format).map_err(|e| bad(format!("bank `{}`: {e}", b.id)))?;
             for p in &b.reference_patterns {
-                Regex::new(p).map_err(|e| {
-                    bad(format!("bank `{}`: reference pattern `{p}`: {e}", b.id))
-                })?;
+                Regex::new(p)
+                    .map_err(|e| bad(format!("bank `{}`: reference pattern `{p}`: {e}", b.id)))?;
             }
         }
         Ok(())
@@ -326,17 +325,29 @@ mod tests {
     fn unknown_keys_are_errors_naming_the_key() {
         let err = Config::from_toml("[storage]\ndatabse_url = \"x\"\n", "t.toml").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("t.toml") && msg.contains("databse_url"), "{msg}");
+        assert!(
+            msg.contains("t.toml") && msg.contains("databse_url"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn bad_banks_are_rejected() {
         let dup = "[[bank]]\nid='A'\nname='a'\n[[bank]]\nid='A'\nname='b'\n";
-        assert!(Config::from_toml(dup, "t").unwrap_err().to_string().contains("twice"));
+        assert!(Config::from_toml(dup, "t")
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
         let fmt = "[[bank]]\nid='A'\nname='a'\nformat='mt999'\n";
-        assert!(Config::from_toml(fmt, "t").unwrap_err().to_string().contains("mt999"));
+        assert!(Config::from_toml(fmt, "t")
+            .unwrap_err()
+            .to_string()
+            .contains("mt999"));
         let re = "[[bank]]\nid='A'\nname='a'\nreference_patterns=['(']\n";
-        assert!(Config::from_toml(re, "t").unwrap_err().to_string().contains("pattern"));
+        assert!(Config::from_toml(re, "t")
+            .unwrap_err()
+            .to_string()
+            .contains("pattern"));
         let cur = "[ledger]\ncurrency='yuan'\n";
         assert!(Config::from_toml(cur, "t").is_err());
     }

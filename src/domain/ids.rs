@@ -152,7 +152,10 @@ mod tests {
 
     #[test]
     fn classes() {
-        assert_eq!(CustomerClass::parse("Large_Industrial").unwrap(), CustomerClass::LargeIndustrial);
+        assert_eq!(
+            CustomerClass::parse("Large_Industrial").unwrap(),
+            CustomerClass::LargeIndustrial
+        );
         assert!(CustomerClass::parse("household").is_err());
     }
 

@@ -111,7 +111,10 @@ impl Money {
         let scaled = amount
             .checked_mul(Decimal::from(10i64.pow(exp)))
             .ok_or(MoneyError::Overflow(amount))?;
-        let minor: i64 = scaled.trunc().try_into().map_err(|_| MoneyError::Overflow(amount))?;
+        let minor: i64 = scaled
+            .trunc()
+            .try_into()
+            .map_err(|_| MoneyError::Overflow(amount))?;
         Ok(Money { minor, currency })
     }
 
@@ -190,7 +193,12 @@ mod tests {
         assert_eq!(m.minor(), 123450);
         assert_eq!(m.amount().to_string(), "1234.50");
         assert_eq!(Money::parse("0.1", Currency::CNY).unwrap().minor(), 10);
-        assert_eq!(Money::parse("7", Currency::parse("JPY").unwrap()).unwrap().minor(), 7);
+        assert_eq!(
+            Money::parse("7", Currency::parse("JPY").unwrap())
+                .unwrap()
+                .minor(),
+            7
+        );
     }
 
     #[test]

@@ -113,7 +113,10 @@ mod tests {
 
     #[test]
     fn wrap_produces_the_standard_check_digits() {
-        assert_eq!(RfReference::wrap("539007547034").unwrap().as_str(), "RF18539007547034");
+        assert_eq!(
+            RfReference::wrap("539007547034").unwrap().as_str(),
+            "RF18539007547034"
+        );
     }
 
     proptest! {

@@ -33,7 +33,12 @@ impl Format {
 
     /// `None` for `auto`; an error for an unknown name.
     pub fn parse(name: &str) -> Result<Option<Format>, String> {
-        match name.trim().to_ascii_lowercase().replace(['.', '_', '-'], "").as_str() {
+        match name
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['.', '_', '-'], "")
+            .as_str()
+        {
             "camt052" => Ok(Some(Format::Camt052)),
             "camt053" => Ok(Some(Format::Camt053)),
             "camt054" => Ok(Some(Format::Camt054)),
@@ -97,9 +102,7 @@ pub fn open<'a, R: BufRead + Send + 'a>(
     let format = match format {
         Some(f) => f,
         None => {
-            let head = reader
-                .fill_buf()
-                .map_err(|e| ParseError::io(file, &e))?;
+            let head = reader.fill_buf().map_err(|e| ParseError::io(file, &e))?;
             if head.is_empty() {
                 return Err(ParseError::new(file, "start of file", "the file is empty"));
             }
@@ -111,7 +114,11 @@ pub fn open<'a, R: BufRead + Send + 'a>(
     if format.is_camt() {
         Ok(Box::new(camt::CamtReader::new(reader, file, format)))
     } else {
-        Err(ParseError::new(file, "start of file", "format not supported yet"))
+        Err(ParseError::new(
+            file,
+            "start of file",
+            "format not supported yet",
+        ))
     }
 }
 

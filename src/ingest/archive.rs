@@ -51,7 +51,12 @@ pub fn archive_bytes(data_dir: &Path, bytes: &[u8]) -> std::io::Result<Archived>
     f.write_all(bytes)?;
     f.sync_all()?;
     drop(f);
-    place(&dir, tmp, hex::encode(Sha256::digest(bytes)), bytes.len() as u64)
+    place(
+        &dir,
+        tmp,
+        hex::encode(Sha256::digest(bytes)),
+        bytes.len() as u64,
+    )
 }
 
 fn tempfile_in(dir: &Path) -> std::io::Result<PathBuf> {
@@ -94,7 +99,13 @@ mod tests {
         assert_eq!(a.path, b.path);
         let leftovers = std::fs::read_dir(dir.path().join("archive"))
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".incoming"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".incoming")
+            })
             .count();
         assert_eq!(leftovers, 0);
     }

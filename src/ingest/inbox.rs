@@ -78,10 +78,16 @@ mod tests {
         std::fs::write(dir.path().join("a.xml.part"), b"x").unwrap();
         std::fs::write(dir.path().join(".hidden"), b"x").unwrap();
         let mut st = InboxState::default();
-        assert!(st.ready(dir.path(), true).unwrap().is_empty(), "first sight only notes");
+        assert!(
+            st.ready(dir.path(), true).unwrap().is_empty(),
+            "first sight only notes"
+        );
         assert_eq!(st.ready(dir.path(), true).unwrap(), vec![f.clone()]);
         st.mark_handled(&f);
-        assert!(st.ready(dir.path(), true).unwrap().is_empty(), "handled, unchanged");
+        assert!(
+            st.ready(dir.path(), true).unwrap().is_empty(),
+            "handled, unchanged"
+        );
         assert_eq!(st.ready(dir.path(), false).unwrap(), Vec::<PathBuf>::new());
     }
 }

@@ -71,7 +71,15 @@ pub async fn ingest_file(
         .await
         .map_err(|e| io(std::io::Error::other(e)))?
         .map_err(io)?;
-    ingest_archived(store, data_dir, bank, &file_name, archived, default_currency).await
+    ingest_archived(
+        store,
+        data_dir,
+        bank,
+        &file_name,
+        archived,
+        default_currency,
+    )
+    .await
 }
 
 /// Ingests a file already in the archive.
@@ -161,7 +169,11 @@ pub async fn ingest_archived(
     drop(recv);
     let _ = parser.await;
     if failure.is_none() && w.file_id.is_none() {
-        failure = Some(ParseError::new(file_name, "end of file", "no statement found"));
+        failure = Some(ParseError::new(
+            file_name,
+            "end of file",
+            "no statement found",
+        ));
     }
     if failure.is_none() {
         if let Err(e) = w.flush(&mut tx).await {
@@ -208,7 +220,12 @@ pub async fn ingest_archived(
     )
     .await?;
     tx.commit().await.op("committing a bank file")?;
-    tracing::info!(file_id, statements = w.statements, payments = w.payments, "file ingested");
+    tracing::info!(
+        file_id,
+        statements = w.statements,
+        payments = w.payments,
+        "file ingested"
+    );
     Ok(IngestOutcome::Ingested {
         file_id,
         statements: w.statements,
@@ -295,13 +312,15 @@ impl Writer<'_> {
         let file = self.file_name;
         let minor = |what: &str, d: Option<Decimal>| -> Result<Option<i64>, WriteError> {
             d.map(|d| {
-                Money::from_decimal(d, currency).map(|m| m.minor()).map_err(|e| {
-                    WriteError::Parse(ParseError::new(
-                        file,
-                        format!("statement {}", s.statement_id.as_deref().unwrap_or("?")),
-                        format!("{what}: {e}"),
-                    ))
-                })
+                Money::from_decimal(d, currency)
+                    .map(|m| m.minor())
+                    .map_err(|e| {
+                        WriteError::Parse(ParseError::new(
+                            file,
+                            format!("statement {}", s.statement_id.as_deref().unwrap_or("?")),
+                            format!("{what}: {e}"),
+                        ))
+                    })
             })
             .transpose()
         };

@@ -55,7 +55,9 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
         let (rows, total) = q::breaks(&mut conn, c.breaks, LISTED).await?;
         let breaks = rows
             .into_iter()
-            .map(|(subject, expected, actual, cur)| describe(c.name, &subject, expected, actual, &cur))
+            .map(|(subject, expected, actual, cur)| {
+                describe(c.name, &subject, expected, actual, &cur)
+            })
             .collect();
         checks.push(CheckResult {
             name: c.name,
@@ -69,15 +71,17 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
     let totals = q::grand_totals(&mut conn)
         .await?
         .into_iter()
-        .map(|(cur, n, [amount, applied, credit, refunded, held])| CurrencyTotals {
-            payments: n,
-            amount: money_text(amount, &cur),
-            applied: money_text(applied, &cur),
-            credit: money_text(credit, &cur),
-            refunded: money_text(refunded, &cur),
-            held: money_text(held, &cur),
-            currency: cur,
-        })
+        .map(
+            |(cur, n, [amount, applied, credit, refunded, held])| CurrencyTotals {
+                payments: n,
+                amount: money_text(amount, &cur),
+                applied: money_text(applied, &cur),
+                credit: money_text(credit, &cur),
+                refunded: money_text(refunded, &cur),
+                held: money_text(held, &cur),
+                currency: cur,
+            },
+        )
         .collect();
     Ok(VerifyReport {
         ok: checks.iter().all(|c| c.break_count == 0),
@@ -105,7 +109,9 @@ fn describe(check: &str, subject: &str, expected: i64, actual: i64, cur: &str) -
             m(expected),
             m(actual)
         ),
-        "allocation_matches_bill" => format!("{subject}: account or currency differs from the bill's"),
+        "allocation_matches_bill" => {
+            format!("{subject}: account or currency differs from the bill's")
+        }
         "no_transaction_counted_twice" => {
             format!("{subject}: carries money in {actual} payments")
         }
@@ -170,12 +176,20 @@ impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for c in &self.checks {
             let mark = if c.break_count == 0 { "ok  " } else { "FAIL" };
-            writeln!(f, "{mark} {:<30} {} ({} checked)", c.name, c.proves, c.checked)?;
+            writeln!(
+                f,
+                "{mark} {:<30} {} ({} checked)",
+                c.name, c.proves, c.checked
+            )?;
             for b in &c.breaks {
                 writeln!(f, "       break: {b}")?;
             }
             if c.break_count > c.breaks.len() as i64 {
-                writeln!(f, "       ... and {} more", c.break_count - c.breaks.len() as i64)?;
+                writeln!(
+                    f,
+                    "       ... and {} more",
+                    c.break_count - c.breaks.len() as i64
+                )?;
             }
         }
         for t in &self.totals {
@@ -187,9 +201,17 @@ impl fmt::Display for VerifyReport {
         }
         let failed = self.checks.iter().filter(|c| c.break_count > 0).count();
         if self.ok {
-            write!(f, "verify: OK, the money adds up ({} checks)", self.checks.len())
+            write!(
+                f,
+                "verify: OK, the money adds up ({} checks)",
+                self.checks.len()
+            )
         } else {
-            write!(f, "verify: FAILED, {failed} of {} checks have breaks", self.checks.len())
+            write!(
+                f,
+                "verify: FAILED, {failed} of {} checks have breaks",
+                self.checks.len()
+            )
         }
     }
 }

@@ -199,11 +199,12 @@ impl Matcher {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let mut first: HashMap<(String, String), i64> = store::matching::first_with_keys(conn, &keys)
-            .await?
-            .into_iter()
-            .map(|(b, k, id)| ((b, k), id))
-            .collect();
+        let mut first: HashMap<(String, String), i64> =
+            store::matching::first_with_keys(conn, &keys)
+                .await?
+                .into_iter()
+                .map(|(b, k, id)| ((b, k), id))
+                .collect();
         let mut dups = HashMap::new();
         for p in batch {
             if let Some(k) = &p.txn_key {
@@ -260,7 +261,10 @@ impl Matcher {
                 .await?
                 .into_iter()
                 .collect();
-        let mut accounts: HashSet<String> = bills_by_key.values().map(|b| b.account_no.clone()).collect();
+        let mut accounts: HashSet<String> = bills_by_key
+            .values()
+            .map(|b| b.account_no.clone())
+            .collect();
         accounts.extend(accounts_by_key.values().cloned());
         let accounts: Vec<String> = accounts.into_iter().collect();
         let mut book = Book::default();
@@ -276,7 +280,10 @@ impl Matcher {
             let decision = if let Some(first) = dups.get(&p.id) {
                 Decision::exception(
                     ExceptionReason::Duplicate,
-                    format!("same bank transaction as payment {first} (key {})", p.txn_key.as_deref().unwrap_or("")),
+                    format!(
+                        "same bank transaction as payment {first} (key {})",
+                        p.txn_key.as_deref().unwrap_or("")
+                    ),
                     Some(*first),
                 )
             } else if p.direction == "debit" {
@@ -316,13 +323,19 @@ impl Matcher {
         let mut named_bills: Vec<String> = Vec::new();
         for c in cands {
             if let Some(b) = bills_by_key.get(&c.key) {
-                named.entry(b.account_no.clone()).or_default().push(format!("bill {}", b.bill_id));
+                named
+                    .entry(b.account_no.clone())
+                    .or_default()
+                    .push(format!("bill {}", b.bill_id));
                 if !named_bills.contains(&b.bill_id) {
                     named_bills.push(b.bill_id.clone());
                 }
             }
             if let Some(a) = accounts_by_key.get(&c.key) {
-                named.entry(a.clone()).or_default().push(format!("account {a}"));
+                named
+                    .entry(a.clone())
+                    .or_default()
+                    .push(format!("account {a}"));
             }
         }
         if named.is_empty() {
@@ -358,7 +371,10 @@ impl Matcher {
         {
             return Decision::exception(
                 ExceptionReason::CurrencyMismatch,
-                format!("payment in {}, bill {} is in {}", p.currency, b.bill_id, b.currency),
+                format!(
+                    "payment in {}, bill {} is in {}",
+                    p.currency, b.bill_id, b.currency
+                ),
                 None,
             );
         }
@@ -371,7 +387,11 @@ impl Matcher {
         p: &PendingPayment,
     ) -> Result<BatchWrite, StoreError> {
         let mut write = BatchWrite::default();
-        if let Some(first) = self.duplicates(conn, std::slice::from_ref(p)).await?.get(&p.id) {
+        if let Some(first) = self
+            .duplicates(conn, std::slice::from_ref(p))
+            .await?
+            .get(&p.id)
+        {
             Decision::exception(
                 ExceptionReason::Duplicate,
                 format!("same reversal as payment {first}"),
@@ -428,13 +448,17 @@ impl Matcher {
                         crate::domain::money_text(-p.amount_minor, &p.currency)
                     )
                 } else {
-                    "no earlier payment with the same end-to-end id or bank reference and amount".into()
+                    "no earlier payment with the same end-to-end id or bank reference and amount"
+                        .into()
                 };
                 Decision::exception(ExceptionReason::ReversalUnmatched, detail, None)
             }
             [orig] if orig.status == "exception" => Decision::exception(
                 ExceptionReason::ReversalOfException,
-                format!("reverses payment {}, which is itself in the exceptions queue", orig.id),
+                format!(
+                    "reverses payment {}, which is itself in the exceptions queue",
+                    orig.id
+                ),
                 Some(orig.id),
             ),
             [orig] => {
@@ -450,7 +474,8 @@ impl Matcher {
                 };
                 for (bill_id, account_no, _currency, amount) in allocs {
                     if amount != 0 {
-                        d.allocations.push((bill_id.clone(), account_no, -amount, Rule::Reversal));
+                        d.allocations
+                            .push((bill_id.clone(), account_no, -amount, Rule::Reversal));
                         write.bill_deltas.push((bill_id, -amount));
                     }
                 }
@@ -461,7 +486,10 @@ impl Matcher {
                 ExceptionReason::ReversalAmbiguous,
                 format!(
                     "fits payments {}",
-                    many.iter().map(|c| c.id.to_string()).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(|c| c.id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 None,
             ),
@@ -514,11 +542,19 @@ impl Decision {
                     p.id,
                     self.credit,
                     p.currency.clone(),
-                    if self.reverses.is_some() { "reversal" } else { "overpayment" },
+                    if self.reverses.is_some() {
+                        "reversal"
+                    } else {
+                        "overpayment"
+                    },
                 ));
             }
         }
-        let held = if self.exception.is_some() { p.amount_minor } else { 0 };
+        let held = if self.exception.is_some() {
+            p.amount_minor
+        } else {
+            0
+        };
         let (reason, detail, related) = match self.exception {
             Some((r, d, rel)) => (Some(r.as_str()), Some(d), rel),
             None => (None, None, None),
@@ -587,7 +623,11 @@ impl Book {
         let mut allocations = Vec::new();
         let mut named_open = false;
         for id in named {
-            named_open |= self.bills.get(id).map(|b| b.status == "open").unwrap_or(false);
+            named_open |= self
+                .bills
+                .get(id)
+                .map(|b| b.status == "open")
+                .unwrap_or(false);
             let t = self.take(id, &p.currency, remaining);
             if t > 0 {
                 allocations.push((id.clone(), account.to_string(), t, Rule::BillReference));

@@ -105,7 +105,10 @@ pub fn candidates(p: &PaymentTexts<'_>, patterns: &[Regex]) -> Vec<Candidate> {
         }
     }
     for re in patterns {
-        for text in [p.reference, p.remittance, p.additional_info].into_iter().flatten() {
+        for text in [p.reference, p.remittance, p.additional_info]
+            .into_iter()
+            .flatten()
+        {
             for caps in re.captures_iter(text) {
                 if let Some(m) = caps.get(1).or_else(|| caps.get(0)) {
                     push(&mut out, normalize_key(m.as_str()), Source::Pattern);

@@ -63,7 +63,10 @@ pub async fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Bill
     select_in(conn, "bill_id", ids, "").await
 }
 
-pub async fn by_keys(conn: &mut AnyConnection, keys: &[String]) -> Result<Vec<BillRow>, StoreError> {
+pub async fn by_keys(
+    conn: &mut AnyConnection,
+    keys: &[String],
+) -> Result<Vec<BillRow>, StoreError> {
     select_in(conn, "bill_key", keys, "").await
 }
 

@@ -28,7 +28,7 @@ pub async fn upsert(conn: &mut AnyConnection, rows: &[CustomerRow]) -> Result<()
                 Val::S(c.account_key.clone()),
                 Val::S(c.name.clone()),
                 Val::S(c.class.clone()),
-                Val::B(c.key_account),
+                Val::I(c.key_account as i64),
                 Val::OS(c.manager.clone()),
                 Val::OS(c.phone.clone()),
                 Val::OS(c.email.clone()),

@@ -110,7 +110,7 @@ pub async fn payments(
                 money(9)?,
                 money(10)?,
                 s(&r, 11)?,
-                Some(r.try_get::<bool, _>(12)?.to_string()),
+                Some((r.try_get::<i64, _>(12)? != 0).to_string()),
                 s(&r, 13)?,
                 s(&r, 14)?,
                 s(&r, 15)?,

@@ -15,7 +15,10 @@ pub struct NewFile<'a> {
     pub archive_path: &'a str,
 }
 
-pub async fn find_by_sha(conn: &mut AnyConnection, sha256: &str) -> Result<Option<i64>, StoreError> {
+pub async fn find_by_sha(
+    conn: &mut AnyConnection,
+    sha256: &str,
+) -> Result<Option<i64>, StoreError> {
     sqlx::query("SELECT id FROM bank_files WHERE sha256 = $1")
         .bind(sha256.to_string())
         .fetch_optional(&mut *conn)
@@ -111,7 +114,10 @@ pub struct NewStatement {
     pub declared_debit_minor: Option<i64>,
 }
 
-pub async fn insert_statement(conn: &mut AnyConnection, s: NewStatement) -> Result<i64, StoreError> {
+pub async fn insert_statement(
+    conn: &mut AnyConnection,
+    s: NewStatement,
+) -> Result<i64, StoreError> {
     let q = sqlx::query(
         "INSERT INTO statements (file_id, seq, statement_id, account, currency, opening_minor, closing_minor, \
          declared_entries, declared_sum_minor, declared_net_minor, declared_credit_count, declared_credit_minor, \
@@ -172,7 +178,10 @@ pub struct NewPayment {
 
 const PAYMENT_COLS: usize = 24;
 
-pub async fn insert_payments(conn: &mut AnyConnection, rows: Vec<NewPayment>) -> Result<(), StoreError> {
+pub async fn insert_payments(
+    conn: &mut AnyConnection,
+    rows: Vec<NewPayment>,
+) -> Result<(), StoreError> {
     let vals = rows
         .into_iter()
         .map(|p| {
@@ -190,7 +199,7 @@ pub async fn insert_payments(conn: &mut AnyConnection, rows: Vec<NewPayment>) ->
                 Val::I(p.amount_minor),
                 Val::S(p.currency),
                 Val::S(p.direction.into()),
-                Val::B(p.reversal),
+                Val::I(p.reversal as i64),
                 Val::OS(p.booking_date),
                 Val::OS(p.value_date),
                 Val::OS(p.payer_name),

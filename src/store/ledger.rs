@@ -95,10 +95,10 @@ pub const CHECKS: &[CheckSql] = &[
     CheckSql {
         name: "reversals_undo_exactly",
         proves: "every reversed payment is undone by exactly one reversal of the same applied and credit amounts",
-        population: "SELECT COUNT(*) FROM payments WHERE status = 'reversed' AND reversal = FALSE",
+        population: "SELECT COUNT(*) FROM payments WHERE status = 'reversed' AND reversal = 0",
         breaks: "SELECT 'payment ' || CAST(o.id AS TEXT), o.applied_minor + o.credit_minor, -COALESCE(r.applied_minor + r.credit_minor, 0), o.currency \
                  FROM payments o LEFT JOIN payments r ON r.id = o.reversed_by_payment_id \
-                 WHERE o.status = 'reversed' AND o.reversal = FALSE AND (r.id IS NULL OR r.reverses_payment_id <> o.id \
+                 WHERE o.status = 'reversed' AND o.reversal = 0 AND (r.id IS NULL OR r.reverses_payment_id <> o.id \
                  OR r.applied_minor <> -o.applied_minor OR r.credit_minor <> -o.credit_minor) ORDER BY o.id",
     },
     CheckSql {
@@ -121,8 +121,15 @@ pub async fn population(conn: &mut AnyConnection, sql: &str) -> Result<i64, Stor
         .op("verifying")
 }
 
-pub async fn breaks(conn: &mut AnyConnection, sql: &str, limit: i64) -> Result<(Vec<BreakRow>, i64), StoreError> {
-    let rows = sqlx::query(sql).fetch_all(&mut *conn).await.op("verifying")?;
+pub async fn breaks(
+    conn: &mut AnyConnection,
+    sql: &str,
+    limit: i64,
+) -> Result<(Vec<BreakRow>, i64), StoreError> {
+    let rows = sqlx::query(sql)
+        .fetch_all(&mut *conn)
+        .await
+        .op("verifying")?;
     let total = rows.len() as i64;
     let mut out = Vec::new();
     for r in rows.iter().take(limit as usize) {
@@ -149,7 +156,9 @@ pub struct StatementTotalsRow {
     pub actual: [i64; 7],
 }
 
-pub async fn statement_totals(conn: &mut AnyConnection) -> Result<Vec<StatementTotalsRow>, StoreError> {
+pub async fn statement_totals(
+    conn: &mut AnyConnection,
+) -> Result<Vec<StatementTotalsRow>, StoreError> {
     let rows = sqlx::query(
         "SELECT s.id, s.file_id, f.file_name, s.statement_id, COALESCE(s.currency, MIN(e.currency), ''), \
          s.declared_entries, s.declared_sum_minor, s.declared_net_minor, s.declared_credit_count, \
@@ -205,19 +214,30 @@ pub async fn statement_totals(conn: &mut AnyConnection) -> Result<Vec<StatementT
 
 /// Grand totals per currency over matched payments:
 /// (currency, payments, amount, applied, credit, refunded, held).
-pub async fn grand_totals(conn: &mut AnyConnection) -> Result<Vec<(String, i64, [i64; 5])>, StoreError> {
+pub async fn grand_totals(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, i64, [i64; 5])>, StoreError> {
     let sql = format!(
         "SELECT currency, COUNT(*), CAST(SUM(amount_minor) AS BIGINT), CAST(SUM(applied_minor) AS BIGINT), \
          CAST(SUM(credit_minor) AS BIGINT), CAST(SUM(refunded_minor) AS BIGINT), CAST(SUM(held_minor) AS BIGINT) \
          FROM payments WHERE {MATCHED} GROUP BY currency ORDER BY currency"
     );
-    let rows = sqlx::query(&sql).fetch_all(&mut *conn).await.op("verifying totals")?;
+    let rows = sqlx::query(&sql)
+        .fetch_all(&mut *conn)
+        .await
+        .op("verifying totals")?;
     rows.iter()
         .map(|r| {
             Ok((
                 r.try_get(0)?,
                 r.try_get(1)?,
-                [r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?, r.try_get(6)?],
+                [
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                    r.try_get(6)?,
+                ],
             ))
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()

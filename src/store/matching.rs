@@ -24,7 +24,10 @@ pub struct PendingPayment {
 }
 
 /// The oldest pending payments, in ingest order.
-pub async fn pending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<PendingPayment>, StoreError> {
+pub async fn pending(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<PendingPayment>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, bank_id, amount_minor, currency, direction, reversal, txn_key, bank_ref, entry_ref, \
          end_to_end_id, tx_id, reference, remittance, additional_info \
@@ -42,7 +45,7 @@ pub async fn pending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Pending
                 amount_minor: r.try_get(2)?,
                 currency: r.try_get(3)?,
                 direction: r.try_get(4)?,
-                reversal: r.try_get(5)?,
+                reversal: r.try_get::<i64, _>(5)? != 0,
                 txn_key: r.try_get(6)?,
                 bank_ref: r.try_get(7)?,
                 entry_ref: r.try_get(8)?,
@@ -113,7 +116,10 @@ pub async fn reversal_candidates(
         conds.push(format!("end_to_end_id = ${}", vals.len()));
     }
     if !refs.is_empty() {
-        conds.push(format!("bank_ref IN ({})", in_list(refs.len(), vals.len() + 1)));
+        conds.push(format!(
+            "bank_ref IN ({})",
+            in_list(refs.len(), vals.len() + 1)
+        ));
         vals.extend(refs.iter().map(|r| Val::S(r.clone())));
     }
     if conds.is_empty() {
@@ -121,7 +127,7 @@ pub async fn reversal_candidates(
     }
     let sql = format!(
         "SELECT id, amount_minor, status, account_no, applied_minor, credit_minor, bank_ref, reversed_by_payment_id \
-         FROM payments WHERE bank_id = $1 AND id < $2 AND reversal = FALSE \
+         FROM payments WHERE bank_id = $1 AND id < $2 AND reversal = 0 \
          AND status NOT IN ('pending', 'not_booked') AND ({}) ORDER BY id",
         conds.join(" OR ")
     );
@@ -205,7 +211,11 @@ pub struct BatchWrite {
     pub reversed: Vec<(i64, i64)>,
 }
 
-pub async fn write_batch(conn: &mut AnyConnection, w: BatchWrite, at: &str) -> Result<(), StoreError> {
+pub async fn write_batch(
+    conn: &mut AnyConnection,
+    w: BatchWrite,
+    at: &str,
+) -> Result<(), StoreError> {
     let at = at.to_string();
     // payments
     for chunk in w.payments.chunks(1000) {
@@ -240,12 +250,14 @@ pub async fn write_batch(conn: &mut AnyConnection, w: BatchWrite, at: &str) -> R
             .op("saving match outcomes")?;
     }
     for (orig, rev) in &w.reversed {
-        sqlx::query("UPDATE payments SET status = 'reversed', reversed_by_payment_id = $2 WHERE id = $1")
-            .bind(*orig)
-            .bind(*rev)
-            .execute(&mut *conn)
-            .await
-            .op("marking a payment reversed")?;
+        sqlx::query(
+            "UPDATE payments SET status = 'reversed', reversed_by_payment_id = $2 WHERE id = $1",
+        )
+        .bind(*orig)
+        .bind(*rev)
+        .execute(&mut *conn)
+        .await
+        .op("marking a payment reversed")?;
     }
     // exceptions
     let exceptions: Vec<Vec<Val>> = w

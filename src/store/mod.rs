@@ -91,7 +91,11 @@ impl Store {
                 }
             }
             if !url.contains("mode=") {
-                url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                url.push_str(if url.contains('?') {
+                    "&mode=rwc"
+                } else {
+                    "?mode=rwc"
+                });
             }
         }
         let opts = AnyPoolOptions::new()
@@ -191,7 +195,6 @@ pub enum Val {
     OI(Option<i64>),
     S(String),
     OS(Option<String>),
-    B(bool),
 }
 
 pub(crate) type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
@@ -203,7 +206,6 @@ pub(crate) fn bind_vals(mut q: AnyQuery<'_>, vals: Vec<Val>) -> AnyQuery<'_> {
             Val::OI(x) => q.bind(x),
             Val::S(x) => q.bind(x),
             Val::OS(x) => q.bind(x),
-            Val::B(x) => q.bind(x),
         };
     }
     q
@@ -271,10 +273,7 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(
-            redact("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("sqlite://var/x.db"), "sqlite://var/x.db");
     }
 }

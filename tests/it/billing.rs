@@ -16,16 +16,32 @@ fn rows(err: ImportError) -> Vec<(u64, String)> {
 #[tokio::test]
 async fn fixture_exports_import_and_reimport_as_no_ops() {
     let t = TestApp::spawn().await;
-    let c = import_customers(&t.app.store, &fixture("customers.csv")).await.unwrap();
-    let lines = std::fs::read_to_string(fixture("customers.csv")).unwrap().lines().count() as u64 - 1;
+    let c = import_customers(&t.app.store, &fixture("customers.csv"))
+        .await
+        .unwrap();
+    let lines = std::fs::read_to_string(fixture("customers.csv"))
+        .unwrap()
+        .lines()
+        .count() as u64
+        - 1;
     assert_eq!((c.rows, c.inserted), (lines, lines));
-    let b = import_bills(&t.app.store, &fixture("bills.csv")).await.unwrap();
+    let b = import_bills(&t.app.store, &fixture("bills.csv"))
+        .await
+        .unwrap();
     let text = std::fs::read_to_string(fixture("bills.csv")).unwrap();
     let bill_lines = text.lines().count() as u64 - 1;
     let cancelled = text.lines().filter(|l| l.ends_with(",cancelled")).count() as u64;
-    assert_eq!((b.rows, b.inserted, b.cancelled), (bill_lines, bill_lines, cancelled));
-    let again = import_bills(&t.app.store, &fixture("bills.csv")).await.unwrap();
-    assert_eq!((again.unchanged, again.inserted, again.updated), (bill_lines, 0, 0));
+    assert_eq!(
+        (b.rows, b.inserted, b.cancelled),
+        (bill_lines, bill_lines, cancelled)
+    );
+    let again = import_bills(&t.app.store, &fixture("bills.csv"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.unchanged, again.inserted, again.updated),
+        (bill_lines, 0, 0)
+    );
     assert_eq!(t.count("bills").await as u64, bill_lines);
 }
 
@@ -43,7 +59,11 @@ async fn bad_customer_rows_reject_the_file_with_line_numbers() {
     assert_eq!(lines, vec![3, 4, 5, 6]);
     assert!(errs[0].1.contains("household"));
     assert!(errs[1].1.contains("empty"));
-    assert!(errs[2].1.contains("line 2"), "duplicate names the first line: {}", errs[2].1);
+    assert!(
+        errs[2].1.contains("line 2"),
+        "duplicate names the first line: {}",
+        errs[2].1
+    );
     assert!(errs[3].1.contains("maybe"));
     assert_eq!(t.count("customers").await, 0, "nothing half-imported");
 }
@@ -60,7 +80,8 @@ async fn a_missing_column_is_a_header_error() {
 #[tokio::test]
 async fn bad_bill_rows_reject_the_file_and_keep_what_was_stored() {
     let t = TestApp::spawn().await;
-    t.bills(&[("B-1", "4100000001", "100.00", "2026-10-20", "")]).await;
+    t.bills(&[("B-1", "4100000001", "100.00", "2026-10-20", "")])
+        .await;
     let p = t.write(
         "b.csv",
         &format!(
@@ -82,7 +103,11 @@ async fn bad_bill_rows_reject_the_file_and_keep_what_was_stored() {
     assert!(errs[3].1.contains("before"));
     assert!(errs[4].1.contains("positive"));
     assert!(errs[5].1.contains("collides"));
-    assert_eq!(t.count("bills").await, 1, "B-2 was valid but the file is rejected whole");
+    assert_eq!(
+        t.count("bills").await,
+        1,
+        "B-2 was valid but the file is rejected whole"
+    );
 }
 
 #[tokio::test]
@@ -93,7 +118,8 @@ async fn a_later_export_updates_unpaid_bills_and_refuses_to_shrink_paid_ones() {
         ("B-2", "4100000001", "200.00", "2026-10-25", ""),
     ])
     .await;
-    t.pay("f", &[Pay::new("R1", "30.00").reference("B-1")]).await;
+    t.pay("f", &[Pay::new("R1", "30.00").reference("B-1")])
+        .await;
 
     // B-2 unpaid: its amount may change; B-1 cancelled
     let p = t.write(

@@ -21,7 +21,10 @@ impl Workdir {
             for f in ["ICBC_20261112_camt054.xml", "ICBC_20261113_camt054.xml"] {
                 std::fs::copy(fixture(&format!("banks/icbc/{f}")), inbox.join(f)).unwrap();
             }
-            format!("source = {{ kind = \"directory\", path = \"{}\" }}", inbox.display())
+            format!(
+                "source = {{ kind = \"directory\", path = \"{}\" }}",
+                inbox.display()
+            )
         } else {
             String::new()
         };
@@ -57,7 +60,12 @@ impl Workdir {
 
     fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
-        assert!(o.status.success(), "{args:?}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{args:?}: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8(o.stdout).unwrap()
     }
 }
@@ -76,13 +84,28 @@ fn parse_prints_the_normalized_statement_without_storing_anything() {
     assert_eq!(st["account"], "NL77ABNA0574908765");
     let entries = st["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 3);
-    for key in ["amount", "currency", "direction", "reversal", "booking_date", "value_date", "bank_ref", "end_to_end_id", "payer_name", "reference", "remittance"] {
+    for key in [
+        "amount",
+        "currency",
+        "direction",
+        "reversal",
+        "booking_date",
+        "value_date",
+        "bank_ref",
+        "end_to_end_id",
+        "payer_name",
+        "reference",
+        "remittance",
+    ] {
         assert!(entries[0].get(key).is_some(), "entry lacks {key}");
     }
     assert_eq!(entries[2]["amount"], "1405.31");
     assert_eq!(entries[2]["direction"], "credit");
     assert_eq!(entries[1]["reversal"], true);
-    assert!(!w.dir.path().join("db.sqlite").exists(), "parse opens no database");
+    assert!(
+        !w.dir.path().join("db.sqlite").exists(),
+        "parse opens no database"
+    );
 }
 
 #[test]
@@ -100,27 +123,57 @@ fn parse_of_a_broken_file_names_the_place_and_exits_non_zero() {
 #[test]
 fn import_ingest_export_verify_from_the_command_line() {
     let w = Workdir::new(false);
-    assert!(w.ok(&["customers", "import", p(&fixture("customers.csv"))]).contains("12 rows"));
-    assert!(w.ok(&["bills", "import", p(&fixture("bills.csv"))]).contains("14 rows"));
-    let out = w.ok(&["ingest", "--bank", "ICBC", p(&fixture("banks/icbc/ICBC_20261112_camt054.xml"))]);
+    assert!(w
+        .ok(&["customers", "import", p(&fixture("customers.csv"))])
+        .contains("12 rows"));
+    assert!(w
+        .ok(&["bills", "import", p(&fixture("bills.csv"))])
+        .contains("14 rows"));
+    let out = w.ok(&[
+        "ingest",
+        "--bank",
+        "ICBC",
+        p(&fixture("banks/icbc/ICBC_20261112_camt054.xml")),
+    ]);
     assert!(out.contains("ingested as file 1"), "{out}");
-    let again = w.ok(&["ingest", "--bank", "ICBC", p(&fixture("banks/icbc/ICBC_20261112_camt054.xml"))]);
+    let again = w.ok(&[
+        "ingest",
+        "--bank",
+        "ICBC",
+        p(&fixture("banks/icbc/ICBC_20261112_camt054.xml")),
+    ]);
     assert!(again.contains("already ingested as file 1"), "{again}");
 
     let csv = w.ok(&["export", "payments"]);
     let header = csv.lines().next().unwrap();
-    assert!(header.starts_with("bank_id,bank_ref,end_to_end_id,amount,currency,status,applied,credit,exception_reason"));
+    assert!(header.starts_with(
+        "bank_id,bank_ref,end_to_end_id,amount,currency,status,applied,credit,exception_reason"
+    ));
     assert_eq!(csv.lines().count(), 1 + 14, "14 payment lines on day 1");
     let alloc = w.ok(&["export", "allocations"]);
-    assert!(alloc.lines().next().unwrap().starts_with("bank_id,bank_ref,end_to_end_id,bill_id,account_no,amount,rule"));
+    assert!(alloc
+        .lines()
+        .next()
+        .unwrap()
+        .starts_with("bank_id,bank_ref,end_to_end_id,bill_id,account_no,amount,rule"));
 
     let out_file = w.dir.path().join("payments.json");
-    w.ok(&["export", "payments", "--format", "json", "--out", p(&out_file)]);
+    w.ok(&[
+        "export",
+        "payments",
+        "--format",
+        "json",
+        "--out",
+        p(&out_file),
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 14);
 
     let exc = w.ok(&["exceptions", "list"]);
-    assert!(exc.contains("ambiguous_reference") && exc.contains("duplicate"), "{exc}");
+    assert!(
+        exc.contains("ambiguous_reference") && exc.contains("duplicate"),
+        "{exc}"
+    );
     let verify = w.ok(&["verify"]);
     assert!(verify.contains("verify: OK"), "{verify}");
 
@@ -144,7 +197,10 @@ fn ingest_of_a_bad_file_reports_it_and_exits_2() {
     let o = w.run(&["ingest", "--bank", "TEST", p(&f)]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("empty.xml") && err.contains("REJECTED") && err.contains("quarantined"), "{err}");
+    assert!(
+        err.contains("empty.xml") && err.contains("REJECTED") && err.contains("quarantined"),
+        "{err}"
+    );
     let o = w.run(&["ingest", "--bank", "NOPE", p(&f)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("NOPE"));
@@ -157,7 +213,10 @@ fn a_config_error_names_the_file_and_the_key() {
     let o = w.run(&["verify"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("billrecon.toml") && err.contains("databse_url"), "{err}");
+    assert!(
+        err.contains("billrecon.toml") && err.contains("databse_url"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -177,10 +236,18 @@ fn run_ingests_the_inbox_and_stops_cleanly_on_sigterm() {
         assert!(std::time::Instant::now() < deadline, "inbox not drained");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let csv = w.ok(&["export", "payments"]);
     assert!(csv.contains("ICBC-RV-0102"), "day 2 ingested");
     assert!(w.ok(&["verify"]).contains("verify: OK"));

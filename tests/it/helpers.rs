@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
 }
 
 /// A real third-party file from `../shared/fixtures/real/` (see SOURCES.md there).
@@ -127,22 +129,36 @@ impl TestApp {
             c.push_str(&format!("{a},Customer {a},residential,false,,,\n"));
         }
         let cp = self.write("customers.csv", &c);
-        billrecon::billing::import_customers(&self.app.store, &cp).await.unwrap();
-        let mut b = String::from("bill_id,account_no,period,amount,currency,issued_on,due_on,status\n");
+        billrecon::billing::import_customers(&self.app.store, &cp)
+            .await
+            .unwrap();
+        let mut b =
+            String::from("bill_id,account_no,period,amount,currency,issued_on,due_on,status\n");
         for (id, acct, amount, due, status) in bills {
-            b.push_str(&format!("{id},{acct},2026-10,{amount},CNY,2026-10-01,{due},{status}\n"));
+            b.push_str(&format!(
+                "{id},{acct},2026-10,{amount},CNY,2026-08-01,{due},{status}\n"
+            ));
         }
         let bp = self.write("bills.csv", &b);
-        billrecon::billing::import_bills(&self.app.store, &bp).await.unwrap();
+        billrecon::billing::import_bills(&self.app.store, &bp)
+            .await
+            .unwrap();
     }
 
     /// Ingests files from a bank; panics on anything but success or a duplicate file.
-    pub async fn ingest(&self, bank: &str, files: &[PathBuf]) -> (Vec<IngestOutcome>, MatchSummary) {
+    pub async fn ingest(
+        &self,
+        bank: &str,
+        files: &[PathBuf],
+    ) -> (Vec<IngestOutcome>, MatchSummary) {
         let bank = self.app.bank(bank).unwrap().clone();
         let (results, summary) = self.app.ingest_paths(&bank, files).await.unwrap();
         let outcomes = results
             .into_iter()
-            .map(|r| r.result.unwrap_or_else(|e| panic!("{}: {e}", r.path.display())))
+            .map(|r| {
+                r.result
+                    .unwrap_or_else(|e| panic!("{}: {e}", r.path.display()))
+            })
             .collect();
         (outcomes, summary)
     }
@@ -199,11 +215,12 @@ impl TestApp {
     /// A bill's (amount, paid, status) straight from the database.
     pub async fn bill(&self, bill_id: &str) -> (i64, i64, String) {
         use sqlx::Row;
-        let r = sqlx::query("SELECT amount_minor, paid_minor, status FROM bills WHERE bill_id = $1")
-            .bind(bill_id.to_string())
-            .fetch_one(self.app.store.pool())
-            .await
-            .unwrap();
+        let r =
+            sqlx::query("SELECT amount_minor, paid_minor, status FROM bills WHERE bill_id = $1")
+                .bind(bill_id.to_string())
+                .fetch_one(self.app.store.pool())
+                .await
+                .unwrap();
         (r.get(0), r.get(1), r.get(2))
     }
 
@@ -322,7 +339,10 @@ pub fn camt054(msg_id: &str, pays: &[Pay]) -> String {
         ));
         for p in pays.iter().filter(|p| p.currency == *cur) {
             let dir = if p.debit { "DBIT" } else { "CRDT" };
-            x.push_str(&format!("<Ntry><Amt Ccy=\"{cur}\">{}</Amt><CdtDbtInd>{dir}</CdtDbtInd>", p.amount));
+            x.push_str(&format!(
+                "<Ntry><Amt Ccy=\"{cur}\">{}</Amt><CdtDbtInd>{dir}</CdtDbtInd>",
+                p.amount
+            ));
             if p.reversal {
                 x.push_str("<RvslInd>true</RvslInd>");
             }
@@ -347,7 +367,9 @@ pub fn camt054(msg_id: &str, pays: &[Pay]) -> String {
                     x.push_str(&format!("<Ustrd>{u}</Ustrd>"));
                 }
                 if let Some(r) = &p.reference {
-                    x.push_str(&format!("<Strd><CdtrRefInf><Ref>{r}</Ref></CdtrRefInf></Strd>"));
+                    x.push_str(&format!(
+                        "<Strd><CdtrRefInf><Ref>{r}</Ref></CdtrRefInf></Strd>"
+                    ));
                 }
                 x.push_str("</RmtInf>");
             }

@@ -13,7 +13,11 @@ async fn every_file_is_archived_byte_for_byte_under_its_digest() {
     t.ingest("ICBC", std::slice::from_ref(&f)).await;
     let bytes = std::fs::read(&f).unwrap();
     let digest = hex::encode(Sha256::digest(&bytes));
-    let archived = t.data_dir().join("archive").join(&digest[..2]).join(&digest);
+    let archived = t
+        .data_dir()
+        .join("archive")
+        .join(&digest[..2])
+        .join(&digest);
     assert_eq!(std::fs::read(archived).unwrap(), bytes);
 }
 
@@ -22,24 +26,49 @@ async fn a_real_camt053_from_another_project_ingests_and_balances() {
     // ../shared/fixtures/real/camt053/oca-test-camt053.xml (OCA/bank-statement-import, AGPL-3.0):
     // a direct debit (debit), a returned direct debit (reversal) and a credit with no RmtInf.
     let t = TestApp::spawn().await;
-    let (out, summary) = t.ingest("TEST", &[real_fixture("camt053/oca-test-camt053.xml")]).await;
-    assert!(matches!(out[0], IngestOutcome::Ingested { payments: 3, statements: 1, .. }), "{out:?}");
+    let (out, summary) = t
+        .ingest("TEST", &[real_fixture("camt053/oca-test-camt053.xml")])
+        .await;
+    assert!(
+        matches!(
+            out[0],
+            IngestOutcome::Ingested {
+                payments: 3,
+                statements: 1,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
     assert_eq!(summary.processed, 3);
     let ps = t.payments().await;
     let amounts: Vec<&str> = ps.iter().map(|p| p["amount"].as_str()).collect();
     assert_eq!(amounts, vec!["-754.25", "-594.05", "1405.31"]);
     let reasons: Vec<&str> = ps.iter().map(|p| p["exception_reason"].as_str()).collect();
     // EUR into a CNY ledger: the debit is caught first as a debit, the credit as a currency mismatch
-    assert_eq!(reasons, vec!["unexpected_debit", "reversal_unmatched", "currency_mismatch"]);
+    assert_eq!(
+        reasons,
+        vec![
+            "unexpected_debit",
+            "reversal_unmatched",
+            "currency_mismatch"
+        ]
+    );
     t.assert_verified().await;
 }
 
 #[tokio::test]
 async fn a_broken_file_is_quarantined_with_its_reason_and_nothing_is_stored() {
     let t = TestApp::spawn().await;
-    t.bills(&[("B-1", "4100000001", "10.00", "2026-10-20", "")]).await;
-    t.pay("good", &[Pay::new("R1", "10.00").reference("B-1")]).await;
-    let before = (t.count("payments").await, t.count("bank_files").await, t.count("allocations").await);
+    t.bills(&[("B-1", "4100000001", "10.00", "2026-10-20", "")])
+        .await;
+    t.pay("good", &[Pay::new("R1", "10.00").reference("B-1")])
+        .await;
+    let before = (
+        t.count("payments").await,
+        t.count("bank_files").await,
+        t.count("allocations").await,
+    );
 
     // a file that contradicts itself: the entry's batch declares two transactions, has one
     let good = crate::helpers::camt054("BAD", &[Pay::new("R2", "10.00").reference("B-1")]);
@@ -48,18 +77,32 @@ async fn a_broken_file_is_quarantined_with_its_reason_and_nothing_is_stored() {
     let bank = t.app.bank("TEST").unwrap().clone();
     let (results, _) = t.app.ingest_paths(&bank, &[f]).await.unwrap();
     let err = results.into_iter().next().unwrap().result.unwrap_err();
-    let IngestError::Rejected { error, quarantined_to } = err else { panic!("{err}") };
+    let IngestError::Rejected {
+        error,
+        quarantined_to,
+    } = err
+    else {
+        panic!("{err}")
+    };
     assert_eq!(error.file, "broken.xml");
     assert!(error.location.contains("line"), "{}", error.location);
     assert!(error.reason.contains('2'), "{}", error.reason);
     assert_eq!(std::fs::read_to_string(&quarantined_to).unwrap(), broken);
     let reason_file = format!("{}.reason.json", quarantined_to.display());
-    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reason_file).unwrap()).unwrap();
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reason_file).unwrap()).unwrap();
     assert_eq!(record["bank_id"], "TEST");
     assert_eq!(record["reason"], error.reason.as_str());
 
-    let after = (t.count("payments").await, t.count("bank_files").await, t.count("allocations").await);
-    assert_eq!(before, after, "the database is untouched by a rejected file");
+    let after = (
+        t.count("payments").await,
+        t.count("bank_files").await,
+        t.count("allocations").await,
+    );
+    assert_eq!(
+        before, after,
+        "the database is untouched by a rejected file"
+    );
     t.assert_verified().await;
 }
 
@@ -67,14 +110,24 @@ async fn a_broken_file_is_quarantined_with_its_reason_and_nothing_is_stored() {
 async fn broken_parser_fixtures_are_all_rejected_cleanly() {
     let t = TestApp::spawn().await;
     let dir = fixture("formats/camt/broken");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
-    assert!(files.len() >= 5, "expected broken fixtures in {}", dir.display());
+    assert!(
+        files.len() >= 5,
+        "expected broken fixtures in {}",
+        dir.display()
+    );
     let bank = t.app.bank("TEST").unwrap().clone();
     let (results, _) = t.app.ingest_paths(&bank, &files).await.unwrap();
     for r in results {
         match r.result {
-            Err(IngestError::Rejected { error, quarantined_to }) => {
+            Err(IngestError::Rejected {
+                error,
+                quarantined_to,
+            }) => {
                 assert!(!error.reason.is_empty());
                 assert!(quarantined_to.exists());
             }

@@ -24,13 +24,20 @@ async fn bill_reference_applies_to_that_bill_then_oldest_first_then_credit() {
     let t = two_customers().await;
     // pays A-NEW by name with more than all of A's bills
     let amount = "350.00";
-    t.pay("f1", &[Pay::new("R1", amount).reference("a-new")]).await;
+    t.pay("f1", &[Pay::new("R1", amount).reference("a-new")])
+        .await;
     let p = t.payment("R1").await;
     let allocs = t.allocations().await;
     assert_eq!(allocs.len(), 2);
-    assert_eq!((allocs[0]["bill_id"].as_str(), allocs[0]["rule"].as_str()), ("A-NEW", "bill_reference"));
+    assert_eq!(
+        (allocs[0]["bill_id"].as_str(), allocs[0]["rule"].as_str()),
+        ("A-NEW", "bill_reference")
+    );
     assert_eq!(allocs[0]["amount"], "200.00");
-    assert_eq!((allocs[1]["bill_id"].as_str(), allocs[1]["rule"].as_str()), ("A-OLD", "bill_reference_remainder"));
+    assert_eq!(
+        (allocs[1]["bill_id"].as_str(), allocs[1]["rule"].as_str()),
+        ("A-OLD", "bill_reference_remainder")
+    );
     assert_eq!(allocs[1]["amount"], "100.00");
     let credit = cents(amount) - cents("200.00") - cents("100.00");
     assert_eq!(t.credit(A).await, credit);
@@ -50,7 +57,14 @@ async fn rf_reference_with_valid_check_digits_names_the_bill() {
     let mut bad = rf.to_string();
     // break the check digits
     bad.replace_range(2..4, if &bad[2..4] == "11" { "12" } else { "11" });
-    t.pay("f1", &[Pay::new("R1", "300.00").reference(rf.as_str()), Pay::new("R2", "10.00").reference(&bad)]).await;
+    t.pay(
+        "f1",
+        &[
+            Pay::new("R1", "300.00").reference(rf.as_str()),
+            Pay::new("R2", "10.00").reference(&bad),
+        ],
+    )
+    .await;
     let p = t.payment("R1").await;
     assert_eq!(p["status"], "applied");
     assert_eq!(t.bill("B-1").await, (30000, 30000, "paid".into()));
@@ -63,7 +77,11 @@ async fn rf_reference_with_valid_check_digits_names_the_bill() {
 #[tokio::test]
 async fn account_number_in_chinese_free_text_pays_oldest_bill_first() {
     let t = two_customers().await;
-    t.pay("f1", &[Pay::new("R1", "150.00").text(&format!("电费 户号{A} 11月"))]).await;
+    t.pay(
+        "f1",
+        &[Pay::new("R1", "150.00").text(&format!("电费 户号{A} 11月"))],
+    )
+    .await;
     let allocs = t.allocations().await;
     assert_eq!(allocs[0]["bill_id"], "A-OLD");
     assert_eq!(allocs[0]["amount"], "100.00");
@@ -78,7 +96,8 @@ async fn account_number_in_chinese_free_text_pays_oldest_bill_first() {
 #[tokio::test]
 async fn short_payment_leaves_the_bill_open_with_its_balance() {
     let t = two_customers().await;
-    t.pay("f1", &[Pay::new("R1", "120.50").reference("B-1")]).await;
+    t.pay("f1", &[Pay::new("R1", "120.50").reference("B-1")])
+        .await;
     let (amount, paid, status) = t.bill("B-1").await;
     assert_eq!(paid, cents("120.50"));
     assert_eq!(amount - paid, cents("300.00") - cents("120.50"));
@@ -90,17 +109,21 @@ async fn short_payment_leaves_the_bill_open_with_its_balance() {
 #[tokio::test]
 async fn a_paid_bill_named_again_pays_other_open_bills_else_credit() {
     let t = two_customers().await;
-    t.pay("f1", &[Pay::new("R1", "100.00").reference("A-OLD")]).await;
+    t.pay("f1", &[Pay::new("R1", "100.00").reference("A-OLD")])
+        .await;
     assert_eq!(t.bill("A-OLD").await.2, "paid");
-    t.pay("f2", &[Pay::new("R2", "100.00").reference("A-OLD")]).await;
+    t.pay("f2", &[Pay::new("R2", "100.00").reference("A-OLD")])
+        .await;
     let allocs = t.allocations().await;
     let second: Vec<_> = allocs.iter().filter(|a| a["bank_ref"] == "R2").collect();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0]["bill_id"], "A-NEW");
     assert_eq!(second[0]["rule"], "closed_bill_redirect");
     // and when nothing is open, it becomes credit
-    t.pay("f3", &[Pay::new("R3", "100.00").reference("A-OLD")]).await;
-    t.pay("f4", &[Pay::new("R4", "100.00").reference("A-OLD")]).await;
+    t.pay("f3", &[Pay::new("R3", "100.00").reference("A-OLD")])
+        .await;
+    t.pay("f4", &[Pay::new("R4", "100.00").reference("A-OLD")])
+        .await;
     let p4 = t.payment("R4").await;
     assert_eq!(p4["status"], "credit");
     assert_eq!(t.credit(A).await, cents("100.00"));
@@ -110,8 +133,10 @@ async fn a_paid_bill_named_again_pays_other_open_bills_else_credit() {
 #[tokio::test]
 async fn a_cancelled_bill_named_goes_to_credit_when_nothing_else_is_open() {
     let t = TestApp::spawn().await;
-    t.bills(&[("C-1", A, "80.00", "2026-10-20", "cancelled")]).await;
-    t.pay("f1", &[Pay::new("R1", "80.00").reference("C-1")]).await;
+    t.bills(&[("C-1", A, "80.00", "2026-10-20", "cancelled")])
+        .await;
+    t.pay("f1", &[Pay::new("R1", "80.00").reference("C-1")])
+        .await;
     let p = t.payment("R1").await;
     assert_eq!(p["status"], "credit");
     assert_eq!(p["account_no"], A);
@@ -165,14 +190,24 @@ async fn the_same_bank_transaction_is_never_counted_twice() {
         &[
             Pay::new("R1", "50.00").reference("B-1"),
             Pay::new("R1", "50.00").reference("B-1"),
-            Pay::new("X", "20.00").no_bank_ref().e2e("E-7").reference("B-1"),
-            Pay::new("X", "20.00").no_bank_ref().e2e("E-7").reference("B-1"),
+            Pay::new("X", "20.00")
+                .no_bank_ref()
+                .e2e("E-7")
+                .reference("B-1"),
+            Pay::new("X", "20.00")
+                .no_bank_ref()
+                .e2e("E-7")
+                .reference("B-1"),
         ],
     )
     .await;
-    t.pay("f2", &[Pay::new("R1", "50.00").reference("B-1")]).await;
+    t.pay("f2", &[Pay::new("R1", "50.00").reference("B-1")])
+        .await;
     let ps = t.payments().await;
-    let dups: Vec<_> = ps.iter().filter(|p| p["exception_reason"] == "duplicate").collect();
+    let dups: Vec<_> = ps
+        .iter()
+        .filter(|p| p["exception_reason"] == "duplicate")
+        .collect();
     assert_eq!(dups.len(), 3);
     assert_eq!(t.bill("B-1").await.1, cents("50.00") + cents("20.00"));
     t.assert_verified().await;
@@ -181,14 +216,20 @@ async fn the_same_bank_transaction_is_never_counted_twice() {
 #[tokio::test]
 async fn the_same_file_twice_is_recorded_once() {
     let t = two_customers().await;
-    let f = t.write("same.xml", &crate::helpers::camt054("SAME", &[Pay::new("R1", "50.00").reference("B-1")]));
+    let f = t.write(
+        "same.xml",
+        &crate::helpers::camt054("SAME", &[Pay::new("R1", "50.00").reference("B-1")]),
+    );
     let (first, _) = t.ingest("TEST", std::slice::from_ref(&f)).await;
     let (second, _) = t.ingest("TEST", &[f]).await;
     let file_id = match first[0] {
         billrecon::ingest::IngestOutcome::Ingested { file_id, .. } => file_id,
         ref o => panic!("{o:?}"),
     };
-    assert_eq!(second[0], billrecon::ingest::IngestOutcome::DuplicateFile { file_id });
+    assert_eq!(
+        second[0],
+        billrecon::ingest::IngestOutcome::DuplicateFile { file_id }
+    );
     assert_eq!(t.count("payments").await, 1);
     assert_eq!(t.count("file_deliveries").await, 2);
     t.assert_verified().await;
@@ -197,10 +238,15 @@ async fn the_same_file_twice_is_recorded_once() {
 #[tokio::test]
 async fn a_reversal_undoes_its_payment_exactly() {
     let t = two_customers().await;
-    t.pay("f1", &[Pay::new("R1", "350.00").e2e("E-1").reference("A-NEW")]).await;
+    t.pay(
+        "f1",
+        &[Pay::new("R1", "350.00").e2e("E-1").reference("A-NEW")],
+    )
+    .await;
     let credit_before = t.credit(A).await;
     assert!(credit_before > 0);
-    t.pay("f2", &[Pay::new("RV1", "350.00").e2e("E-1").reversal()]).await;
+    t.pay("f2", &[Pay::new("RV1", "350.00").e2e("E-1").reversal()])
+        .await;
     assert_eq!(t.payment("R1").await["status"], "reversed");
     let rv = t.payment("RV1").await;
     assert_eq!(rv["status"], "reversed");
@@ -208,7 +254,12 @@ async fn a_reversal_undoes_its_payment_exactly() {
     assert_eq!(t.bill("A-NEW").await, (20000, 0, "open".into()));
     assert_eq!(t.bill("A-OLD").await, (10000, 0, "open".into()));
     assert_eq!(t.credit(A).await, 0);
-    let undo: Vec<_> = t.allocations().await.into_iter().filter(|a| a["rule"] == "reversal").collect();
+    let undo: Vec<_> = t
+        .allocations()
+        .await
+        .into_iter()
+        .filter(|a| a["rule"] == "reversal")
+        .collect();
     assert_eq!(undo.len(), 2);
     t.assert_verified().await;
 }
@@ -216,8 +267,15 @@ async fn a_reversal_undoes_its_payment_exactly() {
 #[tokio::test]
 async fn a_reversal_may_quote_the_original_bank_reference() {
     let t = two_customers().await;
-    t.pay("f1", &[Pay::new("ORIG-77", "300.00").reference("B-1")]).await;
-    t.pay("f2", &[Pay::new("RV-1", "300.00").reversal().text("RETURN OF ORIG-77 AC04")]).await;
+    t.pay("f1", &[Pay::new("ORIG-77", "300.00").reference("B-1")])
+        .await;
+    t.pay(
+        "f2",
+        &[Pay::new("RV-1", "300.00")
+            .reversal()
+            .text("RETURN OF ORIG-77 AC04")],
+    )
+    .await;
     assert_eq!(t.payment("ORIG-77").await["status"], "reversed");
     assert_eq!(t.bill("B-1").await.2, "open");
     t.assert_verified().await;
@@ -226,7 +284,14 @@ async fn a_reversal_may_quote_the_original_bank_reference() {
 #[tokio::test]
 async fn reversals_that_do_not_fit_one_payment_are_exceptions() {
     let t = two_customers().await;
-    t.pay("f1", &[Pay::new("R1", "30.00").e2e("E-1").reference("B-1"), Pay::new("R2", "10.00").e2e("E-2").text("x")]).await;
+    t.pay(
+        "f1",
+        &[
+            Pay::new("R1", "30.00").e2e("E-1").reference("B-1"),
+            Pay::new("R2", "10.00").e2e("E-2").text("x"),
+        ],
+    )
+    .await;
     t.pay(
         "f2",
         &[
@@ -253,12 +318,18 @@ async fn a_bank_pattern_finds_references_written_the_bank_s_way() {
     let t = two_customers().await;
     // ICBC's configured pattern reads an account number written with spaces
     let spaced = format!("户号 {} {} {}", &B[..4], &B[4..8], &B[8..]);
-    let f = t.write("icbc.xml", &crate::helpers::camt054("P", &[Pay::new("R1", "300.00").text(&spaced)]));
+    let f = t.write(
+        "icbc.xml",
+        &crate::helpers::camt054("P", &[Pay::new("R1", "300.00").text(&spaced)]),
+    );
     t.ingest("ICBC", &[f]).await;
     assert_eq!(t.payment("R1").await["status"], "applied");
     // the same text from a bank without the pattern is an exception
     t.pay("f2", &[Pay::new("R2", "1.00").text(&spaced)]).await;
-    assert_eq!(t.payment("R2").await["exception_reason"], "unknown_reference");
+    assert_eq!(
+        t.payment("R2").await["exception_reason"],
+        "unknown_reference"
+    );
 }
 
 #[tokio::test]
@@ -279,15 +350,38 @@ async fn the_same_inputs_always_give_the_same_allocations() {
             .allocations()
             .await
             .into_iter()
-            .map(|a| (a["bank_ref"].clone(), a["bill_id"].clone(), a["amount"].clone(), a["rule"].clone()))
+            .map(|a| {
+                (
+                    a["bank_ref"].clone(),
+                    a["bill_id"].clone(),
+                    a["amount"].clone(),
+                    a["rule"].clone(),
+                )
+            })
             .collect();
         exports.push(allocs);
     }
     assert_eq!(exports[0], exports[1]);
     // first come, first served: R1 clears the older bill, R2 continues on the newer one
-    assert_eq!(exports[0][0], ("R1".into(), "A-OLD".into(), "100.00".into(), "account_oldest_first".into()));
+    assert_eq!(
+        exports[0][0],
+        (
+            "R1".into(),
+            "A-OLD".into(),
+            "100.00".into(),
+            "account_oldest_first".into()
+        )
+    );
     assert_eq!(exports[0][1].1, "A-NEW");
-    assert_eq!(exports[0][2], ("R2".into(), "A-NEW".into(), "120.00".into(), "account_oldest_first".into()));
+    assert_eq!(
+        exports[0][2],
+        (
+            "R2".into(),
+            "A-NEW".into(),
+            "120.00".into(),
+            "account_oldest_first".into()
+        )
+    );
 }
 
 #[tokio::test]
@@ -304,12 +398,24 @@ async fn matching_spans_many_batches_with_the_same_result() {
         per_file: 1000,
     };
     let files = billrecon::gen::generate(&args).unwrap();
-    billrecon::billing::import_customers(&t.app.store, &out.join("customers.csv")).await.unwrap();
-    billrecon::billing::import_bills(&t.app.store, &out.join("bills.csv")).await.unwrap();
-    let camt: Vec<_> = files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "xml")).collect();
+    billrecon::billing::import_customers(&t.app.store, &out.join("customers.csv"))
+        .await
+        .unwrap();
+    billrecon::billing::import_bills(&t.app.store, &out.join("bills.csv"))
+        .await
+        .unwrap();
+    let camt: Vec<_> = files
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "xml"))
+        .collect();
     assert_eq!(camt.len(), 3);
     let (_, summary) = t.ingest("TEST", &camt).await;
     assert_eq!(summary.processed, args.payments);
-    assert!(summary.applied > 0 && summary.exception > 0 && summary.credit + summary.partially_applied > 0, "{summary}");
+    assert!(
+        summary.applied > 0
+            && summary.exception > 0
+            && summary.credit + summary.partially_applied > 0,
+        "{summary}"
+    );
     t.assert_verified().await;
 }

@@ -6,9 +6,12 @@ use std::collections::HashMap;
 
 async fn run_scenario(t: &TestApp) {
     t.import_fixtures().await;
-    t.ingest("ICBC", &[fixture("banks/icbc/ICBC_20261112_camt054.xml")]).await;
-    t.ingest("CMB", &[fixture("banks/cmb/CMB_20261112_camt053.xml")]).await;
-    t.ingest("ICBC", &[fixture("banks/icbc/ICBC_20261113_camt054.xml")]).await;
+    t.ingest("ICBC", &[fixture("banks/icbc/ICBC_20261112_camt054.xml")])
+        .await;
+    t.ingest("CMB", &[fixture("banks/cmb/CMB_20261112_camt053.xml")])
+        .await;
+    t.ingest("ICBC", &[fixture("banks/icbc/ICBC_20261113_camt054.xml")])
+        .await;
 
     let payments = t.payments().await;
     let by_ref: HashMap<&str, Vec<&HashMap<String, String>>> =
@@ -26,13 +29,37 @@ async fn run_scenario(t: &TestApp) {
     // day 1, ICBC
     assert_eq!(status("ICBC-TX-0001", 0), ok("applied"));
     assert_eq!(status("ICBC-TX-0002", 0), ok("applied"), "RF reference");
-    assert_eq!(status("ICBC-TX-0003", 0), ok("applied"), "account in free text, two bills");
-    assert_eq!(status("ICBC-TX-0004", 0), ok("applied"), "short payment is fully applied");
-    assert_eq!(status("ICBC-TX-0005", 0), ok("partially_applied"), "overpayment");
+    assert_eq!(
+        status("ICBC-TX-0003", 0),
+        ok("applied"),
+        "account in free text, two bills"
+    );
+    assert_eq!(
+        status("ICBC-TX-0004", 0),
+        ok("applied"),
+        "short payment is fully applied"
+    );
+    assert_eq!(
+        status("ICBC-TX-0005", 0),
+        ok("partially_applied"),
+        "overpayment"
+    );
     assert_eq!(status("ICBC-TX-0006", 0), ok("applied"));
-    assert_eq!(status("ICBC-TX-0007", 0), ok("applied"), "电费 户号3100000007 11月");
-    assert_eq!(status("ICBC-TX-0008", 0), ok("reversed"), "reversed on day 2");
-    assert_eq!(status("ICBC-TX-0009A", 0), ok("credit"), "cancelled bill, nothing else open");
+    assert_eq!(
+        status("ICBC-TX-0007", 0),
+        ok("applied"),
+        "电费 户号3100000007 11月"
+    );
+    assert_eq!(
+        status("ICBC-TX-0008", 0),
+        ok("reversed"),
+        "reversed on day 2"
+    );
+    assert_eq!(
+        status("ICBC-TX-0009A", 0),
+        ok("credit"),
+        "cancelled bill, nothing else open"
+    );
     assert_eq!(status("ICBC-TX-0009B", 0), exc("ambiguous_reference"));
     assert_eq!(status("ICBC-TX-0010", 0), exc("unknown_reference"));
     assert_eq!(status("ICBC-FEE-0011", 0), exc("unexpected_debit"));
@@ -40,23 +67,49 @@ async fn run_scenario(t: &TestApp) {
     assert_eq!(status("ICBC-USD-0001", 0), exc("currency_mismatch"));
     // CMB statement
     assert_eq!(status("CMB2026111200017", 0), ok("applied"));
-    assert_eq!(status("CMB2026111200018", 0), ok("applied"), "e2e id names the bill");
+    assert_eq!(
+        status("CMB2026111200018", 0),
+        ok("applied"),
+        "e2e id names the bill"
+    );
     // day 2, ICBC
-    assert_eq!(status("ICBC-TX-0007", 1), exc("duplicate"), "re-delivered from day 1");
-    assert_eq!(status("ICBC-TX-0101", 0), ok("applied"), "paid bill named, redirected");
+    assert_eq!(
+        status("ICBC-TX-0007", 1),
+        exc("duplicate"),
+        "re-delivered from day 1"
+    );
+    assert_eq!(
+        status("ICBC-TX-0101", 0),
+        ok("applied"),
+        "paid bill named, redirected"
+    );
     assert_eq!(status("ICBC-RV-0102", 0), ok("reversed"));
     assert_eq!(status("ICBC-RV-0103", 0), exc("reversal_unmatched"));
     assert_eq!(status("ICBC-TX-0104", 0), ok("applied"), "bank pattern");
-    assert!(!by_ref.contains_key("ICBC-TX-0105"), "pending entry is not a payment");
-    let no_ref: Vec<_> = payments.iter().filter(|p| p["end_to_end_id"] == "E2E-0200").collect();
+    assert!(
+        !by_ref.contains_key("ICBC-TX-0105"),
+        "pending entry is not a payment"
+    );
+    let no_ref: Vec<_> = payments
+        .iter()
+        .filter(|p| p["end_to_end_id"] == "E2E-0200")
+        .collect();
     assert_eq!(no_ref.len(), 2);
     assert_eq!(no_ref[0]["status"], "applied");
     assert_eq!(no_ref[1]["exception_reason"], "duplicate");
 
     // bills
     assert_eq!(t.bill("B202610-0001").await.2, "paid");
-    assert_eq!(t.bill("B202610-0004").await, (50000, 25000, "open".into()), "200 + 50 paid");
-    assert_eq!(t.bill("B202610-0008").await, (21000, 0, "open".into()), "reopened by the reversal");
+    assert_eq!(
+        t.bill("B202610-0004").await,
+        (50000, 25000, "open".into()),
+        "200 + 50 paid"
+    );
+    assert_eq!(
+        t.bill("B202610-0008").await,
+        (21000, 0, "open".into()),
+        "reopened by the reversal"
+    );
     assert_eq!(t.bill("B202609-0006").await.2, "paid");
     assert_eq!(t.bill("B202610-0006").await, (9500, 9500, "paid".into()));
     assert_eq!(t.bill("B202610-0010").await.2, "paid");
@@ -74,7 +127,10 @@ async fn run_scenario(t: &TestApp) {
         .collect();
     assert_eq!(
         rules,
-        vec![("B202609-0003", "account_oldest_first"), ("B202610-0003", "account_oldest_first")]
+        vec![
+            ("B202609-0003", "account_oldest_first"),
+            ("B202610-0003", "account_oldest_first")
+        ]
     );
     t.assert_verified().await;
 }

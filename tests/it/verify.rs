@@ -4,8 +4,16 @@ use crate::helpers::{Pay, TestApp};
 
 async fn paid_once() -> TestApp {
     let t = TestApp::spawn().await;
-    t.bills(&[("B-1", "4100000001", "100.00", "2026-10-20", "")]).await;
-    t.pay("f1", &[Pay::new("R1", "150.00").reference("B-1"), Pay::new("R2", "1.00").text("?")]).await;
+    t.bills(&[("B-1", "4100000001", "100.00", "2026-10-20", "")])
+        .await;
+    t.pay(
+        "f1",
+        &[
+            Pay::new("R1", "150.00").reference("B-1"),
+            Pay::new("R2", "1.00").text("?"),
+        ],
+    )
+    .await;
     t
 }
 
@@ -24,7 +32,11 @@ async fn verify_passes_on_consistent_data_and_reports_what_it_checked() {
     ] {
         assert!(names.contains(&must), "{must} missing from {names:?}");
     }
-    let conservation = r.checks.iter().find(|c| c.name == "payment_conservation").unwrap();
+    let conservation = r
+        .checks
+        .iter()
+        .find(|c| c.name == "payment_conservation")
+        .unwrap();
     assert_eq!(conservation.checked, 2);
     assert_eq!(r.totals[0].amount, "151.00");
     assert_eq!(r.totals[0].applied, "100.00");
@@ -40,9 +52,17 @@ async fn tamper(t: &TestApp, sql: &str) -> billrecon::ledger::VerifyReport {
 #[tokio::test]
 async fn verify_names_a_bill_whose_paid_amount_was_changed() {
     let t = paid_once().await;
-    let r = tamper(&t, "UPDATE bills SET paid_minor = 9000 WHERE bill_id = 'B-1'").await;
+    let r = tamper(
+        &t,
+        "UPDATE bills SET paid_minor = 9000 WHERE bill_id = 'B-1'",
+    )
+    .await;
     assert!(!r.ok);
-    let c = r.checks.iter().find(|c| c.name == "bill_paid_equals_allocations").unwrap();
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.name == "bill_paid_equals_allocations")
+        .unwrap();
     assert_eq!(c.break_count, 1);
     assert!(c.breaks[0].contains("B-1"), "{}", c.breaks[0]);
     assert!(r.to_string().contains("FAIL"));
@@ -53,19 +73,38 @@ async fn verify_catches_money_that_vanished_or_was_counted_twice() {
     let t = paid_once().await;
     let r = tamper(&t, "DELETE FROM credit_ledger").await;
     assert!(!r.ok);
-    assert!(r.checks.iter().any(|c| c.name == "credit_equals_ledger" && c.break_count == 1));
+    assert!(r
+        .checks
+        .iter()
+        .any(|c| c.name == "credit_equals_ledger" && c.break_count == 1));
 
     let t = paid_once().await;
     let r = tamper(&t, "UPDATE payments SET status = 'applied', exception_reason = NULL, txn_key = 'ref:R1' WHERE bank_ref = 'R2'").await;
-    assert!(r.checks.iter().any(|c| c.name == "no_transaction_counted_twice" && c.break_count == 1), "{r}");
+    assert!(
+        r.checks
+            .iter()
+            .any(|c| c.name == "no_transaction_counted_twice" && c.break_count == 1),
+        "{r}"
+    );
 
     let t = paid_once().await;
     let r = tamper(&t, "UPDATE statements SET declared_entries = 5").await;
-    let c = r.checks.iter().find(|c| c.name == "file_totals_match_declared").unwrap();
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.name == "file_totals_match_declared")
+        .unwrap();
     assert_eq!(c.break_count, 1);
     assert!(c.breaks[0].contains("entry count 5"), "{}", c.breaks[0]);
 
     let t = paid_once().await;
-    let r = tamper(&t, "UPDATE payments SET status = 'pending' WHERE bank_ref = 'R2'").await;
-    assert!(r.checks.iter().any(|c| c.name == "every_payment_matched" && c.break_count == 1));
+    let r = tamper(
+        &t,
+        "UPDATE payments SET status = 'pending' WHERE bank_ref = 'R2'",
+    )
+    .await;
+    assert!(r
+        .checks
+        .iter()
+        .any(|c| c.name == "every_payment_matched" && c.break_count == 1));
 }
