@@ -118,9 +118,9 @@ CREATE TABLE payments (
     matched_at              TEXT
 );
 CREATE INDEX payments_by_status ON payments (status, id);
-CREATE INDEX payments_by_txn_key ON payments (bank_id, txn_key);
-CREATE INDEX payments_by_e2e ON payments (bank_id, end_to_end_id);
-CREATE INDEX payments_by_bank_ref ON payments (bank_id, bank_ref);
+CREATE INDEX payments_by_txn_key ON payments (txn_key, bank_id);
+CREATE INDEX payments_by_e2e ON payments (end_to_end_id, bank_id);
+CREATE INDEX payments_by_bank_ref ON payments (bank_ref, bank_id);
 CREATE INDEX payments_by_file ON payments (file_id);
 
 -- Money applied to bills. Append-only: a reversal adds negative rows (rule `reversal`).

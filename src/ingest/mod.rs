@@ -364,18 +364,28 @@ impl Writer<'_> {
                 "not_booked"
             },
             instructed_minor: e.instructed_amount.map(|m| m.minor()),
-            txn_key: key,
-            bank_ref: e.bank_ref,
-            entry_ref: e.entry_ref,
-            end_to_end_id: e.end_to_end_id,
-            tx_id: e.tx_id,
-            payer_name: e.payer_name,
-            payer_account: e.payer_account,
-            reference: e.reference,
-            remittance: e.remittance,
-            additional_info: e.additional_info,
-            return_reason: e.return_reason,
+            txn_key: key.map(clean),
+            bank_ref: e.bank_ref.map(clean),
+            entry_ref: e.entry_ref.map(clean),
+            end_to_end_id: e.end_to_end_id.map(clean),
+            tx_id: e.tx_id.map(clean),
+            payer_name: e.payer_name.map(clean),
+            payer_account: e.payer_account.map(clean),
+            reference: e.reference.map(clean),
+            remittance: e.remittance.map(clean),
+            additional_info: e.additional_info.map(clean),
+            return_reason: e.return_reason.map(clean),
         }
+    }
+}
+
+/// Bank texts are stored without control characters (a tab or line break becomes a space):
+/// they are never meaningful in a reference and the store relies on their absence.
+fn clean(s: String) -> String {
+    if s.chars().any(char::is_control) {
+        s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    } else {
+        s
     }
 }
 

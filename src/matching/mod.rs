@@ -24,7 +24,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Pending payments decided per batch.
-pub const BATCH: i64 = 1000;
+pub const BATCH: i64 = 5000;
 
 /// Why a payment was not applied automatically. The names are stable: they appear in
 /// exports, reports and the API.
@@ -139,6 +139,8 @@ impl std::fmt::Display for MatchSummary {
 pub struct Matcher {
     currency: Currency,
     patterns: HashMap<String, Vec<Regex>>,
+    /// From this many pending payments on, a run loads a [`KeyFilter`] first.
+    prefilter_from: i64,
 }
 
 impl Matcher {
@@ -149,32 +151,39 @@ impl Matcher {
                 .iter()
                 .map(|b| (b.id.clone(), b.reference_patterns.clone()))
                 .collect(),
+            prefilter_from: 20_000,
         }
     }
 
+    /// Changes when the key prefilter is used (tests use 0 to exercise it on small data).
+    pub fn with_prefilter_from(mut self, pending: i64) -> Self {
+        self.prefilter_from = pending;
+        self
+    }
+
     /// Matches every pending payment. Safe to run at any time and more than once.
+    ///
+    /// Holds the store's writer lock for the whole run, so the bills and customers it looks
+    /// at cannot change under it.
     #[tracing::instrument(skip_all)]
     pub async fn run(&self, store: &Store) -> Result<MatchSummary, StoreError> {
         let mut summary = MatchSummary::default();
+        let _w = store.writer().await;
+        let filter = {
+            let mut conn = store.pool().acquire().await.op("connecting")?;
+            if store::matching::pending_count(&mut conn).await? >= self.prefilter_from {
+                Some(KeyFilter::load(&mut conn).await?)
+            } else {
+                None
+            }
+        };
         loop {
-            let _w = store.writer().await;
             let mut tx = store.begin().await?;
             let pending = store::matching::pending(&mut tx, BATCH).await?;
             if pending.is_empty() {
                 break;
             }
-            // A reversal is decided alone; the payments before it form a batch of their own.
-            let cut = pending
-                .iter()
-                .position(|p| p.reversal)
-                .map(|i| if i == 0 { 1 } else { i })
-                .unwrap_or(pending.len());
-            let batch = &pending[..cut];
-            let write = if batch[0].reversal {
-                self.decide_reversal(&mut tx, &batch[0]).await?
-            } else {
-                self.decide_batch(&mut tx, batch).await?
-            };
+            let write = self.decide_batch(&mut tx, &pending, filter.as_ref()).await?;
             for p in &write.payments {
                 summary.count(p.status);
             }
@@ -230,16 +239,22 @@ impl Matcher {
         }
     }
 
+    /// Decides a batch of payments in order. Reads its context in a few queries, then
+    /// decides in memory, so later payments see what earlier ones (and reversals) did.
     async fn decide_batch(
         &self,
         conn: &mut sqlx::AnyConnection,
         batch: &[PendingPayment],
+        filter: Option<&KeyFilter>,
     ) -> Result<BatchWrite, StoreError> {
         let dups = self.duplicates(conn, batch).await?;
         let no_patterns = Vec::new();
         let cands: Vec<Vec<references::Candidate>> = batch
             .iter()
             .map(|p| {
+                if p.reversal || p.direction != "credit" {
+                    return vec![];
+                }
                 let pats = self.patterns.get(&p.bank_id).unwrap_or(&no_patterns);
                 candidates(&self.texts(p), pats)
             })
@@ -248,6 +263,7 @@ impl Matcher {
             .iter()
             .flatten()
             .map(|c| c.key.clone())
+            .filter(|k| filter.map(|f| f.may_contain(k)).unwrap_or(true))
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
@@ -261,10 +277,8 @@ impl Matcher {
                 .await?
                 .into_iter()
                 .collect();
-        let mut accounts: HashSet<String> = bills_by_key
-            .values()
-            .map(|b| b.account_no.clone())
-            .collect();
+        let mut accounts: HashSet<String> =
+            bills_by_key.values().map(|b| b.account_no.clone()).collect();
         accounts.extend(accounts_by_key.values().cloned());
         let accounts: Vec<String> = accounts.into_iter().collect();
         let mut book = Book::default();
@@ -276,7 +290,10 @@ impl Matcher {
         }
 
         let mut write = BatchWrite::default();
-        for (p, cands) in batch.iter().zip(cands) {
+        let mut decisions: Vec<Decision> = Vec::with_capacity(batch.len());
+        // Payments of earlier batches reversed by this one.
+        let mut reversed_here: HashSet<i64> = HashSet::new();
+        for (i, (p, cands)) in batch.iter().zip(&cands).enumerate() {
             let decision = if let Some(first) = dups.get(&p.id) {
                 Decision::exception(
                     ExceptionReason::Duplicate,
@@ -286,6 +303,17 @@ impl Matcher {
                     ),
                     Some(*first),
                 )
+            } else if p.reversal {
+                self.decide_reversal(
+                    conn,
+                    p,
+                    &batch[..i],
+                    &mut decisions,
+                    &mut reversed_here,
+                    &mut book,
+                    &mut write,
+                )
+                .await?
             } else if p.direction == "debit" {
                 Decision::exception(
                     ExceptionReason::UnexpectedDebit,
@@ -301,11 +329,15 @@ impl Matcher {
                     None,
                 )
             } else {
-                self.decide_credit(p, &cands, &bills_by_key, &accounts_by_key, &mut book)
+                self.decide_credit(p, cands, &bills_by_key, &accounts_by_key, &mut book)
             };
-            decision.into_write(p, &mut write);
+            decisions.push(decision);
         }
-        write.bill_deltas = book.deltas.into_iter().collect();
+        for (p, d) in batch.iter().zip(decisions) {
+            d.into_write(p, &mut write);
+        }
+        write.bill_deltas = book.deltas.into_iter().filter(|(_, d)| *d != 0).collect();
+        write.bill_deltas.sort();
         Ok(write)
     }
 
@@ -381,25 +413,20 @@ impl Matcher {
         book.allocate(p, &account, &named_bills)
     }
 
+    /// A reversal: find the one earlier payment of the bank with the same end-to-end id (or
+    /// whose bank reference the reversal quotes) and the same amount, and undo it exactly.
+    /// Earlier payments of this batch are looked at in memory, older ones in the database.
+    #[allow(clippy::too_many_arguments)]
     async fn decide_reversal(
         &self,
         conn: &mut sqlx::AnyConnection,
         p: &PendingPayment,
-    ) -> Result<BatchWrite, StoreError> {
-        let mut write = BatchWrite::default();
-        if let Some(first) = self
-            .duplicates(conn, std::slice::from_ref(p))
-            .await?
-            .get(&p.id)
-        {
-            Decision::exception(
-                ExceptionReason::Duplicate,
-                format!("same reversal as payment {first}"),
-                Some(*first),
-            )
-            .into_write(p, &mut write);
-            return Ok(write);
-        }
+        before: &[PendingPayment],
+        decisions: &mut [Decision],
+        reversed_here: &mut HashSet<i64>,
+        book: &mut Book,
+        write: &mut BatchWrite,
+    ) -> Result<Decision, StoreError> {
         // References under which the bank may quote the original's AcctSvcrRef.
         let mut refs: Vec<String> = [&p.bank_ref, &p.entry_ref, &p.reference, &p.tx_id]
             .into_iter()
@@ -415,7 +442,7 @@ impl Matcher {
         }
         refs.sort();
         refs.dedup();
-        let found = store::matching::reversal_candidates(
+        let mut found = store::matching::reversal_candidates(
             conn,
             &p.bank_id,
             p.id,
@@ -423,6 +450,32 @@ impl Matcher {
             &refs,
         )
         .await?;
+        for c in found.iter_mut() {
+            if reversed_here.contains(&c.id) {
+                c.status = "reversed".into();
+            }
+        }
+        // Earlier payments of this batch, as decided so far.
+        let mut in_batch: HashMap<i64, usize> = HashMap::new();
+        for (j, q) in before.iter().enumerate() {
+            let same_e2e = p.end_to_end_id.is_some() && q.end_to_end_id == p.end_to_end_id;
+            let quoted = q.bank_ref.as_ref().is_some_and(|r| refs.contains(r));
+            let d = &decisions[j];
+            let duplicate = matches!(d.exception, Some((ExceptionReason::Duplicate, _, _)));
+            if q.bank_id == p.bank_id && !q.reversal && !duplicate && (same_e2e || quoted) {
+                in_batch.insert(q.id, j);
+                found.push(ReversalCandidate {
+                    id: q.id,
+                    amount_minor: q.amount_minor,
+                    status: d.status.to_string(),
+                    account_no: d.account_no.clone(),
+                    applied_minor: d.allocations.iter().map(|a| a.2).sum(),
+                    credit_minor: d.credit,
+                    bank_ref: q.bank_ref.clone(),
+                    reversed_by: None,
+                });
+            }
+        }
         let same_amount: Vec<&ReversalCandidate> = found
             .iter()
             .filter(|c| c.amount_minor == -p.amount_minor)
@@ -432,14 +485,10 @@ impl Matcher {
             .copied()
             .filter(|c| c.status != "reversed")
             .collect();
-        let decision = match live.as_slice() {
+        Ok(match live.as_slice() {
             [] => {
                 let detail = if let Some(c) = same_amount.first() {
-                    format!(
-                        "payment {} fits but was already reversed by payment {}",
-                        c.id,
-                        c.reversed_by.unwrap_or_default()
-                    )
+                    format!("payment {} fits but was already reversed", c.id)
                 } else if let Some(c) = found.first() {
                     format!(
                         "payment {} has the same reference but amount {} instead of {}",
@@ -463,7 +512,35 @@ impl Matcher {
             ),
             [orig] => {
                 let orig = (*orig).clone();
-                let allocs = store::matching::net_allocations(conn, orig.id).await?;
+                // net allocations per bill: (bill, account, amount)
+                let allocs: Vec<(String, String, i64)> = match in_batch.get(&orig.id) {
+                    Some(j) => {
+                        let d = &mut decisions[*j];
+                        d.status = "reversed";
+                        let mut net: Vec<(String, String, i64)> = Vec::new();
+                        for (bill, acct, amount, _) in &d.allocations {
+                            match net.iter_mut().find(|n| &n.0 == bill) {
+                                Some(n) => n.2 += amount,
+                                None => net.push((bill.clone(), acct.clone(), *amount)),
+                            }
+                        }
+                        net
+                    }
+                    None => {
+                        let net = store::matching::net_allocations(conn, orig.id).await?;
+                        let missing: Vec<String> = net
+                            .iter()
+                            .map(|n| n.0.clone())
+                            .filter(|b| !book.bills.contains_key(b))
+                            .collect();
+                        for b in store::bills::by_ids(conn, &missing).await? {
+                            book.add(b);
+                        }
+                        net.into_iter().map(|(b, a, _, m)| (b, a, m)).collect()
+                    }
+                };
+                reversed_here.insert(orig.id);
+                write.reversed.push((orig.id, p.id));
                 let mut d = Decision {
                     status: "reversed",
                     account_no: orig.account_no.clone(),
@@ -472,14 +549,13 @@ impl Matcher {
                     exception: None,
                     reverses: Some(orig.id),
                 };
-                for (bill_id, account_no, _currency, amount) in allocs {
+                for (bill_id, account_no, amount) in allocs {
                     if amount != 0 {
+                        book.give_back(&bill_id, amount);
                         d.allocations
-                            .push((bill_id.clone(), account_no, -amount, Rule::Reversal));
-                        write.bill_deltas.push((bill_id, -amount));
+                            .push((bill_id, account_no, -amount, Rule::Reversal));
                     }
                 }
-                write.reversed.push((orig.id, p.id));
                 d
             }
             many => Decision::exception(
@@ -493,9 +569,36 @@ impl Matcher {
                 ),
                 None,
             ),
-        };
-        decision.into_write(p, &mut write);
-        Ok(write)
+        })
+    }
+}
+
+/// A compact set of the hashes of every known bill and account key, loaded once for a large
+/// matching run so that most free-text tokens (which name nothing) never reach the database.
+/// A hash collision only costs a lookup; it never decides anything.
+pub struct KeyFilter {
+    hashes: HashSet<u64>,
+}
+
+impl KeyFilter {
+    async fn load(conn: &mut sqlx::AnyConnection) -> Result<KeyFilter, StoreError> {
+        let mut hashes = HashSet::new();
+        store::matching::all_reference_keys(conn, |k| {
+            hashes.insert(Self::hash(k));
+        })
+        .await?;
+        Ok(KeyFilter { hashes })
+    }
+
+    fn hash(k: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        k.hash(&mut h);
+        h.finish()
+    }
+
+    fn may_contain(&self, k: &str) -> bool {
+        self.hashes.contains(&Self::hash(k))
     }
 }
 
@@ -615,6 +718,17 @@ impl Book {
             *self.deltas.entry(bill_id.to_string()).or_default() += take;
         }
         take
+    }
+
+    /// Undoes `amount` paid on a bill (a reversal): a paid bill reopens.
+    fn give_back(&mut self, bill_id: &str, amount: i64) {
+        if let Some(b) = self.bills.get_mut(bill_id) {
+            b.paid_minor -= amount;
+            if b.status == "paid" && b.paid_minor < b.amount_minor {
+                b.status = "open".into();
+            }
+        }
+        *self.deltas.entry(bill_id.to_string()).or_default() -= amount;
     }
 
     /// Named bills first, then the account's other open bills oldest first, then credit.

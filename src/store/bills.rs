@@ -21,6 +21,7 @@ pub struct BillRow {
 
 const COLS: &str = "bill_id, bill_key, account_no, period, amount_minor, currency, issued_on, due_on, paid_minor, status";
 
+#[allow(dead_code)]
 fn from_row(r: &sqlx::any::AnyRow) -> Result<BillRow, sqlx::Error> {
     Ok(BillRow {
         bill_id: r.try_get(0)?,
@@ -42,18 +43,25 @@ async fn select_in(
     values: &[String],
     extra: &str,
 ) -> Result<Vec<BillRow>, StoreError> {
+    let cols: Vec<&str> = COLS.split(", ").collect();
     let mut out = Vec::new();
     for chunk in values.chunks(1000) {
-        let sql = format!(
-            "SELECT {COLS} FROM bills WHERE {column} IN ({}) {extra}",
-            in_list(chunk.len(), 1)
-        );
-        let mut q = sqlx::query(&sql);
-        for v in chunk {
-            q = q.bind(v.clone());
-        }
-        for r in q.fetch_all(&mut *conn).await.op("looking up bills")? {
-            out.push(from_row(&r).op("reading bills")?);
+        let rest = format!("bills WHERE {column} IN ({}) {extra}", in_list(chunk.len(), 1));
+        let vals = chunk.iter().map(|v| Val::S(v.clone())).collect();
+        let rows = super::fetch_packed(conn, &cols, &rest, "account_no, due_on, bill_id", vals).await?;
+        for r in rows {
+            out.push(BillRow {
+                bill_id: super::cell(&r, 0).unwrap_or_default(),
+                bill_key: super::cell(&r, 1).unwrap_or_default(),
+                account_no: super::cell(&r, 2).unwrap_or_default(),
+                period: super::cell(&r, 3).unwrap_or_default(),
+                amount_minor: super::num(&r, 4),
+                currency: super::cell(&r, 5).unwrap_or_default(),
+                issued_on: super::cell(&r, 6).unwrap_or_default(),
+                due_on: super::cell(&r, 7).unwrap_or_default(),
+                paid_minor: super::num(&r, 8),
+                status: super::cell(&r, 9).unwrap_or_default(),
+            });
         }
     }
     Ok(out)
@@ -79,7 +87,7 @@ pub async fn open_for_accounts(
         conn,
         "account_no",
         accounts,
-        "AND status = 'open' ORDER BY account_no, due_on, bill_id",
+        "AND status = 'open'",
     )
     .await
 }

@@ -46,6 +46,7 @@ pub async fn upsert(conn: &mut AnyConnection, rows: &[CustomerRow]) -> Result<()
              email = excluded.email, updated_at = excluded.updated_at",
             super::placeholders(chunk.len(), 9, 1)
         );
+        let sql = super::dialect(conn, &sql);
         let q = super::bind_vals(sqlx::query(&sql), chunk.iter().flatten().cloned().collect());
         q.execute(&mut *conn).await.op("saving customers")?;
     }
@@ -63,6 +64,7 @@ pub async fn existing_accounts(
             "SELECT account_no FROM customers WHERE account_no IN ({})",
             in_list(chunk.len(), 1)
         );
+        let sql = super::dialect(conn, &sql);
         let mut q = sqlx::query(&sql);
         for a in chunk {
             q = q.bind(a.clone());
@@ -81,19 +83,10 @@ pub async fn accounts_by_key(
 ) -> Result<Vec<(String, String)>, StoreError> {
     let mut out = Vec::new();
     for chunk in keys.chunks(1000) {
-        let sql = format!(
-            "SELECT account_key, account_no FROM customers WHERE account_key IN ({})",
-            in_list(chunk.len(), 1)
-        );
-        let mut q = sqlx::query(&sql);
-        for k in chunk {
-            q = q.bind(k.clone());
-        }
-        for r in q.fetch_all(&mut *conn).await.op("looking up customers")? {
-            out.push((
-                r.try_get::<String, _>(0).op("reading customers")?,
-                r.try_get::<String, _>(1).op("reading customers")?,
-            ));
+        let rest = format!("customers WHERE account_key IN ({})", in_list(chunk.len(), 1));
+        let vals = chunk.iter().map(|k| super::Val::S(k.clone())).collect();
+        for r in super::fetch_packed(conn, &["account_key", "account_no"], &rest, "account_key", vals).await? {
+            out.push((super::cell(&r, 0).unwrap_or_default(), super::cell(&r, 1).unwrap_or_default()));
         }
     }
     Ok(out)

@@ -24,40 +24,56 @@ pub struct PendingPayment {
 }
 
 /// The oldest pending payments, in ingest order.
-pub async fn pending(
-    conn: &mut AnyConnection,
-    limit: i64,
-) -> Result<Vec<PendingPayment>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, bank_id, amount_minor, currency, direction, reversal, txn_key, bank_ref, entry_ref, \
-         end_to_end_id, tx_id, reference, remittance, additional_info \
-         FROM payments WHERE status = 'pending' ORDER BY id LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await
-    .op("reading pending payments")?;
-    rows.iter()
-        .map(|r| {
-            Ok(PendingPayment {
-                id: r.try_get(0)?,
-                bank_id: r.try_get(1)?,
-                amount_minor: r.try_get(2)?,
-                currency: r.try_get(3)?,
-                direction: r.try_get(4)?,
-                reversal: r.try_get::<i64, _>(5)? != 0,
-                txn_key: r.try_get(6)?,
-                bank_ref: r.try_get(7)?,
-                entry_ref: r.try_get(8)?,
-                end_to_end_id: r.try_get(9)?,
-                tx_id: r.try_get(10)?,
-                reference: r.try_get(11)?,
-                remittance: r.try_get(12)?,
-                additional_info: r.try_get(13)?,
-            })
+pub async fn pending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<PendingPayment>, StoreError> {
+    let cols = [
+        "id", "bank_id", "amount_minor", "currency", "direction", "reversal", "txn_key", "bank_ref",
+        "entry_ref", "end_to_end_id", "tx_id", "reference", "remittance", "additional_info",
+    ];
+    // the LIMIT sits in a subquery so the packed aggregate sees only these rows
+    let rest = "(SELECT * FROM payments WHERE status = 'pending' ORDER BY id LIMIT $1) p";
+    let rows = super::fetch_packed(conn, &cols, rest, "id", vec![Val::I(limit)]).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| PendingPayment {
+            id: super::num(&r, 0),
+            bank_id: super::cell(&r, 1).unwrap_or_default(),
+            amount_minor: super::num(&r, 2),
+            currency: super::cell(&r, 3).unwrap_or_default(),
+            direction: super::cell(&r, 4).unwrap_or_default(),
+            reversal: super::num(&r, 5) != 0,
+            txn_key: super::cell(&r, 6),
+            bank_ref: super::cell(&r, 7),
+            entry_ref: super::cell(&r, 8),
+            end_to_end_id: super::cell(&r, 9),
+            tx_id: super::cell(&r, 10),
+            reference: super::cell(&r, 11),
+            remittance: super::cell(&r, 12),
+            additional_info: super::cell(&r, 13),
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .op("reading pending payments")
+        .collect())
+}
+
+pub async fn pending_count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    sqlx::query("SELECT COUNT(*) FROM payments WHERE status = 'pending'")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get::<i64, _>(0))
+        .op("counting pending payments")
+}
+
+/// Streams every bill key and account key.
+pub async fn all_reference_keys(
+    conn: &mut AnyConnection,
+    mut each: impl FnMut(&str),
+) -> Result<(), StoreError> {
+    use futures_util::TryStreamExt;
+    for sql in ["SELECT bill_key FROM bills", "SELECT account_key FROM customers"] {
+        let mut rows = sqlx::query(sql).fetch(&mut *conn);
+        while let Some(r) = rows.try_next().await.op("loading reference keys")? {
+            each(&r.try_get::<String, _>(0).op("loading reference keys")?);
+        }
+    }
+    Ok(())
 }
 
 /// For these dedupe keys, the first already-matched payment carrying each: (bank, key, id).
@@ -72,6 +88,7 @@ pub async fn first_with_keys(
              AND status NOT IN ('pending', 'not_booked') GROUP BY bank_id, txn_key",
             in_list(chunk.len(), 1)
         );
+        let sql = super::dialect(conn, &sql);
         let mut q = sqlx::query(&sql);
         for k in chunk {
             q = q.bind(k.clone());
@@ -128,9 +145,11 @@ pub async fn reversal_candidates(
     let sql = format!(
         "SELECT id, amount_minor, status, account_no, applied_minor, credit_minor, bank_ref, reversed_by_payment_id \
          FROM payments WHERE bank_id = $1 AND id < $2 AND reversal = 0 \
-         AND status NOT IN ('pending', 'not_booked') AND ({}) ORDER BY id",
+         AND status NOT IN ('pending', 'not_booked') \
+         AND (exception_reason IS NULL OR exception_reason <> 'duplicate') AND ({}) ORDER BY id",
         conds.join(" OR ")
     );
+    let sql = super::dialect(conn, &sql);
     let rows = bind_vals(sqlx::query(&sql), vals)
         .fetch_all(&mut *conn)
         .await
@@ -244,6 +263,7 @@ pub async fn write_batch(
                 ]
             })
             .collect();
+        let sql = super::dialect(conn, &sql);
         bind_vals(sqlx::query(&sql), vals)
             .execute(&mut *conn)
             .await
@@ -332,19 +352,17 @@ pub async fn write_batch(
     )
     .await?;
     for chunk in w.bill_deltas.chunks(1000) {
+        // updated_at is $1 so that every placeholder appears in order (see `dialect`)
         let sql = format!(
             "UPDATE bills SET paid_minor = bills.paid_minor + v.column2, \
              status = CASE WHEN bills.status = 'cancelled' THEN 'cancelled' \
                            WHEN bills.paid_minor + v.column2 >= bills.amount_minor THEN 'paid' ELSE 'open' END, \
-             updated_at = ${} FROM (VALUES {}) AS v WHERE bills.bill_id = v.column1",
-            chunk.len() * 2 + 1,
-            placeholders(chunk.len(), 2, 1)
+             updated_at = $1 FROM (VALUES {}) AS v WHERE bills.bill_id = v.column1",
+            placeholders(chunk.len(), 2, 2)
         );
-        let mut vals: Vec<Val> = chunk
-            .iter()
-            .flat_map(|(b, d)| vec![Val::S(b.clone()), Val::I(*d)])
-            .collect();
-        vals.push(Val::S(at.clone()));
+        let mut vals: Vec<Val> = vec![Val::S(at.clone())];
+        vals.extend(chunk.iter().flat_map(|(b, d)| vec![Val::S(b.clone()), Val::I(*d)]));
+        let sql = super::dialect(conn, &sql);
         bind_vals(sqlx::query(&sql), vals)
             .execute(&mut *conn)
             .await
