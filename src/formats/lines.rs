@@ -46,7 +46,7 @@ impl<R: BufRead> LineCountingReader<R> {
 impl<R: BufRead> Read for LineCountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         let n = self.inner.read(buf)?;
-        let nl = buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+        let nl = memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
         self.newlines.fetch_add(nl, Ordering::Relaxed);
         self.bytes.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
@@ -60,7 +60,7 @@ impl<R: BufRead> BufRead for LineCountingReader<R> {
     fn consume(&mut self, amt: usize) {
         if let Ok(buf) = self.inner.fill_buf() {
             let amt = amt.min(buf.len());
-            let nl = buf[..amt].iter().filter(|b| **b == b'\n').count() as u64;
+            let nl = memchr::memchr_iter(b'\n', &buf[..amt]).count() as u64;
             self.newlines.fetch_add(nl, Ordering::Relaxed);
             self.bytes.fetch_add(amt as u64, Ordering::Relaxed);
         }

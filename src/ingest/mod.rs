@@ -110,28 +110,37 @@ pub async fn ingest_archived(
 
     // Parse on a blocking thread; hand events over a bounded channel (back-pressure keeps
     // memory flat whatever the file size).
-    let (send, mut recv) = tokio::sync::mpsc::channel::<Result<Event, ParseError>>(1024);
+    let (send, mut recv) = tokio::sync::mpsc::channel::<Vec<Result<Event, ParseError>>>(16);
     let (apath, fname, format) = (archived.path.clone(), file_name.to_string(), bank.format);
     let parser = tokio::task::spawn_blocking(move || {
         let f = match std::fs::File::open(&apath) {
             Ok(f) => f,
             Err(e) => {
-                let _ = send.blocking_send(Err(ParseError::io(&fname, &e)));
+                let _ = send.blocking_send(vec![Err(ParseError::io(&fname, &e))]);
                 return;
             }
         };
         let reader = std::io::BufReader::with_capacity(256 * 1024, f);
+        // Events travel in chunks: one hand-off per few hundred entries, not per entry.
         match formats::open(format, reader, &fname) {
             Ok(events) => {
+                let mut chunk = Vec::with_capacity(256);
                 for ev in events {
                     let stop = ev.is_err();
-                    if send.blocking_send(ev).is_err() || stop {
-                        return;
+                    chunk.push(ev);
+                    if chunk.len() == 256 || stop {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(256));
+                        if send.blocking_send(full).is_err() || stop {
+                            return;
+                        }
                     }
+                }
+                if !chunk.is_empty() {
+                    let _ = send.blocking_send(chunk);
                 }
             }
             Err(e) => {
-                let _ = send.blocking_send(Err(e));
+                let _ = send.blocking_send(vec![Err(e)]);
             }
         }
     });
@@ -148,21 +157,23 @@ pub async fn ingest_archived(
         batch: Vec::with_capacity(BATCH),
     };
     let mut failure: Option<ParseError> = None;
-    while let Some(ev) = recv.recv().await {
-        let res = match ev {
-            Ok(ev) => w.handle(&mut tx, ev, &archived).await,
-            Err(e) => Err(WriteError::Parse(e)),
-        };
-        match res {
-            Ok(()) => {}
-            Err(WriteError::Parse(e)) => {
-                failure = Some(e);
-                break;
-            }
-            Err(WriteError::Store(e)) => {
-                drop(recv);
-                let _ = parser.await;
-                return Err(e.into());
+    'events: while let Some(chunk) = recv.recv().await {
+        for ev in chunk {
+            let res = match ev {
+                Ok(ev) => w.handle(&mut tx, ev, &archived).await,
+                Err(e) => Err(WriteError::Parse(e)),
+            };
+            match res {
+                Ok(()) => {}
+                Err(WriteError::Parse(e)) => {
+                    failure = Some(e);
+                    break 'events;
+                }
+                Err(WriteError::Store(e)) => {
+                    drop(recv);
+                    let _ = parser.await;
+                    return Err(e.into());
+                }
             }
         }
     }
