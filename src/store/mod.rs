@@ -109,7 +109,7 @@ impl Store {
                             "PRAGMA synchronous = NORMAL",
                             "PRAGMA foreign_keys = ON",
                             "PRAGMA busy_timeout = 30000",
-                            "PRAGMA cache_size = -262144",
+                            "PRAGMA cache_size = -98304",
                             "PRAGMA wal_autocheckpoint = 10000",
                             "PRAGMA temp_store = MEMORY",
                         ] {
