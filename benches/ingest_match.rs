@@ -16,7 +16,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn peak_rss_mb() -> f64 {
@@ -39,12 +42,22 @@ fn main() -> anyhow::Result<()> {
     if !data.join("bills.csv").exists() {
         let t = Instant::now();
         let status = std::process::Command::new(env!("CARGO_BIN_EXE_billrecon"))
-            .args(["gen", "--customers", &customers.to_string(), "--bills", &bills.to_string()])
+            .args([
+                "gen",
+                "--customers",
+                &customers.to_string(),
+                "--bills",
+                &bills.to_string(),
+            ])
             .args(["--payments", &payments.to_string(), "--out"])
             .arg(&data)
             .status()?;
         anyhow::ensure!(status.success(), "gen failed");
-        println!("generated data set in {:.1}s: {}", t.elapsed().as_secs_f64(), data.display());
+        println!(
+            "generated data set in {:.1}s: {}",
+            t.elapsed().as_secs_f64(),
+            data.display()
+        );
     }
     let work = root.join("run");
     let _ = std::fs::remove_dir_all(&work);
@@ -67,9 +80,14 @@ fn main() -> anyhow::Result<()> {
             .status()?;
         anyhow::ensure!(status.success(), "{what} import failed");
     }
-    println!("import {customers} customers + {bills} bills (billrecon child process): {:.1}s", t.elapsed().as_secs_f64());
+    println!(
+        "import {customers} customers + {bills} bills (billrecon child process): {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     let config = Config::from_toml(&toml, "bench config")?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let app = App::build(config).await?;
 
@@ -80,13 +98,15 @@ fn main() -> anyhow::Result<()> {
         files.sort();
         let bank = app.bank("GEN")?.clone();
         let t = Instant::now();
-        let (results, summary) = app.ingest_paths(&bank, &files).await?;
-        let secs = t.elapsed().as_secs_f64();
-        for r in &results {
-            if let Err(e) = &r.result {
-                anyhow::bail!("{}: {e}", r.path.display());
-            }
+        for f in &files {
+            billrecon::ingest::ingest_file(&app.store, &app.config.storage.data_dir, &bank, f, app.config.ledger.currency)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
         }
+        let ingest_secs = t.elapsed().as_secs_f64();
+        let summary = app.match_pending().await?;
+        let secs = t.elapsed().as_secs_f64();
+        println!("ingest {ingest_secs:.1}s, match {:.1}s", secs - ingest_secs);
         let peak = peak_rss_mb();
         println!("{summary}");
         println!(

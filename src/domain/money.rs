@@ -182,6 +182,12 @@ pub fn format_minor(minor: i64, currency: Currency) -> String {
     Decimal::new(minor, currency.exponent()).to_string()
 }
 
+/// Formats minor units of a currency given by its code (exponent 2 when the code is unknown).
+pub fn money_text(minor: i64, currency: &str) -> String {
+    let exp = Currency::parse(currency).map(|c| c.exponent()).unwrap_or(2);
+    Decimal::new(minor, exp).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,10 +245,4 @@ mod tests {
             prop_assert_eq!(Money::parse(&text, Currency::CNY).unwrap(), m);
         }
     }
-}
-
-/// Formats minor units of a currency given by its code (exponent 2 when the code is unknown).
-pub fn money_text(minor: i64, currency: &str) -> String {
-    let exp = Currency::parse(currency).map(|c| c.exponent()).unwrap_or(2);
-    Decimal::new(minor, exp).to_string()
 }

@@ -394,7 +394,9 @@ impl Writer<'_> {
 /// they are never meaningful in a reference and the store relies on their absence.
 fn clean(s: String) -> String {
     if s.chars().any(char::is_control) {
-        s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
     } else {
         s
     }

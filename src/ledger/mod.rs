@@ -137,7 +137,7 @@ async fn file_totals(conn: &mut sqlx::AnyConnection) -> Result<CheckResult, Stor
     let rows = q::statement_totals(conn).await?;
     let mut breaks = Vec::new();
     for s in &rows {
-        for i in 0..7 {
+        for (i, name) in NAMES.iter().enumerate() {
             if let Some(d) = s.declared[i] {
                 if d != s.actual[i] {
                     let is_count = matches!(i, 0 | 3 | 5);
@@ -153,7 +153,7 @@ async fn file_totals(conn: &mut sqlx::AnyConnection) -> Result<CheckResult, Stor
                         s.file_id,
                         s.file_name,
                         s.statement_id.as_deref().unwrap_or("?"),
-                        NAMES[i],
+                        name,
                         show(d),
                         show(s.actual[i])
                     ));

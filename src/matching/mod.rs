@@ -183,7 +183,9 @@ impl Matcher {
             if pending.is_empty() {
                 break;
             }
-            let write = self.decide_batch(&mut tx, &pending, filter.as_ref()).await?;
+            let write = self
+                .decide_batch(&mut tx, &pending, filter.as_ref())
+                .await?;
             for p in &write.payments {
                 summary.count(p.status);
             }
@@ -277,8 +279,10 @@ impl Matcher {
                 .await?
                 .into_iter()
                 .collect();
-        let mut accounts: HashSet<String> =
-            bills_by_key.values().map(|b| b.account_no.clone()).collect();
+        let mut accounts: HashSet<String> = bills_by_key
+            .values()
+            .map(|b| b.account_no.clone())
+            .collect();
         accounts.extend(accounts_by_key.values().cloned());
         let accounts: Vec<String> = accounts.into_iter().collect();
         let mut book = Book::default();

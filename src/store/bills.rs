@@ -46,9 +46,13 @@ async fn select_in(
     let cols: Vec<&str> = COLS.split(", ").collect();
     let mut out = Vec::new();
     for chunk in values.chunks(1000) {
-        let rest = format!("bills WHERE {column} IN ({}) {extra}", in_list(chunk.len(), 1));
+        let rest = format!(
+            "bills WHERE {column} IN ({}) {extra}",
+            in_list(chunk.len(), 1)
+        );
         let vals = chunk.iter().map(|v| Val::S(v.clone())).collect();
-        let rows = super::fetch_packed(conn, &cols, &rest, "account_no, due_on, bill_id", vals).await?;
+        let rows =
+            super::fetch_packed(conn, &cols, &rest, "account_no, due_on, bill_id", vals).await?;
         for r in rows {
             out.push(BillRow {
                 bill_id: super::cell(&r, 0).unwrap_or_default(),
@@ -83,13 +87,7 @@ pub async fn open_for_accounts(
     conn: &mut AnyConnection,
     accounts: &[String],
 ) -> Result<Vec<BillRow>, StoreError> {
-    select_in(
-        conn,
-        "account_no",
-        accounts,
-        "AND status = 'open'",
-    )
-    .await
+    select_in(conn, "account_no", accounts, "AND status = 'open'").await
 }
 
 pub async fn insert(conn: &mut AnyConnection, rows: Vec<BillRow>) -> Result<(), StoreError> {

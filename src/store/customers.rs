@@ -83,10 +83,24 @@ pub async fn accounts_by_key(
 ) -> Result<Vec<(String, String)>, StoreError> {
     let mut out = Vec::new();
     for chunk in keys.chunks(1000) {
-        let rest = format!("customers WHERE account_key IN ({})", in_list(chunk.len(), 1));
+        let rest = format!(
+            "customers WHERE account_key IN ({})",
+            in_list(chunk.len(), 1)
+        );
         let vals = chunk.iter().map(|k| super::Val::S(k.clone())).collect();
-        for r in super::fetch_packed(conn, &["account_key", "account_no"], &rest, "account_key", vals).await? {
-            out.push((super::cell(&r, 0).unwrap_or_default(), super::cell(&r, 1).unwrap_or_default()));
+        for r in super::fetch_packed(
+            conn,
+            &["account_key", "account_no"],
+            &rest,
+            "account_key",
+            vals,
+        )
+        .await?
+        {
+            out.push((
+                super::cell(&r, 0).unwrap_or_default(),
+                super::cell(&r, 1).unwrap_or_default(),
+            ));
         }
     }
     Ok(out)

@@ -24,10 +24,25 @@ pub struct PendingPayment {
 }
 
 /// The oldest pending payments, in ingest order.
-pub async fn pending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<PendingPayment>, StoreError> {
+pub async fn pending(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<PendingPayment>, StoreError> {
     let cols = [
-        "id", "bank_id", "amount_minor", "currency", "direction", "reversal", "txn_key", "bank_ref",
-        "entry_ref", "end_to_end_id", "tx_id", "reference", "remittance", "additional_info",
+        "id",
+        "bank_id",
+        "amount_minor",
+        "currency",
+        "direction",
+        "reversal",
+        "txn_key",
+        "bank_ref",
+        "entry_ref",
+        "end_to_end_id",
+        "tx_id",
+        "reference",
+        "remittance",
+        "additional_info",
     ];
     // the LIMIT sits in a subquery so the packed aggregate sees only these rows
     let rest = "(SELECT * FROM payments WHERE status = 'pending' ORDER BY id LIMIT $1) p";
@@ -67,7 +82,10 @@ pub async fn all_reference_keys(
     mut each: impl FnMut(&str),
 ) -> Result<(), StoreError> {
     use futures_util::TryStreamExt;
-    for sql in ["SELECT bill_key FROM bills", "SELECT account_key FROM customers"] {
+    for sql in [
+        "SELECT bill_key FROM bills",
+        "SELECT account_key FROM customers",
+    ] {
         let mut rows = sqlx::query(sql).fetch(&mut *conn);
         while let Some(r) = rows.try_next().await.op("loading reference keys")? {
             each(&r.try_get::<String, _>(0).op("loading reference keys")?);
@@ -361,7 +379,11 @@ pub async fn write_batch(
             placeholders(chunk.len(), 2, 2)
         );
         let mut vals: Vec<Val> = vec![Val::S(at.clone())];
-        vals.extend(chunk.iter().flat_map(|(b, d)| vec![Val::S(b.clone()), Val::I(*d)]));
+        vals.extend(
+            chunk
+                .iter()
+                .flat_map(|(b, d)| vec![Val::S(b.clone()), Val::I(*d)]),
+        );
         let sql = super::dialect(conn, &sql);
         bind_vals(sqlx::query(&sql), vals)
             .execute(&mut *conn)

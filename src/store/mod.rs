@@ -372,7 +372,10 @@ pub(crate) async fn insert_rows(
     let mut it = rows.into_iter().peekable();
     while it.peek().is_some() {
         let chunk: Vec<Vec<Val>> = it.by_ref().take(per).collect();
-        let sql = dialect(conn, &format!("{head} VALUES {}", placeholders(chunk.len(), cols, 1)));
+        let sql = dialect(
+            conn,
+            &format!("{head} VALUES {}", placeholders(chunk.len(), cols, 1)),
+        );
         let q = bind_vals(sqlx::query(&sql), chunk.into_iter().flatten().collect());
         q.execute(&mut *conn).await.op(op)?;
     }
@@ -391,7 +394,10 @@ mod tests {
             let mut rest = sql;
             while let Some(i) = rest.find('$') {
                 out.push_str(&rest[..i]);
-                let d: String = rest[i + 1..].chars().take_while(|c| c.is_ascii_digit()).collect();
+                let d: String = rest[i + 1..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit())
+                    .collect();
                 out.push('?');
                 rest = &rest[i + 1 + d.len()..];
             }

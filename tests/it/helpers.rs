@@ -185,8 +185,7 @@ impl TestApp {
         self.payments()
             .await
             .into_iter()
-            .filter(|p| p["bank_ref"] == bank_ref)
-            .last()
+            .rfind(|p| p["bank_ref"] == bank_ref)
             .unwrap_or_else(|| panic!("no payment {bank_ref}"))
     }
 

@@ -401,22 +401,38 @@ async fn matching_spans_many_batches_and_the_key_prefilter_changes_nothing() {
             per_file: 1000,
         };
         let files = billrecon::gen::generate(&args).unwrap();
-        billrecon::billing::import_customers(&t.app.store, &out.join("customers.csv")).await.unwrap();
-        billrecon::billing::import_bills(&t.app.store, &out.join("bills.csv")).await.unwrap();
-        let camt: Vec<_> = files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "xml")).collect();
+        billrecon::billing::import_customers(&t.app.store, &out.join("customers.csv"))
+            .await
+            .unwrap();
+        billrecon::billing::import_bills(&t.app.store, &out.join("bills.csv"))
+            .await
+            .unwrap();
+        let camt: Vec<_> = files
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "xml"))
+            .collect();
         assert_eq!(camt.len() as u64, args.payments.div_ceil(args.per_file));
         let bank = t.app.bank("TEST").unwrap().clone();
         for f in &camt {
-            billrecon::ingest::ingest_file(&t.app.store, &t.data_dir(), &bank, f, billrecon::domain::Currency::CNY)
-                .await
-                .unwrap();
+            billrecon::ingest::ingest_file(
+                &t.app.store,
+                &t.data_dir(),
+                &bank,
+                f,
+                billrecon::domain::Currency::CNY,
+            )
+            .await
+            .unwrap();
         }
-        let matcher = billrecon::matching::Matcher::new(billrecon::domain::Currency::CNY, &t.app.banks)
-            .with_prefilter_from(if prefilter { 0 } else { i64::MAX });
+        let matcher =
+            billrecon::matching::Matcher::new(billrecon::domain::Currency::CNY, &t.app.banks)
+                .with_prefilter_from(if prefilter { 0 } else { i64::MAX });
         let summary = matcher.run(&t.app.store).await.unwrap();
         assert_eq!(summary.processed, args.payments);
         assert!(
-            summary.applied > 0 && summary.exception > 0 && summary.credit + summary.partially_applied > 0,
+            summary.applied > 0
+                && summary.exception > 0
+                && summary.credit + summary.partially_applied > 0,
             "{summary}"
         );
         t.assert_verified().await;
@@ -424,7 +440,14 @@ async fn matching_spans_many_batches_and_the_key_prefilter_changes_nothing() {
             .allocations()
             .await
             .into_iter()
-            .map(|a| (a["payment_id"].clone(), a["bill_id"].clone(), a["amount"].clone(), a["rule"].clone()))
+            .map(|a| {
+                (
+                    a["payment_id"].clone(),
+                    a["bill_id"].clone(),
+                    a["amount"].clone(),
+                    a["rule"].clone(),
+                )
+            })
             .collect();
         exports.push(allocs);
     }
