@@ -21,22 +21,6 @@ pub struct BillRow {
 
 const COLS: &str = "bill_id, bill_key, account_no, period, amount_minor, currency, issued_on, due_on, paid_minor, status";
 
-#[allow(dead_code)]
-fn from_row(r: &sqlx::any::AnyRow) -> Result<BillRow, sqlx::Error> {
-    Ok(BillRow {
-        bill_id: r.try_get(0)?,
-        bill_key: r.try_get(1)?,
-        account_no: r.try_get(2)?,
-        period: r.try_get(3)?,
-        amount_minor: r.try_get(4)?,
-        currency: r.try_get(5)?,
-        issued_on: r.try_get(6)?,
-        due_on: r.try_get(7)?,
-        paid_minor: r.try_get(8)?,
-        status: r.try_get(9)?,
-    })
-}
-
 async fn select_in(
     conn: &mut AnyConnection,
     column: &str,
