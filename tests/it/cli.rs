@@ -176,6 +176,22 @@ fn import_ingest_export_verify_from_the_command_line() {
     );
     let verify = w.ok(&["verify"]);
     assert!(verify.contains("verify: OK"), "{verify}");
+    let json: serde_json::Value =
+        serde_json::from_str(&w.ok(&["verify", "--format", "json"])).unwrap();
+    assert_eq!(json["ok"], true);
+    assert!(json["checks"].as_array().unwrap().len() >= 13);
+    let exc_json: serde_json::Value =
+        serde_json::from_str(&w.ok(&["exceptions", "list", "--format", "json"])).unwrap();
+    let reasons: Vec<&str> = exc_json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.contains(&"unexpected_debit") && reasons.contains(&"currency_mismatch"),
+        "{reasons:?}"
+    );
 
     // tamper: verify exits non-zero and says why
     let db = w.dir.path().join("db.sqlite");

@@ -80,6 +80,22 @@ impl TestApp {
         let mut conn = sqlx::AnyConnection::connect(&admin)
             .await
             .expect("PostgreSQL must be running for this test (see .ci/run)");
+        // Databases left by earlier test runs (other processes) are dropped first.
+        let old: Vec<String> = sqlx::query(
+            "SELECT CAST(datname AS TEXT) FROM pg_database WHERE datname LIKE 'billrecon_test_%'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| sqlx::Row::get::<String, _>(r, 0))
+        .filter(|d| !d.starts_with(&format!("billrecon_test_{}_", std::process::id())))
+        .collect();
+        for d in old {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {d} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .await
