@@ -279,12 +279,10 @@ impl Matcher {
                 .await?
                 .into_iter()
                 .collect();
-        let mut accounts: HashSet<String> = bills_by_key
-            .values()
-            .map(|b| b.account_no.clone())
-            .collect();
-        accounts.extend(accounts_by_key.values().cloned());
-        let accounts: Vec<String> = accounts.into_iter().collect();
+        let accounts: Vec<String> =
+            accounts_needing_all_bills(batch, &cands, &bills_by_key, &accounts_by_key)
+                .into_iter()
+                .collect();
         let mut book = Book::default();
         for b in store::bills::open_for_accounts(conn, &accounts).await? {
             book.add(b);
@@ -575,6 +573,48 @@ impl Matcher {
             ),
         })
     }
+}
+
+/// The accounts whose every open bill the batch may need: those named by account number,
+/// and those of payments that the bills they name may not cover. The second is found by
+/// playing the batch in order over the named bills alone. Anything the simulation ignores
+/// (exceptions, reversals) only leaves more room in reality, so it errs towards loading; for
+/// an account it does not select, the batch touches only the named bills, exactly as
+/// simulated.
+fn accounts_needing_all_bills(
+    batch: &[PendingPayment],
+    cands: &[Vec<references::Candidate>],
+    bills_by_key: &HashMap<String, BillRow>,
+    accounts_by_key: &HashMap<String, String>,
+) -> HashSet<String> {
+    let mut need: HashSet<String> = accounts_by_key.values().cloned().collect();
+    let mut room: HashMap<&str, i64> = HashMap::new();
+    for (p, cands) in batch.iter().zip(cands) {
+        let named: Vec<&BillRow> = cands
+            .iter()
+            .filter_map(|c| bills_by_key.get(&c.key))
+            .collect();
+        if named.is_empty() {
+            continue;
+        }
+        let mut remaining = p.amount_minor;
+        for b in &named {
+            let r = room
+                .entry(b.bill_id.as_str())
+                .or_insert(if b.status == "open" {
+                    b.amount_minor - b.paid_minor
+                } else {
+                    0
+                });
+            let take = (*r).min(remaining).max(0);
+            *r -= take;
+            remaining -= take;
+        }
+        if remaining > 0 {
+            need.extend(named.iter().map(|b| b.account_no.clone()));
+        }
+    }
+    need
 }
 
 /// A compact set of the hashes of every known bill and account key, loaded once for a large

@@ -76,19 +76,28 @@ pub async fn pending_count(conn: &mut AnyConnection) -> Result<i64, StoreError> 
         .op("counting pending payments")
 }
 
-/// Streams every bill key and account key.
+/// Reads every bill key and account key, in packed pages of 50,000.
 pub async fn all_reference_keys(
     conn: &mut AnyConnection,
     mut each: impl FnMut(&str),
 ) -> Result<(), StoreError> {
-    use futures_util::TryStreamExt;
-    for sql in [
-        "SELECT bill_key FROM bills",
-        "SELECT account_key FROM customers",
-    ] {
-        let mut rows = sqlx::query(sql).fetch(&mut *conn);
-        while let Some(r) = rows.try_next().await.op("loading reference keys")? {
-            each(&r.try_get::<String, _>(0).op("loading reference keys")?);
+    for (table, col) in [("bills", "bill_key"), ("customers", "account_key")] {
+        let mut after = String::new();
+        loop {
+            let rest = format!(
+                "(SELECT {col} FROM {table} WHERE {col} > $1 ORDER BY {col} LIMIT 50000) k"
+            );
+            let rows =
+                super::fetch_packed(conn, &[col], &rest, col, vec![Val::S(after.clone())]).await?;
+            let Some(last) = rows.last().and_then(|r| super::cell(r, 0)) else {
+                break;
+            };
+            for r in &rows {
+                if let Some(k) = r.first().and_then(|c| c.as_deref()) {
+                    each(k);
+                }
+            }
+            after = last;
         }
     }
     Ok(())
