@@ -28,7 +28,8 @@ CREATE TABLE bills (
     status       TEXT NOT NULL,
     updated_at   TEXT NOT NULL
 );
-CREATE INDEX bills_by_account ON bills (account_no, status, due_on, bill_id);
+-- without status: a bill being paid does not move in the index
+CREATE INDEX bills_by_account ON bills (account_no, due_on, bill_id);
 
 -- One row per distinct file (by SHA-256); the bytes are in the archive under that digest.
 CREATE TABLE bank_files (
@@ -135,7 +136,6 @@ CREATE TABLE allocations (
     created_at    TEXT NOT NULL
 );
 CREATE INDEX allocations_by_payment ON allocations (payment_id);
-CREATE INDEX allocations_by_bill ON allocations (bill_id);
 
 -- Customer credit balance movements. Append-only; the balance is the sum per account.
 CREATE TABLE credit_ledger (
