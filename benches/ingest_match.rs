@@ -10,6 +10,10 @@
 //! ingests and matches; the imports run before, in a `billrecon` child process, so their
 //! memory is not counted.
 
+/// The same allocator as the `billrecon` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use billrecon::app::App;
 use billrecon::config::Config;
 use std::path::PathBuf;

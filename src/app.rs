@@ -36,7 +36,8 @@ impl App {
         })?;
         let store = Store::open(&config.storage.database_url).await?;
         let banks = config.banks();
-        let matcher = Matcher::new(config.ledger.currency, &banks);
+        let matcher = Matcher::new(config.ledger.currency, &banks)
+            .with_preload_from(config.matching.preload_from);
         Ok(App {
             config,
             store,

@@ -1,5 +1,11 @@
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: matching and ingest make millions of small
+/// allocations, and glibc malloc spent about a third of a large matching run's CPU time
+/// (docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = billrecon::cli::Cli::parse();

@@ -40,6 +40,8 @@ pub struct Config {
     #[serde(default)]
     pub daemon: DaemonConfig,
     #[serde(default)]
+    pub matching: MatchingConfig,
+    #[serde(default)]
     pub log: LogConfig,
     /// Partner banks, one `[[bank]]` table each.
     #[serde(default, rename = "bank")]
@@ -118,6 +120,28 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
             poll_interval_secs: default_poll(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchingConfig {
+    /// From this many pending payments on, a matching run first reads every open bill and
+    /// account into memory (about 200 bytes per bill) instead of looking bills up batch by
+    /// batch: much faster for a backlog, pointless for the daemon's everyday handful.
+    #[serde(default = "default_preload_from")]
+    pub preload_from: i64,
+}
+
+fn default_preload_from() -> i64 {
+    20_000
+}
+
+impl Default for MatchingConfig {
+    fn default() -> Self {
+        MatchingConfig {
+            preload_from: default_preload_from(),
         }
     }
 }

@@ -32,6 +32,8 @@ impl Currency {
     pub const CNY: Currency = Currency(*b"CNY");
     pub const EUR: Currency = Currency(*b"EUR");
     pub const USD: Currency = Currency(*b"USD");
+    /// ISO 4217's "no currency": never equal to a payment's currency.
+    pub const XXX: Currency = Currency(*b"XXX");
 
     pub fn parse(s: &str) -> Result<Self, MoneyError> {
         let t = s.trim();

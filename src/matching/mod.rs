@@ -9,11 +9,12 @@
 //! writes everything in one transaction. A reversal is decided alone, after everything
 //! before it is written, because it must see the payment it undoes.
 
+mod book;
 pub mod references;
 
 use crate::config::Bank;
 use crate::domain::Currency;
-use crate::store::bills::BillRow;
+use book::Book;
 use crate::store::matching::{
     BatchWrite, NewAllocation, PaymentUpdate, PendingPayment, ReversalCandidate,
 };
@@ -139,8 +140,9 @@ impl std::fmt::Display for MatchSummary {
 pub struct Matcher {
     currency: Currency,
     patterns: HashMap<String, Vec<Regex>>,
-    /// From this many pending payments on, a run loads a [`KeyFilter`] first.
-    prefilter_from: i64,
+    /// From this many pending payments on, a run reads every open bill and account first
+    /// (a complete [`Book`]) instead of what each batch names.
+    preload_from: i64,
 }
 
 impl Matcher {
@@ -151,13 +153,14 @@ impl Matcher {
                 .iter()
                 .map(|b| (b.id.clone(), b.reference_patterns.clone()))
                 .collect(),
-            prefilter_from: 20_000,
+            preload_from: 20_000,
         }
     }
 
-    /// Changes when the key prefilter is used (tests use 0 to exercise it on small data).
-    pub fn with_prefilter_from(mut self, pending: i64) -> Self {
-        self.prefilter_from = pending;
+    /// Changes from how many pending payments on a run preloads every open bill and account
+    /// (tests use 0 to exercise it on small data).
+    pub fn with_preload_from(mut self, pending: i64) -> Self {
+        self.preload_from = pending;
         self
     }
 
@@ -169,31 +172,54 @@ impl Matcher {
     pub async fn run(&self, store: &Store) -> Result<MatchSummary, StoreError> {
         let mut summary = MatchSummary::default();
         let _w = store.writer().await;
-        let filter = {
-            let mut conn = store.pool().acquire().await.op("connecting")?;
-            if store::matching::pending_count(&mut conn).await? >= self.prefilter_from {
-                Some(KeyFilter::load(&mut conn).await?)
+        let started = std::time::Instant::now();
+        let mut book = {
+            let mut conn = store.write_pool().acquire().await.op("connecting")?;
+            if store::matching::pending_count(&mut conn).await? >= self.preload_from {
+                Book::complete(&mut conn).await?
             } else {
-                None
+                Book::lazy()
             }
         };
+        // where the time goes, for the debug log
+        let mut times = [std::time::Duration::ZERO; 4];
+        let preload = started.elapsed();
         loop {
+            let t = std::time::Instant::now();
             let mut tx = store.begin().await?;
             let pending = store::matching::pending(&mut tx, BATCH).await?;
             if pending.is_empty() {
                 break;
             }
-            let write = self
-                .decide_batch(&mut tx, &pending, filter.as_ref())
-                .await?;
+            times[0] += t.elapsed();
+            let t = std::time::Instant::now();
+            let write = self.decide_batch(&mut tx, &pending, &mut book).await?;
             for p in &write.payments {
                 summary.count(p.status);
             }
+            times[1] += t.elapsed();
+            let t = std::time::Instant::now();
             store::matching::write_batch(&mut tx, write, &store::now()).await?;
+            times[2] += t.elapsed();
+            if !book.is_complete() {
+                // a lazy book holds one batch's context: memory stays bounded by the batch
+                book = Book::lazy();
+            }
+            let t = std::time::Instant::now();
             tx.commit().await.op("committing match outcomes")?;
+            times[3] += t.elapsed();
         }
         if summary.processed > 0 {
             tracing::info!(%summary, "matching done");
+            tracing::debug!(
+                total = ?started.elapsed(),
+                ?preload,
+                read_pending = ?times[0],
+                decide = ?times[1],
+                write = ?times[2],
+                commit = ?times[3],
+                "matching times"
+            );
         }
         Ok(summary)
     }
@@ -247,7 +273,7 @@ impl Matcher {
         &self,
         conn: &mut sqlx::AnyConnection,
         batch: &[PendingPayment],
-        filter: Option<&KeyFilter>,
+        book: &mut Book,
     ) -> Result<BatchWrite, StoreError> {
         let dups = self.duplicates(conn, batch).await?;
         let no_patterns = Vec::new();
@@ -261,34 +287,11 @@ impl Matcher {
                 candidates(&self.texts(p), pats)
             })
             .collect();
-        let keys: Vec<String> = cands
-            .iter()
-            .flatten()
-            .map(|c| c.key.clone())
-            .filter(|k| filter.map(|f| f.may_contain(k)).unwrap_or(true))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let bills_by_key: HashMap<String, BillRow> = store::bills::by_keys(conn, &keys)
-            .await?
-            .into_iter()
-            .map(|b| (b.bill_key.clone(), b))
-            .collect();
-        let accounts_by_key: HashMap<String, String> =
-            store::customers::accounts_by_key(conn, &keys)
-                .await?
-                .into_iter()
-                .collect();
-        let accounts: Vec<String> =
-            accounts_needing_all_bills(batch, &cands, &bills_by_key, &accounts_by_key)
-                .into_iter()
-                .collect();
-        let mut book = Book::default();
-        for b in store::bills::open_for_accounts(conn, &accounts).await? {
-            book.add(b);
-        }
-        for b in bills_by_key.values() {
-            book.add(b.clone());
+        let keys: Vec<String> = cands.iter().flatten().map(|c| c.key.clone()).collect();
+        book.prepare(conn, &keys).await?;
+        if !book.is_complete() {
+            let accounts = accounts_needing_all_bills(batch, &cands, book);
+            book.load_open_bills(conn, &accounts).await?;
         }
 
         let mut write = BatchWrite::default();
@@ -312,7 +315,7 @@ impl Matcher {
                     &batch[..i],
                     &mut decisions,
                     &mut reversed_here,
-                    &mut book,
+                    book,
                     &mut write,
                 )
                 .await?
@@ -331,15 +334,14 @@ impl Matcher {
                     None,
                 )
             } else {
-                self.decide_credit(p, cands, &bills_by_key, &accounts_by_key, &mut book)
+                self.decide_credit(p, cands, book)
             };
             decisions.push(decision);
         }
         for (p, d) in batch.iter().zip(decisions) {
             d.into_write(p, &mut write);
         }
-        write.bill_deltas = book.deltas.into_iter().filter(|(_, d)| *d != 0).collect();
-        write.bill_deltas.sort();
+        write.bill_deltas = book.drain_deltas();
         Ok(write)
     }
 
@@ -348,28 +350,24 @@ impl Matcher {
         &self,
         p: &PendingPayment,
         cands: &[references::Candidate],
-        bills_by_key: &HashMap<String, BillRow>,
-        accounts_by_key: &HashMap<String, String>,
         book: &mut Book,
     ) -> Decision {
         // account -> how it was named (for the exception detail)
-        let mut named: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut named_bills: Vec<String> = Vec::new();
+        let mut named: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        let mut named_bills: Vec<u32> = Vec::new();
         for c in cands {
-            if let Some(b) = bills_by_key.get(&c.key) {
+            if let Some(i) = book.bill_by_key(&c.key) {
                 named
-                    .entry(b.account_no.clone())
+                    .entry(book.bill(i).account)
                     .or_default()
-                    .push(format!("bill {}", b.bill_id));
-                if !named_bills.contains(&b.bill_id) {
-                    named_bills.push(b.bill_id.clone());
+                    .push(format!("bill {}", book.bill_id(i)));
+                if !named_bills.contains(&i) {
+                    named_bills.push(i);
                 }
             }
-            if let Some(a) = accounts_by_key.get(&c.key) {
-                named
-                    .entry(a.clone())
-                    .or_default()
-                    .push(format!("account {a}"));
+            if let Some(a) = book.account_by_key(&c.key) {
+                let how = format!("account {}", book.account_no(a));
+                named.entry(a).or_default().push(how);
             }
         }
         if named.is_empty() {
@@ -388,7 +386,7 @@ impl Matcher {
         if named.len() > 1 {
             let detail = named
                 .iter()
-                .map(|(a, how)| format!("{a} (via {})", how.join(", ")))
+                .map(|(a, how)| format!("{} (via {})", book.account_no(*a), how.join(", ")))
                 .collect::<Vec<_>>()
                 .join(" and ");
             return Decision::exception(
@@ -397,22 +395,25 @@ impl Matcher {
                 None,
             );
         }
-        let account = named.keys().next().cloned().unwrap_or_default();
-        if let Some(b) = named_bills
+        let Some(&account) = named.keys().next() else {
+            unreachable!("exactly one account is named here")
+        };
+        if let Some(&i) = named_bills
             .iter()
-            .filter_map(|id| book.bills.get(id))
-            .find(|b| b.currency != p.currency)
+            .find(|i| book.bill(**i).currency.as_str() != p.currency)
         {
             return Decision::exception(
                 ExceptionReason::CurrencyMismatch,
                 format!(
                     "payment in {}, bill {} is in {}",
-                    p.currency, b.bill_id, b.currency
+                    p.currency,
+                    book.bill_id(i),
+                    book.bill(i).currency
                 ),
                 None,
             );
         }
-        book.allocate(p, &account, &named_bills)
+        book.allocate(p, account, &named_bills)
     }
 
     /// A reversal: find the one earlier payment of the bank with the same end-to-end id (or
@@ -530,14 +531,8 @@ impl Matcher {
                     }
                     None => {
                         let net = store::matching::net_allocations(conn, orig.id).await?;
-                        let missing: Vec<String> = net
-                            .iter()
-                            .map(|n| n.0.clone())
-                            .filter(|b| !book.bills.contains_key(b))
-                            .collect();
-                        for b in store::bills::by_ids(conn, &missing).await? {
-                            book.add(b);
-                        }
+                        let ids: Vec<String> = net.iter().map(|n| n.0.clone()).collect();
+                        book.ensure_bills(conn, &ids).await?;
                         net.into_iter().map(|(b, a, _, m)| (b, a, m)).collect()
                     }
                 };
@@ -553,7 +548,13 @@ impl Matcher {
                 };
                 for (bill_id, account_no, amount) in allocs {
                     if amount != 0 {
-                        book.give_back(&bill_id, amount);
+                        let Some(i) = book.bill_by_id(&bill_id) else {
+                            return Err(StoreError::Inconsistent(format!(
+                                "payment {} was allocated to bill {bill_id}, which does not exist",
+                                orig.id
+                            )));
+                        };
+                        book.give_back(i, amount);
                         d.allocations
                             .push((bill_id, account_no, -amount, Rule::Reversal));
                     }
@@ -584,66 +585,32 @@ impl Matcher {
 fn accounts_needing_all_bills(
     batch: &[PendingPayment],
     cands: &[Vec<references::Candidate>],
-    bills_by_key: &HashMap<String, BillRow>,
-    accounts_by_key: &HashMap<String, String>,
-) -> HashSet<String> {
-    let mut need: HashSet<String> = accounts_by_key.values().cloned().collect();
-    let mut room: HashMap<&str, i64> = HashMap::new();
+    book: &Book,
+) -> Vec<u32> {
+    let mut need: Vec<u32> = Vec::new();
+    let mut room: HashMap<u32, i64> = HashMap::new();
     for (p, cands) in batch.iter().zip(cands) {
-        let named: Vec<&BillRow> = cands
+        need.extend(cands.iter().filter_map(|c| book.account_by_key(&c.key)));
+        let named: Vec<u32> = cands
             .iter()
-            .filter_map(|c| bills_by_key.get(&c.key))
+            .filter_map(|c| book.bill_by_key(&c.key))
             .collect();
         if named.is_empty() {
             continue;
         }
         let mut remaining = p.amount_minor;
-        for b in &named {
-            let r = room
-                .entry(b.bill_id.as_str())
-                .or_insert(if b.status == "open" {
-                    b.amount_minor - b.paid_minor
-                } else {
-                    0
-                });
+        for &i in &named {
+            let r = room.entry(i).or_insert_with(|| book.bill(i).room());
             let take = (*r).min(remaining).max(0);
             *r -= take;
             remaining -= take;
         }
         if remaining > 0 {
-            need.extend(named.iter().map(|b| b.account_no.clone()));
+            need.extend(named.iter().map(|i| book.bill(*i).account));
         }
     }
+    need.retain(|a| !book.open_loaded(*a));
     need
-}
-
-/// A compact set of the hashes of every known bill and account key, loaded once for a large
-/// matching run so that most free-text tokens (which name nothing) never reach the database.
-/// A hash collision only costs a lookup; it never decides anything.
-pub struct KeyFilter {
-    hashes: HashSet<u64>,
-}
-
-impl KeyFilter {
-    async fn load(conn: &mut sqlx::AnyConnection) -> Result<KeyFilter, StoreError> {
-        let mut hashes = HashSet::new();
-        store::matching::all_reference_keys(conn, |k| {
-            hashes.insert(Self::hash(k));
-        })
-        .await?;
-        Ok(KeyFilter { hashes })
-    }
-
-    fn hash(k: &str) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        k.hash(&mut h);
-        h.finish()
-    }
-
-    fn may_contain(&self, k: &str) -> bool {
-        self.hashes.contains(&Self::hash(k))
-    }
 }
 
 /// The decision for one payment.
@@ -719,113 +686,5 @@ impl Decision {
             related_payment_id: related,
             currency: p.currency.clone(),
         });
-    }
-}
-
-/// Bills as this batch sees them, updated as payments are applied.
-#[derive(Default)]
-struct Book {
-    bills: HashMap<String, BillRow>,
-    /// account -> its bills, oldest due date first
-    by_account: HashMap<String, Vec<String>>,
-    deltas: HashMap<String, i64>,
-}
-
-impl Book {
-    fn add(&mut self, b: BillRow) {
-        if self.bills.contains_key(&b.bill_id) {
-            return;
-        }
-        let list = self.by_account.entry(b.account_no.clone()).or_default();
-        list.push(b.bill_id.clone());
-        self.bills.insert(b.bill_id.clone(), b);
-        let bills = &self.bills;
-        list.sort_by(|x, y| {
-            let (bx, by) = (&bills[x], &bills[y]);
-            (&bx.due_on, &bx.bill_id).cmp(&(&by.due_on, &by.bill_id))
-        });
-    }
-
-    fn take(&mut self, bill_id: &str, currency: &str, remaining: i64) -> i64 {
-        let Some(b) = self.bills.get_mut(bill_id) else {
-            return 0;
-        };
-        if b.status != "open" || b.currency != currency {
-            return 0;
-        }
-        let take = (b.amount_minor - b.paid_minor).min(remaining).max(0);
-        if take > 0 {
-            b.paid_minor += take;
-            if b.paid_minor >= b.amount_minor {
-                b.status = "paid".into();
-            }
-            *self.deltas.entry(bill_id.to_string()).or_default() += take;
-        }
-        take
-    }
-
-    /// Undoes `amount` paid on a bill (a reversal): a paid bill reopens.
-    fn give_back(&mut self, bill_id: &str, amount: i64) {
-        if let Some(b) = self.bills.get_mut(bill_id) {
-            b.paid_minor -= amount;
-            if b.status == "paid" && b.paid_minor < b.amount_minor {
-                b.status = "open".into();
-            }
-        }
-        *self.deltas.entry(bill_id.to_string()).or_default() -= amount;
-    }
-
-    /// Named bills first, then the account's other open bills oldest first, then credit.
-    fn allocate(&mut self, p: &PendingPayment, account: &str, named: &[String]) -> Decision {
-        let mut remaining = p.amount_minor;
-        let mut allocations = Vec::new();
-        let mut named_open = false;
-        for id in named {
-            named_open |= self
-                .bills
-                .get(id)
-                .map(|b| b.status == "open")
-                .unwrap_or(false);
-            let t = self.take(id, &p.currency, remaining);
-            if t > 0 {
-                allocations.push((id.clone(), account.to_string(), t, Rule::BillReference));
-                remaining -= t;
-            }
-        }
-        let rest_rule = if named.is_empty() {
-            Rule::AccountOldestFirst
-        } else if named_open || !allocations.is_empty() {
-            Rule::BillReferenceRemainder
-        } else {
-            Rule::ClosedBillRedirect
-        };
-        let others: Vec<String> = self
-            .by_account
-            .get(account)
-            .map(|v| v.iter().filter(|id| !named.contains(id)).cloned().collect())
-            .unwrap_or_default();
-        for id in others {
-            if remaining == 0 {
-                break;
-            }
-            let t = self.take(&id, &p.currency, remaining);
-            if t > 0 {
-                allocations.push((id, account.to_string(), t, rest_rule));
-                remaining -= t;
-            }
-        }
-        let status = match (allocations.is_empty(), remaining) {
-            (false, 0) => "applied",
-            (false, _) => "partially_applied",
-            (true, _) => "credit",
-        };
-        Decision {
-            status,
-            account_no: Some(account.to_string()),
-            allocations,
-            credit: remaining,
-            exception: None,
-            reverses: None,
-        }
     }
 }

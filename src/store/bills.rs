@@ -137,3 +137,47 @@ pub async fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
         .and_then(|r| r.try_get::<i64, _>(0))
         .op("counting bills")
 }
+
+/// Every bill in pages of `limit`, by bill id after `after`: what a large matching run keeps
+/// in memory (see `matching::book`). Only the columns matching needs; `period` and
+/// `issued_on` are left empty.
+pub async fn page(
+    conn: &mut AnyConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<BillRow>, StoreError> {
+    let cols = [
+        "bill_id",
+        "bill_key",
+        "account_no",
+        "amount_minor",
+        "currency",
+        "due_on",
+        "paid_minor",
+        "status",
+    ];
+    let rest = "(SELECT * FROM bills WHERE bill_id > $1 ORDER BY bill_id LIMIT $2) b";
+    let rows = super::fetch_packed(
+        conn,
+        &cols,
+        rest,
+        "bill_id",
+        vec![Val::S(after.to_string()), Val::I(limit)],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| BillRow {
+            bill_id: super::cell(&r, 0).unwrap_or_default(),
+            bill_key: super::cell(&r, 1).unwrap_or_default(),
+            account_no: super::cell(&r, 2).unwrap_or_default(),
+            period: String::new(),
+            amount_minor: super::num(&r, 3),
+            currency: super::cell(&r, 4).unwrap_or_default(),
+            issued_on: String::new(),
+            due_on: super::cell(&r, 5).unwrap_or_default(),
+            paid_minor: super::num(&r, 6),
+            status: super::cell(&r, 7).unwrap_or_default(),
+        })
+        .collect())
+}

@@ -106,6 +106,34 @@ pub async fn accounts_by_key(
     Ok(out)
 }
 
+/// Every customer's (account_no, account_key), in pages of `limit` by account number after
+/// `after`: what a large matching run keeps in memory.
+pub async fn keys_page(
+    conn: &mut AnyConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rest = "(SELECT account_no, account_key FROM customers WHERE account_no > $1 \
+                ORDER BY account_no LIMIT $2) c";
+    let rows = super::fetch_packed(
+        conn,
+        &["account_no", "account_key"],
+        rest,
+        "account_no",
+        vec![Val::S(after.to_string()), Val::I(limit)],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                super::cell(&r, 0).unwrap_or_default(),
+                super::cell(&r, 1).unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
 pub async fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     sqlx::query("SELECT COUNT(*) FROM customers")
         .fetch_one(&mut *conn)

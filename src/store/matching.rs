@@ -76,33 +76,6 @@ pub async fn pending_count(conn: &mut AnyConnection) -> Result<i64, StoreError> 
         .op("counting pending payments")
 }
 
-/// Reads every bill key and account key, in packed pages of 50,000.
-pub async fn all_reference_keys(
-    conn: &mut AnyConnection,
-    mut each: impl FnMut(&str),
-) -> Result<(), StoreError> {
-    for (table, col) in [("bills", "bill_key"), ("customers", "account_key")] {
-        let mut after = String::new();
-        loop {
-            let rest = format!(
-                "(SELECT {col} FROM {table} WHERE {col} > $1 ORDER BY {col} LIMIT 50000) k"
-            );
-            let rows =
-                super::fetch_packed(conn, &[col], &rest, col, vec![Val::S(after.clone())]).await?;
-            let Some(last) = rows.last().and_then(|r| super::cell(r, 0)) else {
-                break;
-            };
-            for r in &rows {
-                if let Some(k) = r.first().and_then(|c| c.as_deref()) {
-                    each(k);
-                }
-            }
-            after = last;
-        }
-    }
-    Ok(())
-}
-
 /// For these dedupe keys, the first already-matched payment carrying each: (bank, key, id).
 pub async fn first_with_keys(
     conn: &mut AnyConnection,

@@ -31,6 +31,9 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// Stored data contradicts itself (what `verify` would report as a break).
+    #[error("inconsistent data: {0}")]
+    Inconsistent(String),
 }
 
 /// Adds the operation name to a sqlx error.
@@ -52,7 +55,10 @@ pub enum Backend {
 /// A handle to the database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
+    /// Readers (SQLite), everything (PostgreSQL).
     pool: AnyPool,
+    /// Write transactions: [`Store::begin`], and the reads of a matching run.
+    write_pool: AnyPool,
     backend: Backend,
     /// Serializes the daemon's writers (ingest, matching, imports) inside one process, so
     /// SQLite's single writer never sees two of them and matching always sees committed work.
@@ -98,36 +104,61 @@ impl Store {
                 });
             }
         }
-        let opts = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            .acquire_timeout(Duration::from_secs(60))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = NORMAL",
-                            "PRAGMA foreign_keys = ON",
-                            "PRAGMA busy_timeout = 30000",
-                            "PRAGMA cache_size = -98304",
-                            "PRAGMA wal_autocheckpoint = 10000",
-                            "PRAGMA temp_store = MEMORY",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            });
-        let pool = opts
-            .connect(&url)
-            .await
-            .map_err(|source| StoreError::Connect {
-                url: redact(&url),
-                source,
-            })?;
+        // SQLite: one connection for the writers, with a large page cache (matching and
+        // ingest walk million-row indexes), and a few for readers with small ones. Each
+        // SQLite connection has its own cache, so sharing one pool let every connection grow
+        // a writer-sized cache. PostgreSQL: one pool for both.
+        let connect = |max: u32, cache_kib: i64| {
+            let url = url.clone();
+            async move {
+                AnyPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .after_connect(move |conn, _meta| {
+                        Box::pin(async move {
+                            if backend == Backend::Sqlite {
+                                for pragma in [
+                                    "PRAGMA journal_mode = WAL".to_string(),
+                                    "PRAGMA synchronous = NORMAL".into(),
+                                    "PRAGMA foreign_keys = ON".into(),
+                                    "PRAGMA busy_timeout = 30000".into(),
+                                    format!("PRAGMA cache_size = -{cache_kib}"),
+                                    "PRAGMA wal_autocheckpoint = 10000".into(),
+                                    "PRAGMA temp_store = MEMORY".into(),
+                                ] {
+                                    sqlx::query(&pragma).execute(&mut *conn).await?;
+                                }
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await
+                    .map_err(|source| StoreError::Connect {
+                        url: redact(&url),
+                        source,
+                    })
+            }
+        };
+        let (pool, write_pool) = match backend {
+            Backend::Sqlite if url.contains(":memory:") => {
+                // an in-memory database exists only on its one connection
+                let pool = connect(1, 98_304).await?;
+                (pool.clone(), pool)
+            }
+            Backend::Sqlite => {
+                // the writer first: it creates the file and switches it to WAL
+                let write_pool = connect(1, 98_304).await?;
+                (connect(4, 16_384).await?, write_pool)
+            }
+            Backend::Postgres => {
+                let pool = connect(10, 0).await?;
+                (pool.clone(), pool)
+            }
+        };
         let store = Store {
             pool,
+            write_pool,
             backend,
             writer: Arc::new(tokio::sync::Mutex::new(())),
         };
@@ -137,14 +168,21 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Sqlite => MIGRATIONS_SQLITE.run(&self.pool).await?,
-            Backend::Postgres => MIGRATIONS_POSTGRES.run(&self.pool).await?,
+            Backend::Sqlite => MIGRATIONS_SQLITE.run(&self.write_pool).await?,
+            Backend::Postgres => MIGRATIONS_POSTGRES.run(&self.write_pool).await?,
         }
         Ok(())
     }
 
+    /// Connections for reading (exports, verify, the API).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The writers' connection (SQLite: the only one, so hold it briefly and never while
+    /// waiting for [`Store::begin`]).
+    pub fn write_pool(&self) -> &AnyPool {
+        &self.write_pool
     }
     pub fn backend(&self) -> Backend {
         self.backend
@@ -156,11 +194,12 @@ impl Store {
     }
 
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, Any>, StoreError> {
-        self.pool.begin().await.op("starting a transaction")
+        self.write_pool.begin().await.op("starting a transaction")
     }
 
     pub async fn close(&self) {
-        self.pool.close().await
+        self.pool.close().await;
+        self.write_pool.close().await;
     }
 
     /// Checks that the database answers.

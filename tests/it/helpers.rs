@@ -58,9 +58,14 @@ pub fn pg_admin_url() -> String {
 impl TestApp {
     /// A fresh app on its own SQLite file.
     pub async fn spawn() -> TestApp {
+        Self::spawn_with("").await
+    }
+
+    /// A fresh app on its own SQLite file, with more config (TOML tables) added.
+    pub async fn spawn_with(extra: &str) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("billrecon.db").display());
-        Self::build(dir, url).await
+        Self::build(dir, url, extra).await
     }
 
     /// A fresh app on its own, newly created PostgreSQL database.
@@ -101,12 +106,12 @@ impl TestApp {
             .await
             .unwrap();
         let base = admin.rsplit_once('/').unwrap().0;
-        Self::build(tempfile::tempdir().unwrap(), format!("{base}/{name}")).await
+        Self::build(tempfile::tempdir().unwrap(), format!("{base}/{name}"), "").await
     }
 
-    async fn build(dir: tempfile::TempDir, db_url: String) -> TestApp {
+    async fn build(dir: tempfile::TempDir, db_url: String, extra: &str) -> TestApp {
         let toml = format!(
-            "[storage]\ndatabase_url = \"{db_url}\"\ndata_dir = \"{}\"\n{BANKS}",
+            "[storage]\ndatabase_url = \"{db_url}\"\ndata_dir = \"{}\"\n{extra}\n{BANKS}",
             dir.path().join("data").display()
         );
         let config = Config::from_toml(&toml, "test config").unwrap();

@@ -141,6 +141,13 @@ async fn fixture_scenario_on_sqlite() {
 }
 
 #[tokio::test]
+async fn fixture_scenario_with_every_bill_preloaded() {
+    // the way large runs work: every open bill and account read into memory first, closed
+    // bills looked up only when a reference may name one
+    run_scenario(&TestApp::spawn_with("[matching]\npreload_from = 0").await).await;
+}
+
+#[tokio::test]
 async fn fixture_scenario_on_postgres() {
     run_scenario(&TestApp::spawn_pg().await).await;
 }
