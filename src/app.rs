@@ -110,7 +110,7 @@ impl App {
         settle: bool,
     ) -> anyhow::Result<MatchSummary> {
         for bank in &self.banks {
-            let Some(SourceConfig::Directory { path, after_ingest }) = &bank.source else {
+            let Some(SourceConfig::Directory { path, after_ingest, .. }) = &bank.source else {
                 continue;
             };
             let st = state.entry(bank.id.clone()).or_default();
@@ -151,7 +151,7 @@ impl App {
     /// The daemon: import billing exports, poll inboxes, match; until `shutdown` fires.
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut state = HashMap::new();
-        let interval = Duration::from_secs(self.config.daemon.poll_interval_secs);
+        let interval = Duration::from_secs(30);
         // The first pass takes what is already at rest in the inboxes.
         let mut settle = false;
         loop {

@@ -107,21 +107,71 @@ pub struct BillingConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonConfig {
-    /// Seconds between two looks at the inbox directories.
-    #[serde(default = "default_poll")]
-    pub poll_interval_secs: u64,
+    /// The time zone schedules are read in (IANA name, e.g. `Asia/Shanghai`).
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// The schedule of banks that set none (cron with seconds: `sec min hour dom month dow`).
+    #[serde(default = "default_schedule")]
+    pub default_schedule: String,
+    /// When the billing exports are imported again (cron with seconds).
+    #[serde(default = "default_billing_schedule")]
+    pub billing_schedule: String,
+    /// The HTTP address of /healthz, /readyz and /metrics; `""` turns HTTP off.
+    #[serde(default = "default_http_addr")]
+    pub http_addr: String,
+    /// After SIGTERM/SIGINT, how long work in hand may take before it is rolled back.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
+    /// A bank is reported unhealthy after this many failed runs in a row.
+    #[serde(default = "default_unhealthy_after")]
+    pub unhealthy_after: u32,
 }
 
-fn default_poll() -> u64 {
+fn default_time_zone() -> String {
+    "UTC".into()
+}
+fn default_schedule() -> String {
+    "0 */15 * * * *".into()
+}
+fn default_billing_schedule() -> String {
+    "0 */10 * * * *".into()
+}
+fn default_http_addr() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_shutdown_timeout() -> u64 {
     30
+}
+fn default_unhealthy_after() -> u32 {
+    3
 }
 
 impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
-            poll_interval_secs: default_poll(),
+            time_zone: default_time_zone(),
+            default_schedule: default_schedule(),
+            billing_schedule: default_billing_schedule(),
+            http_addr: default_http_addr(),
+            shutdown_timeout_secs: default_shutdown_timeout(),
+            unhealthy_after: default_unhealthy_after(),
         }
     }
+}
+
+impl DaemonConfig {
+    /// The configured time zone (validated when the config is loaded).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::UTC)
+    }
+}
+
+/// Parses a cron expression (six or seven fields: seconds first).
+pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, String> {
+    use std::str::FromStr;
+    cron::Schedule::from_str(expr).map_err(|e| {
+        format!("`{expr}` is not a cron schedule (sec min hour day-of-month month day-of-week): {e}")
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +236,9 @@ pub struct BankConfig {
     /// (or the whole match) is a candidate bill id or account number.
     #[serde(default)]
     pub reference_patterns: Vec<String>,
+    /// When to pull (cron with seconds, in `daemon.time_zone`); `daemon.default_schedule`
+    /// when absent.
+    pub schedule: Option<String>,
     pub source: Option<SourceConfig>,
 }
 
@@ -203,7 +256,135 @@ pub enum SourceConfig {
         /// `keep`: files stay (re-reads are recognized by SHA-256 and ignored).
         #[serde(default)]
         after_ingest: AfterIngest,
+        /// Take `FILE` only once `FILE.done` exists (instead of once its size is stable).
+        #[serde(default)]
+        done_marker: bool,
     },
+    /// The bank's file service: `GET {base_url}/files?since=CURSOR`, `GET {base_url}/files/{name}`.
+    Https(HttpsSource),
+}
+
+/// An HTTPS pull source. Secrets come from files or environment variables, never from this
+/// file, and are never logged.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpsSource {
+    pub base_url: String,
+    /// Bearer token: the content of this file (trimmed) ...
+    pub token_file: Option<PathBuf>,
+    /// ... or of this environment variable.
+    pub token_env: Option<String>,
+    /// HTTP basic auth user; the password from `password_file` or `password_env`.
+    pub basic_user: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    /// Client certificate and private key (one PEM file) for mutual TLS.
+    pub client_identity: Option<PathBuf>,
+    /// Extra trusted CA certificate(s) (PEM), e.g. the bank's private CA.
+    pub ca_cert: Option<PathBuf>,
+    /// Seconds before a request is abandoned (connect and whole response).
+    #[serde(default = "default_http_timeout")]
+    pub timeout_secs: u64,
+    /// Retries of a failed request within one run (timeouts, 5xx, 429, connection errors),
+    /// with exponential backoff and jitter.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// First backoff delay in milliseconds (doubled on each retry).
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+}
+
+fn default_http_timeout() -> u64 {
+    60
+}
+fn default_retries() -> u32 {
+    4
+}
+fn default_backoff_ms() -> u64 {
+    500
+}
+
+/// How a request authenticates, with the secret already read.
+#[derive(Clone)]
+pub enum Auth {
+    None,
+    Bearer(String),
+    Basic { user: String, password: String },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Bearer(_) => f.write_str("Bearer(***)"),
+            Auth::Basic { user, .. } => write!(f, "Basic({user}, ***)"),
+        }
+    }
+}
+
+fn read_secret(file: &Option<PathBuf>, env: &Option<String>, what: &str) -> Result<Option<String>, String> {
+    match (file, env) {
+        (Some(_), Some(_)) => Err(format!("{what}: set a file or an environment variable, not both")),
+        (Some(f), None) => std::fs::read_to_string(f)
+            .map(|s| Some(s.trim().to_string()))
+            .map_err(|e| format!("{what}: cannot read secrets file {}: {e}", f.display())),
+        (None, Some(v)) => std::env::var(v)
+            .map(|s| Some(s.trim().to_string()))
+            .map_err(|_| format!("{what}: environment variable {v} is not set")),
+        (None, None) => Ok(None),
+    }
+    .and_then(|s| match s {
+        Some(s) if s.is_empty() => Err(format!("{what} is empty")),
+        s => Ok(s),
+    })
+}
+
+impl HttpsSource {
+    /// Reads the secrets this source names. Errors name the file or variable, never a value.
+    pub fn auth(&self) -> Result<Auth, String> {
+        let token = read_secret(&self.token_file, &self.token_env, "bearer token")?;
+        let password = read_secret(&self.password_file, &self.password_env, "basic auth password")?;
+        match (token, &self.basic_user, password) {
+            (Some(_), Some(_), _) => Err("set a bearer token or basic auth, not both".into()),
+            (Some(t), None, None) => Ok(Auth::Bearer(t)),
+            (Some(_), None, Some(_)) => Err("a password is set without basic_user".into()),
+            (None, Some(u), Some(p)) => Ok(Auth::Basic {
+                user: u.clone(),
+                password: p,
+            }),
+            (None, Some(_), None) => {
+                Err("basic_user needs password_file or password_env".into())
+            }
+            (None, None, Some(_)) => Err("a password is set without basic_user".into()),
+            (None, None, None) => Ok(Auth::None),
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let url = reqwest::Url::parse(&self.base_url)
+            .map_err(|e| format!("base_url `{}`: {e}", self.base_url))?;
+        if !["https", "http"].contains(&url.scheme()) {
+            return Err(format!("base_url `{}` must be https:// (or http:// on loopback)", self.base_url));
+        }
+        if url.scheme() == "http"
+            && !matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]" | "::1"))
+        {
+            return Err(format!(
+                "base_url `{}`: plain http is allowed only on loopback (the bank simulator)",
+                self.base_url
+            ));
+        }
+        self.auth()?;
+        for (what, f) in [("client_identity", &self.client_identity), ("ca_cert", &self.ca_cert)] {
+            if let Some(f) = f {
+                std::fs::metadata(f).map_err(|e| format!("{what} {}: {e}", f.display()))?;
+            }
+        }
+        if self.timeout_secs == 0 {
+            return Err("timeout_secs must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -221,6 +402,7 @@ pub struct Bank {
     pub name: String,
     pub format: Option<Format>,
     pub reference_patterns: Vec<Regex>,
+    pub schedule: cron::Schedule,
     pub source: Option<SourceConfig>,
 }
 
@@ -271,8 +453,22 @@ impl Config {
                 self.log.format
             )));
         }
-        if self.daemon.poll_interval_secs == 0 {
-            return Err(bad("daemon.poll_interval_secs must be at least 1".into()));
+        self.daemon
+            .time_zone
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| bad(format!("daemon.time_zone `{}` is not an IANA time zone", self.daemon.time_zone)))?;
+        parse_schedule(&self.daemon.default_schedule)
+            .map_err(|e| bad(format!("daemon.default_schedule: {e}")))?;
+        parse_schedule(&self.daemon.billing_schedule)
+            .map_err(|e| bad(format!("daemon.billing_schedule: {e}")))?;
+        if !self.daemon.http_addr.is_empty() {
+            self.daemon
+                .http_addr
+                .parse::<std::net::SocketAddr>()
+                .map_err(|e| bad(format!("daemon.http_addr `{}`: {e}", self.daemon.http_addr)))?;
+        }
+        if self.daemon.unhealthy_after == 0 {
+            return Err(bad("daemon.unhealthy_after must be at least 1".into()));
         }
         let mut ids = HashSet::new();
         for b in &self.banks {
@@ -296,6 +492,13 @@ impl Config {
                 Regex::new(p)
                     .map_err(|e| bad(format!("bank `{}`: reference pattern `{p}`: {e}", b.id)))?;
             }
+            if let Some(s) = &b.schedule {
+                parse_schedule(s).map_err(|e| bad(format!("bank `{}`: schedule: {e}", b.id)))?;
+            }
+            if let Some(SourceConfig::Https(h)) = &b.source {
+                h.validate()
+                    .map_err(|e| bad(format!("bank `{}`: source: {e}", b.id)))?;
+            }
         }
         Ok(())
     }
@@ -314,6 +517,10 @@ impl Config {
                     .iter()
                     .filter_map(|p| Regex::new(p).ok())
                     .collect(),
+                // validated in `validate`
+                schedule: parse_schedule(b.schedule.as_deref().unwrap_or(&self.daemon.default_schedule))
+                    .or_else(|_| parse_schedule(&default_schedule()))
+                    .expect("the built-in default schedule parses"),
                 source: b.source.clone(),
             })
             .collect()
@@ -374,5 +581,55 @@ mod tests {
             .contains("pattern"));
         let cur = "[ledger]\ncurrency='yuan'\n";
         assert!(Config::from_toml(cur, "t").is_err());
+    }
+
+    fn err(toml: &str) -> String {
+        Config::from_toml(toml, "t.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn schedules_time_zones_and_addresses_are_checked() {
+        let e = err("[[bank]]\nid='A'\nname='a'\nschedule='every minute'\n");
+        assert!(e.contains("bank `A`") && e.contains("every minute"), "{e}");
+        assert!(err("[daemon]\ntime_zone='Mars/Olympus'\n").contains("Mars/Olympus"));
+        assert!(err("[daemon]\nhttp_addr='localhost'\n").contains("http_addr"));
+        let ok = Config::from_toml(
+            "[daemon]\ntime_zone='Asia/Shanghai'\n[[bank]]\nid='A'\nname='a'\nschedule='0 */15 8-18 * * Mon-Fri'\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(ok.daemon.tz(), chrono_tz::Asia::Shanghai);
+        assert!(ok.banks()[0].schedule.upcoming(ok.daemon.tz()).next().is_some());
+    }
+
+    #[test]
+    fn https_secrets_must_exist_and_are_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.token");
+        let e = err(&format!(
+            "[[bank]]\nid='A'\nname='a'\nsource={{kind='https', base_url='https://bank.example/api', token_file='{}'}}\n",
+            missing.display()
+        ));
+        assert!(e.contains("nope.token") && e.contains("secrets file"), "{e}");
+        let token = dir.path().join("bank.token");
+        std::fs::write(&token, "s3cr3t-value\n").unwrap();
+        let cfg = Config::from_toml(
+            &format!(
+                "[[bank]]\nid='A'\nname='a'\nsource={{kind='https', base_url='https://bank.example/api', token_file='{}'}}\n",
+                token.display()
+            ),
+            "t",
+        )
+        .unwrap();
+        let Some(SourceConfig::Https(h)) = &cfg.banks[0].source else { panic!() };
+        let auth = h.auth().unwrap();
+        assert!(matches!(&auth, Auth::Bearer(t) if t == "s3cr3t-value"));
+        assert!(!format!("{auth:?}").contains("s3cr3t"));
+        let e = err("[[bank]]\nid='A'\nname='a'\nsource={kind='https', base_url='https://b.example', token_env='BILLRECON_TEST_UNSET_VAR'}\n");
+        assert!(e.contains("BILLRECON_TEST_UNSET_VAR"), "{e}");
+        let e = err("[[bank]]\nid='A'\nname='a'\nsource={kind='https', base_url='http://bank.example'}\n");
+        assert!(e.contains("loopback"), "{e}");
+        let e = err("[[bank]]\nid='A'\nname='a'\nsource={kind='https', base_url='https://b.example', basic_user='u'}\n");
+        assert!(e.contains("password"), "{e}");
     }
 }

@@ -34,7 +34,7 @@ impl Workdir {
             format!(
                 "[storage]\ndatabase_url = \"sqlite://{db}\"\ndata_dir = \"{data}\"\n\
                  [billing]\ncustomers_file = \"{c}\"\nbills_file = \"{b}\"\n\
-                 [daemon]\npoll_interval_secs = 1\n\
+                 [daemon]\ndefault_schedule = \"* * * * * *\"\nhttp_addr = \"\"\n\
                  [[bank]]\nid = \"ICBC\"\nname = \"ICBC\"\nformat = \"camt054\"\n{icbc_source}\n\
                  [[bank]]\nid = \"TEST\"\nname = \"Test\"\n",
                 db = dir.path().join("db.sqlite").display(),
