@@ -1,14 +1,12 @@
 //! The application: configuration, storage and the use-cases wired together. The CLI and
 //! the daemon call these; tests build one the same way.
 
-use crate::config::{AfterIngest, Bank, Config, SourceConfig};
-use crate::ingest::{self, inbox::InboxState, IngestError, IngestOutcome};
+use crate::config::{Bank, Config};
+use crate::ingest::{self, IngestError, IngestOutcome};
 use crate::matching::{MatchSummary, Matcher};
 use crate::store::{Store, StoreError};
 use anyhow::Context;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub struct App {
@@ -103,75 +101,9 @@ impl App {
         Ok(())
     }
 
-    /// One pass over every bank's inbox directory: ingest what is ready, then match.
-    pub async fn poll_inboxes(
-        &self,
-        state: &mut HashMap<String, InboxState>,
-        settle: bool,
-    ) -> anyhow::Result<MatchSummary> {
-        for bank in &self.banks {
-            let Some(SourceConfig::Directory { path, after_ingest, .. }) = &bank.source else {
-                continue;
-            };
-            let st = state.entry(bank.id.clone()).or_default();
-            let ready = st
-                .ready(path, settle)
-                .with_context(|| format!("bank {}: reading inbox {}", bank.id, path.display()))?;
-            for file in ready {
-                let res = ingest::ingest_file(
-                    &self.store,
-                    &self.config.storage.data_dir,
-                    bank,
-                    &file,
-                    self.config.ledger.currency,
-                )
-                .await;
-                let handled = match &res {
-                    Ok(_) | Err(IngestError::Rejected { .. }) => true,
-                    Err(e) => {
-                        tracing::error!(bank_id = %bank.id, file = %file.display(), error = %e, "ingest failed; will retry");
-                        false
-                    }
-                };
-                if handled {
-                    match after_ingest {
-                        AfterIngest::Move => {
-                            if let Err(e) = std::fs::remove_file(&file) {
-                                tracing::warn!(file = %file.display(), error = %e, "cannot remove ingested file from the inbox");
-                            }
-                        }
-                        AfterIngest::Keep => st.mark_handled(&file),
-                    }
-                }
-            }
-        }
-        Ok(self.match_pending().await?)
-    }
-
-    /// The daemon: import billing exports, poll inboxes, match; until `shutdown` fires.
-    pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut state = HashMap::new();
-        let interval = Duration::from_secs(30);
-        // The first pass takes what is already at rest in the inboxes.
-        let mut settle = false;
-        loop {
-            if let Err(e) = self.import_billing().await {
-                tracing::error!(error = format!("{e:#}"), "billing import failed");
-            }
-            match self.poll_inboxes(&mut state, settle).await {
-                Ok(s) if s.processed > 0 => tracing::info!(%s, "cycle done"),
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = format!("{e:#}"), "cycle failed"),
-            }
-            settle = true;
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(interval) => {}
-            }
-        }
-        tracing::info!("shutting down");
-        self.store.close().await;
-        Ok(())
+    /// The daemon (see [`crate::scheduler`]) until `shutdown` fires.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        crate::scheduler::run(std::sync::Arc::new(self), shutdown).await
     }
 }
 

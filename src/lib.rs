@@ -13,6 +13,7 @@
 //! - [`app`], [`cli`], [`shutdown`], [`telemetry`]: the edges.
 //! - [`gen`]: synthetic data sets for benchmarks and soak tests.
 
+pub mod api;
 pub mod app;
 pub mod billing;
 pub mod cli;
@@ -23,7 +24,9 @@ pub mod gen;
 pub mod ingest;
 pub mod ledger;
 pub mod matching;
+pub mod metrics;
 pub mod reports;
+pub mod scheduler;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

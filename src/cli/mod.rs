@@ -29,8 +29,16 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the daemon: import billing exports, ingest inbox files, match; until Ctrl-C/SIGTERM.
+    /// Run the daemon: each bank pulled on its schedule (inbox or HTTPS), billing exports
+    /// imported, payments matched, HTTP /healthz /readyz /metrics; until Ctrl-C/SIGTERM.
     Run,
+    /// Validate the config (keys, schedules, secrets files, data directory, database) and exit.
+    CheckConfig,
+    /// Partner banks.
+    Banks {
+        #[command(subcommand)]
+        cmd: BanksCmd,
+    },
     /// Customer master.
     Customers {
         #[command(subcommand)]
@@ -81,6 +89,15 @@ pub enum Command {
     Gen(crate::gen::GenArgs),
     /// Apply database migrations and exit.
     Migrate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BanksCmd {
+    /// Each bank's last run, next run and health.
+    Status {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: TableFormat,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -142,6 +159,31 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             });
             tracing::info!(database = %crate::store::redact(&app.config.storage.database_url), "billrecon running; Ctrl-C to stop");
             app.run(token).await?;
+            return Ok(0);
+        }
+        Command::CheckConfig => {
+            let probe = app.config.storage.data_dir.join(".billrecon-write-check");
+            std::fs::write(&probe, b"ok")
+                .and_then(|_| std::fs::remove_file(&probe))
+                .with_context(|| {
+                    format!(
+                        "the data directory {} is not writable",
+                        app.config.storage.data_dir.display()
+                    )
+                })?;
+            app.store.ping().await?;
+            println!(
+                "config OK: {} bank(s), database {}, data directory {}",
+                app.banks.len(),
+                crate::store::redact(&app.config.storage.database_url),
+                app.config.storage.data_dir.display()
+            );
+            0
+        }
+        Command::Banks {
+            cmd: BanksCmd::Status { format },
+        } => {
+            banks_status(&app, format).await?;
             0
         }
         Command::Customers {
@@ -247,6 +289,54 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     };
     app.store.close().await;
     Ok(code)
+}
+
+async fn banks_status(app: &App, format: TableFormat) -> anyhow::Result<()> {
+    let mut conn = app.store.pool().acquire().await?;
+    let states = crate::store::runs::states(&mut conn).await?;
+    let latest = crate::store::runs::latest(&mut conn).await?;
+    let threshold = i64::from(app.config.daemon.unhealthy_after);
+    let mut w = TableWriter::new(
+        std::io::stdout().lock(),
+        format,
+        &[
+            "bank_id", "name", "source", "health", "consecutive_failures", "last_run_started",
+            "last_run_outcome", "last_run_files", "last_run_payments", "last_run_error",
+            "last_success", "next_run",
+        ],
+    )?;
+    for bank in &app.banks {
+        let st = states.iter().find(|s| s.bank_id == bank.id);
+        let run = latest.iter().find(|r| r.bank_id == bank.id);
+        let failures = st.map(|s| s.consecutive_failures).unwrap_or(0);
+        let source = match &bank.source {
+            None => "none (manual ingest only)",
+            Some(crate::config::SourceConfig::Directory { .. }) => "directory",
+            Some(crate::config::SourceConfig::Https(_)) => "https",
+        };
+        let next = bank.source.as_ref().and_then(|_| {
+            bank.schedule
+                .upcoming(app.config.daemon.tz())
+                .next()
+                .map(|t| t.with_timezone(&chrono::Utc).to_rfc3339())
+        });
+        w.row(vec![
+            Some(bank.id.clone()),
+            Some(bank.name.clone()),
+            Some(source.into()),
+            Some(if failures >= threshold { "unhealthy" } else { "healthy" }.into()),
+            Some(failures.to_string()),
+            run.map(|r| r.started_at.clone()),
+            run.map(|r| r.outcome.clone()),
+            run.map(|r| r.stats.files.to_string()),
+            run.map(|r| r.stats.payments.to_string()),
+            run.and_then(|r| r.error.clone()),
+            st.and_then(|s| s.last_success_at.clone()),
+            next,
+        ])?;
+    }
+    w.finish()?;
+    Ok(())
 }
 
 fn parse(file: &Path, format: &str) -> anyhow::Result<i32> {

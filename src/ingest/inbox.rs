@@ -2,7 +2,8 @@
 //!
 //! A file is taken when it looks complete: not hidden, not a temporary name (`.tmp`, `.part`,
 //! `.filepart`), and its size and modification time unchanged since the previous scan (the
-//! first scan only notes it). After ingest it leaves the inbox (`after_ingest = "move"`, the
+//! first scan only notes it), or, with `done_marker = true`, once `FILE.done` exists (the
+//! bank writes the marker after the file). After ingest it leaves the inbox (`after_ingest = "move"`, the
 //! bytes are in the archive) or stays (`keep`, re-reads are recognized by digest).
 
 use std::collections::HashMap;
@@ -28,8 +29,14 @@ fn is_candidate(name: &str) -> bool {
 
 impl InboxState {
     /// Files that are ready to ingest now, in name order (banks number their files).
-    /// `settle` false takes every file at once (a manual run over a folder at rest).
-    pub fn ready(&mut self, dir: &Path, settle: bool) -> std::io::Result<Vec<PathBuf>> {
+    /// `settle` false takes every file at once (a manual run over a folder at rest);
+    /// `done_marker` takes only files whose `FILE.done` marker exists.
+    pub fn ready(
+        &mut self,
+        dir: &Path,
+        settle: bool,
+        done_marker: bool,
+    ) -> std::io::Result<Vec<PathBuf>> {
         let mut now_seen = HashMap::new();
         let mut ready = Vec::new();
         if !dir.exists() {
@@ -48,7 +55,12 @@ impl InboxState {
             if self.handled.get(&path) == Some(&sig) {
                 continue;
             }
-            if !settle || self.last_seen.get(&path) == Some(&sig) {
+            let complete = if done_marker {
+                marker(&path).exists()
+            } else {
+                !settle || self.last_seen.get(&path) == Some(&sig)
+            };
+            if complete {
                 ready.push(path);
             }
         }
@@ -66,6 +78,13 @@ impl InboxState {
     }
 }
 
+/// The `.done` marker of a file.
+pub fn marker(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".done");
+    PathBuf::from(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,15 +98,27 @@ mod tests {
         std::fs::write(dir.path().join(".hidden"), b"x").unwrap();
         let mut st = InboxState::default();
         assert!(
-            st.ready(dir.path(), true).unwrap().is_empty(),
+            st.ready(dir.path(), true, false).unwrap().is_empty(),
             "first sight only notes"
         );
-        assert_eq!(st.ready(dir.path(), true).unwrap(), vec![f.clone()]);
+        assert_eq!(st.ready(dir.path(), true, false).unwrap(), vec![f.clone()]);
         st.mark_handled(&f);
         assert!(
-            st.ready(dir.path(), true).unwrap().is_empty(),
+            st.ready(dir.path(), true, false).unwrap().is_empty(),
             "handled, unchanged"
         );
-        assert_eq!(st.ready(dir.path(), false).unwrap(), Vec::<PathBuf>::new());
+        assert_eq!(st.ready(dir.path(), false, false).unwrap(), Vec::<PathBuf>::new());
+    }
+
+    #[test]
+    fn with_a_done_marker_a_file_waits_for_its_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("b.xml");
+        std::fs::write(&f, b"whole file").unwrap();
+        let mut st = InboxState::default();
+        assert!(st.ready(dir.path(), false, true).unwrap().is_empty());
+        assert!(st.ready(dir.path(), true, true).unwrap().is_empty());
+        std::fs::write(marker(&f), b"").unwrap();
+        assert_eq!(st.ready(dir.path(), true, true).unwrap(), vec![f.clone()]);
     }
 }

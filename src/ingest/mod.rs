@@ -6,7 +6,9 @@
 //! commit. Any error rolls back everything and quarantines the file. Matching runs after.
 
 pub mod archive;
+pub mod https;
 pub mod inbox;
+pub mod pull;
 pub mod quarantine;
 
 use crate::config::Bank;

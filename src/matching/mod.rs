@@ -105,6 +105,10 @@ pub struct MatchSummary {
     pub credit: u64,
     pub exception: u64,
     pub reversed: u64,
+    /// Money applied to bills, held as credit, held in exceptions (minor units, signed).
+    pub applied_minor: i64,
+    pub credit_minor: i64,
+    pub held_minor: i64,
 }
 
 impl MatchSummary {
@@ -196,6 +200,9 @@ impl Matcher {
             let write = self.decide_batch(&mut tx, &pending, &mut book).await?;
             for p in &write.payments {
                 summary.count(p.status);
+                summary.applied_minor += p.applied_minor;
+                summary.credit_minor += p.credit_minor;
+                summary.held_minor += p.held_minor;
             }
             times[1] += t.elapsed();
             let t = std::time::Instant::now();

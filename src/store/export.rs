@@ -211,3 +211,21 @@ pub async fn exceptions(
     }
     Ok(count)
 }
+
+/// Open exceptions per reason, for the metrics.
+pub async fn open_exceptions_by_reason(
+    conn: &mut sqlx::AnyConnection,
+) -> Result<Vec<(String, i64)>, super::StoreError> {
+    use super::DbContext;
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT reason, COUNT(*) FROM exceptions WHERE status = 'open' GROUP BY reason ORDER BY reason",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .op("counting open exceptions")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("counting open exceptions")
+}

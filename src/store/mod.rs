@@ -10,6 +10,7 @@ pub mod export;
 pub mod files;
 pub mod ledger;
 pub mod matching;
+pub mod runs;
 
 use sqlx::any::{AnyArguments, AnyPoolOptions};
 use sqlx::query::Query;

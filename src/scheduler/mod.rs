@@ -1,0 +1,349 @@
+//! The daemon: each bank on its own schedule (its own task, so no two pulls of one bank
+//! overlap and one bank's trouble never holds up another), the billing exports on theirs,
+//! the HTTP endpoints, systemd readiness and watchdog, and graceful shutdown.
+//!
+//! A bank's run: pull (ingest each new file, one transaction each) -> match -> record the run
+//! in `runs` and the bank's failure streak in `bank_state`. Every bank runs once at start
+//! (what arrived while the daemon was down), then at each time its cron schedule names, in
+//! the configured time zone. A run that fails is retried at the next scheduled time (HTTP
+//! requests are already retried with backoff within the run); after
+//! `daemon.unhealthy_after` failed runs in a row the bank is unhealthy (`/readyz`, metrics,
+//! `billrecon banks status`) until a run succeeds.
+//!
+//! Shutdown (SIGTERM/SIGINT): no new runs start; a run in hand may finish its current file
+//! within `daemon.shutdown_timeout_secs`, else it is dropped, which rolls back the file's
+//! open transaction (nothing half-stored) and records the run as cancelled.
+
+use crate::app::App;
+use crate::ingest::pull::{self, PullContext, SourceState};
+use crate::metrics::Metrics;
+use crate::store::runs::RunStats;
+use crate::store::{self, DbContext};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// What the daemon knows of a bank's health, for `/readyz` and `/metrics`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BankHealth {
+    pub consecutive_failures: i64,
+    pub healthy: bool,
+    pub last_outcome: Option<String>,
+    pub last_error: Option<String>,
+    pub last_success_at: Option<String>,
+    pub next_run_at: Option<String>,
+}
+
+/// Shared between the scheduler's tasks and the HTTP handlers.
+pub struct DaemonState {
+    pub app: Arc<App>,
+    pub metrics: Metrics,
+    pub banks: Mutex<BTreeMap<String, BankHealth>>,
+}
+
+impl DaemonState {
+    pub fn new(app: Arc<App>) -> Arc<DaemonState> {
+        Arc::new(DaemonState {
+            app,
+            metrics: Metrics::new(),
+            banks: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// The banks reported unhealthy.
+    pub fn unhealthy(&self) -> Vec<String> {
+        self.banks
+            .lock()
+            .map(|b| {
+                b.iter()
+                    .filter(|(_, h)| !h.healthy)
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn update(&self, bank: &str, f: impl FnOnce(&mut BankHealth)) {
+        if let Ok(mut b) = self.banks.lock() {
+            f(b.entry(bank.to_string()).or_default());
+        }
+    }
+}
+
+/// Runs the daemon until `shutdown` fires.
+pub async fn run(app: Arc<App>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let state = DaemonState::new(app.clone());
+    let threshold = i64::from(app.config.daemon.unhealthy_after);
+    {
+        let mut conn = app.store.pool().acquire().await.op("connecting")?;
+        let abandoned = store::runs::close_abandoned(&mut conn).await?;
+        if abandoned > 0 {
+            tracing::warn!(abandoned, "runs left open by a previous process marked failed");
+        }
+        let stored = store::runs::states(&mut conn).await?;
+        for bank in &app.banks {
+            let s = stored.iter().find(|s| s.bank_id == bank.id);
+            let failures = s.map(|s| s.consecutive_failures).unwrap_or(0);
+            state.update(&bank.id, |h| {
+                h.consecutive_failures = failures;
+                h.healthy = failures < threshold;
+                h.last_success_at = s.and_then(|s| s.last_success_at.clone());
+            });
+            set_bank_gauges(&state, &bank.id);
+        }
+    }
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if !app.config.daemon.http_addr.is_empty() {
+        let listener = tokio::net::TcpListener::bind(&app.config.daemon.http_addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", app.config.daemon.http_addr))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "HTTP: /healthz /readyz /metrics");
+        let router = crate::api::router(state.clone());
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            let serve = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+    }
+
+    // billing exports: at start, then on their schedule
+    {
+        let (app, stop) = (app.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let schedule = crate::config::parse_schedule(&app.config.daemon.billing_schedule);
+            loop {
+                if let Err(e) = app.import_billing().await {
+                    tracing::error!(error = format!("{e:#}"), "billing import failed");
+                }
+                let Ok(schedule) = &schedule else { break };
+                if !sleep_until_next(schedule, &app, &stop).await {
+                    break;
+                }
+            }
+        });
+    }
+
+    for bank in app.banks.iter().filter(|b| b.source.is_some()) {
+        let (state, stop, id) = (state.clone(), shutdown.clone(), bank.id.clone());
+        tasks.spawn(async move { bank_loop(state, id, stop).await });
+    }
+
+    notify(&[sd_notify::NotifyState::Ready]);
+    let mut watchdog_usec = 0;
+    if sd_notify::watchdog_enabled(false, &mut watchdog_usec) && watchdog_usec > 0 {
+        let (stop, every) = (shutdown.clone(), Duration::from_micros(watchdog_usec / 2));
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(every) => notify(&[sd_notify::NotifyState::Watchdog]),
+                }
+            }
+        });
+    }
+    tracing::info!(banks = app.banks.len(), "daemon started");
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down: no new runs; work in hand may finish");
+    notify(&[sd_notify::NotifyState::Stopping]);
+    let grace = Duration::from_secs(app.config.daemon.shutdown_timeout_secs) + Duration::from_secs(5);
+    if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
+        .await
+        .is_err()
+    {
+        tracing::warn!("tasks still running after the shutdown timeout; stopping them");
+        tasks.shutdown().await;
+    }
+    app.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn notify(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        tracing::debug!(error = %e, "sd_notify");
+    }
+}
+
+/// Sleeps until the schedule's next time; false when shutdown came first or the schedule has
+/// no next time.
+async fn sleep_until_next(
+    schedule: &cron::Schedule,
+    app: &App,
+    stop: &CancellationToken,
+) -> bool {
+    let Some(next) = schedule.upcoming(app.config.daemon.tz()).next() else {
+        return false;
+    };
+    let wait = (next.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    tokio::select! {
+        _ = stop.cancelled() => false,
+        _ = tokio::time::sleep(wait) => true,
+    }
+}
+
+fn next_run(schedule: &cron::Schedule, app: &App) -> Option<DateTime<Utc>> {
+    schedule
+        .upcoming(app.config.daemon.tz())
+        .next()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+async fn bank_loop(state: Arc<DaemonState>, bank_id: String, stop: CancellationToken) {
+    let app = state.app.clone();
+    let Some(bank) = app.banks.iter().find(|b| b.id == bank_id).cloned() else {
+        return;
+    };
+    let mut source = SourceState::default();
+    let mut trigger = "start";
+    loop {
+        run_bank(&state, &bank, &mut source, trigger, &stop).await;
+        trigger = "schedule";
+        let next = next_run(&bank.schedule, &app);
+        state.update(&bank.id, |h| h.next_run_at = next.map(|t| t.to_rfc3339()));
+        if stop.is_cancelled() || !sleep_until_next(&bank.schedule, &app, &stop).await {
+            break;
+        }
+    }
+}
+
+/// One run of one bank, recorded in `runs`. Never fails: failures are recorded.
+async fn run_bank(
+    state: &DaemonState,
+    bank: &crate::config::Bank,
+    source: &mut SourceState,
+    trigger: &str,
+    stop: &CancellationToken,
+) {
+    let app = &state.app;
+    let started = Instant::now();
+    let run_id = match app.store.write_pool().acquire().await {
+        Ok(mut conn) => store::runs::start(&mut conn, &bank.id, trigger).await,
+        Err(e) => Err(store::StoreError::Db {
+            op: "connecting",
+            source: e,
+        }),
+    };
+    let run_id = match run_id {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(bank_id = %bank.id, error = %e, "cannot record a run; skipping it");
+            return;
+        }
+    };
+    let mut stats = RunStats::default();
+    // At shutdown the pull stops between files; a file still in hand after the grace period
+    // is dropped with its transaction (rolled back).
+    let result = {
+        let cx = PullContext {
+            store: &app.store,
+            data_dir: &app.config.storage.data_dir,
+            currency: app.config.ledger.currency,
+            cancel: stop,
+        };
+        let work = async {
+            pull::pull(&cx, bank, source, &mut stats).await?;
+            let summary = app.match_pending().await?;
+            Ok::<_, pull::PullFailure>(summary)
+        };
+        tokio::pin!(work);
+        let grace = Duration::from_secs(app.config.daemon.shutdown_timeout_secs);
+        tokio::select! {
+            r = &mut work => Some(r),
+            _ = async { stop.cancelled().await; tokio::time::sleep(grace).await } => None,
+        }
+    };
+    let (outcome, error) = match &result {
+        Some(Ok(summary)) => {
+            state
+                .metrics
+                .record_match(summary, app.config.ledger.currency.exponent());
+            if stop.is_cancelled() {
+                ("cancelled", None)
+            } else {
+                ("ok", None)
+            }
+        }
+        Some(Err(e)) => ("failed", Some(e.to_string())),
+        None => ("cancelled", Some("shutdown timeout: the file in hand was rolled back".to_string())),
+    };
+    let label = Metrics::bank(&bank.id);
+    let m = &state.metrics;
+    m.files.get_or_create(&label).inc_by(stats.files as u64);
+    m.rejected_files.get_or_create(&label).inc_by(stats.rejected as u64);
+    m.payments_ingested.get_or_create(&label).inc_by(stats.payments as u64);
+    m.bytes.get_or_create(&label).inc_by(stats.bytes as u64);
+    m.pull_seconds.get_or_create(&label).observe(started.elapsed().as_secs_f64());
+    m.runs
+        .get_or_create(&crate::metrics::RunLabel {
+            bank: bank.id.clone(),
+            outcome: outcome.into(),
+        })
+        .inc();
+    match outcome {
+        "failed" => {
+            m.pull_failures.get_or_create(&label).inc();
+            tracing::warn!(bank_id = %bank.id, error = error.as_deref().unwrap_or(""), "run failed; the next scheduled run tries again");
+        }
+        _ if stats.files + stats.rejected > 0 => {
+            tracing::info!(bank_id = %bank.id, files = stats.files, rejected = stats.rejected, payments = stats.payments, "run done")
+        }
+        _ => tracing::debug!(bank_id = %bank.id, outcome, "run done"),
+    }
+    let threshold = i64::from(app.config.daemon.unhealthy_after);
+    state.update(&bank.id, |h| {
+        h.last_outcome = Some(outcome.into());
+        h.last_error = error.clone();
+        match outcome {
+            "ok" => {
+                h.consecutive_failures = 0;
+                h.last_success_at = Some(store::now());
+            }
+            "failed" => h.consecutive_failures += 1,
+            _ => {}
+        }
+        h.healthy = h.consecutive_failures < threshold;
+    });
+    set_bank_gauges(state, &bank.id);
+    match app.store.write_pool().acquire().await {
+        Ok(mut conn) => {
+            if let Err(e) =
+                store::runs::finish(&mut conn, run_id, &bank.id, &stats, outcome, error.as_deref())
+                    .await
+            {
+                tracing::error!(bank_id = %bank.id, error = %e, "cannot record the end of a run");
+            }
+        }
+        Err(e) => tracing::error!(bank_id = %bank.id, error = %e, "cannot record the end of a run"),
+    }
+}
+
+fn set_bank_gauges(state: &DaemonState, bank: &str) {
+    let Some(h) = state.banks.lock().ok().and_then(|b| b.get(bank).cloned()) else {
+        return;
+    };
+    let label = Metrics::bank(bank);
+    state
+        .metrics
+        .bank_healthy
+        .get_or_create(&label)
+        .set(i64::from(h.healthy));
+    if let Some(t) = h
+        .last_success_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+    {
+        state
+            .metrics
+            .last_success
+            .get_or_create(&label)
+            .set(t.timestamp() as f64);
+    }
+}
