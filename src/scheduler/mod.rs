@@ -72,8 +72,25 @@ impl DaemonState {
     }
 }
 
-/// Runs the daemon until `shutdown` fires.
+/// Runs the daemon until `shutdown` fires, serving HTTP on `daemon.http_addr`.
 pub async fn run(app: Arc<App>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = if app.config.daemon.http_addr.is_empty() {
+        None
+    } else {
+        let l = tokio::net::TcpListener::bind(&app.config.daemon.http_addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", app.config.daemon.http_addr))?;
+        Some(l)
+    };
+    run_with_listener(app, shutdown, listener).await
+}
+
+/// [`run`] with the HTTP listener already bound (tests bind port 0 and read the port).
+pub async fn run_with_listener(
+    app: Arc<App>,
+    shutdown: CancellationToken,
+    listener: Option<tokio::net::TcpListener>,
+) -> anyhow::Result<()> {
     let state = DaemonState::new(app.clone());
     let threshold = i64::from(app.config.daemon.unhealthy_after);
     {
@@ -96,10 +113,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) -> anyhow::Result<(
     }
 
     let mut tasks = tokio::task::JoinSet::new();
-    if !app.config.daemon.http_addr.is_empty() {
-        let listener = tokio::net::TcpListener::bind(&app.config.daemon.http_addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", app.config.daemon.http_addr))?;
+    if let Some(listener) = listener {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "HTTP: /healthz /readyz /metrics");
         let router = crate::api::router(state.clone());

@@ -275,7 +275,7 @@ impl TestApp {
     }
 }
 
-fn to_maps(cols: &[&str], rows: Vec<Vec<Option<String>>>) -> Vec<HashMap<String, String>> {
+pub fn to_maps(cols: &[&str], rows: Vec<Vec<Option<String>>>) -> Vec<HashMap<String, String>> {
     rows.into_iter()
         .map(|r| {
             cols.iter()

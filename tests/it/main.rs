@@ -3,8 +3,10 @@
 
 mod billing;
 mod cli;
+mod daemon;
 mod helpers;
 mod ingest;
 mod matching;
 mod scenario;
+mod systemd;
 mod verify;

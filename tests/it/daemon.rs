@@ -1,0 +1,236 @@
+//! The daemon end to end, in process: real schedules (every second), a real inbox folder, real
+//! HTTP on loopback (/healthz, /readyz, /metrics), a real SQLite file.
+
+use crate::helpers::fixture;
+use billrecon::app::App;
+use billrecon::config::Config;
+use billrecon::store::Store;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub http: String,
+    pub store: Store,
+    pub stop: CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Daemon {
+    /// Starts the daemon on `banks` (TOML `[[bank]]` tables; `{dir}` is replaced by the test's
+    /// folder), with the fixture billing exports.
+    pub async fn start(banks: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let toml = format!(
+            "[storage]\ndatabase_url = \"{db}\"\ndata_dir = \"{}\"\n\
+             [billing]\ncustomers_file = \"{}\"\nbills_file = \"{}\"\n\
+             [daemon]\ndefault_schedule = \"* * * * * *\"\nunhealthy_after = 1\nshutdown_timeout_secs = 5\n{}",
+            dir.path().join("data").display(),
+            fixture("customers.csv").display(),
+            fixture("bills.csv").display(),
+            banks.replace("{dir}", &dir.path().display().to_string()),
+        );
+        let config = Config::from_toml(&toml, "daemon test config").unwrap();
+        let app = App::build(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(billrecon::scheduler::run_with_listener(
+            Arc::new(app),
+            stop.clone(),
+            Some(listener),
+        ));
+        let store = Store::open(&db).await.unwrap();
+        Daemon {
+            dir,
+            http,
+            store,
+            stop,
+            task,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(format!("{}{path}", self.http)).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// Waits (up to 30 s) until `f` holds.
+    pub async fn until<F, Fut>(&self, what: &str, mut f: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !f().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for: {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn payments(&self) -> Vec<HashMap<String, String>> {
+        let mut rows = Vec::new();
+        billrecon::store::export::payments(self.store.pool(), |r| {
+            rows.push(r);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        crate::helpers::to_maps(billrecon::store::export::PAYMENT_COLUMNS, rows)
+    }
+
+    pub async fn runs(&self, bank: &str) -> Vec<billrecon::store::runs::RunRow> {
+        let mut conn = self.store.pool().acquire().await.unwrap();
+        billrecon::store::runs::of_bank(&mut conn, bank, 1000)
+            .await
+            .unwrap()
+    }
+
+    /// Stops the daemon as SIGTERM would and checks it exits cleanly.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the daemon stops within its shutdown timeout")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// A value of a metric line such as `billrecon_files_ingested_total{bank="ICBC"} 1`.
+pub fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+const INBOX_BANK: &str = r#"
+[[bank]]
+id = "ICBC"
+name = "ICBC"
+format = "camt054"
+reference_patterns = ['户号\s*([0-9][0-9 ]{9,15})']
+source = { kind = "directory", path = "{dir}/inbox" }
+"#;
+
+#[tokio::test]
+async fn files_dropped_in_an_inbox_are_ingested_matched_recorded_and_counted() {
+    let d = Daemon::start(INBOX_BANK).await;
+    assert_eq!(d.get("/healthz").await.0, 200);
+    std::fs::create_dir_all(d.path("inbox")).unwrap();
+    // written under a temporary name, then renamed: as an SFTP drop does
+    let part = d.path("inbox/ICBC_20261112_camt054.xml.part");
+    std::fs::copy(fixture("banks/icbc/ICBC_20261112_camt054.xml"), &part).unwrap();
+    std::fs::rename(&part, d.path("inbox/ICBC_20261112_camt054.xml")).unwrap();
+
+    d.until("the file's payments are matched", || async {
+        let p = d.payments().await;
+        !p.is_empty() && p.iter().all(|p| p["status"] != "pending")
+    })
+    .await;
+    d.until("the file leaves the inbox", || async {
+        std::fs::read_dir(d.path("inbox")).unwrap().count() == 0
+    })
+    .await;
+    let payments = d.payments().await;
+    assert!(payments.iter().any(|p| p["status"] == "applied"));
+
+    let runs = d.runs("ICBC").await;
+    let with_file: Vec<_> = runs.iter().filter(|r| r.stats.files == 1).collect();
+    assert_eq!(with_file.len(), 1, "exactly one run took the file: {runs:?}");
+    assert_eq!(with_file[0].outcome, "ok");
+    assert_eq!(with_file[0].stats.payments, payments.len() as i64);
+    assert!(with_file[0].stats.bytes > 0);
+    assert!(runs.iter().all(|r| r.outcome == "ok"), "{runs:?}");
+
+    let (code, body) = d.get("/readyz").await;
+    assert_eq!(code, 200, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["status"], "ready");
+    let (code, m) = d.get("/metrics").await;
+    assert_eq!(code, 200);
+    assert_eq!(metric(&m, "billrecon_files_ingested_total{bank=\"ICBC\"}"), Some(1.0), "{m}");
+    assert_eq!(
+        metric(&m, "billrecon_payments_ingested_total{bank=\"ICBC\"}"),
+        Some(payments.len() as f64)
+    );
+    assert_eq!(metric(&m, "billrecon_bank_healthy{bank=\"ICBC\"}"), Some(1.0));
+    assert!(metric(&m, "billrecon_last_successful_pull_timestamp_seconds{bank=\"ICBC\"}").unwrap() > 1.7e9);
+    assert!(metric(&m, "billrecon_payments_matched_total{status=\"applied\"}").unwrap() >= 1.0);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_bank_is_reported_unhealthy_and_does_not_block_a_healthy_one() {
+    // nothing listens on port 9 of loopback: connection refused on every pull
+    let banks = format!(
+        "{INBOX_BANK}\n[[bank]]\nid = \"DOWN\"\nname = \"Down\"\nformat = \"camt054\"\n\
+         source = {{ kind = \"https\", base_url = \"http://127.0.0.1:9/api\", retries = 0, timeout_secs = 2 }}\n"
+    );
+    let d = Daemon::start(&banks).await;
+    std::fs::create_dir_all(d.path("inbox")).unwrap();
+    std::fs::copy(
+        fixture("banks/icbc/ICBC_20261112_camt054.xml"),
+        d.path("inbox/ICBC_20261112_camt054.xml"),
+    )
+    .unwrap();
+    d.until("DOWN is reported unhealthy", || async {
+        let (code, body) = d.get("/readyz").await;
+        code == 503 && body.contains("\"DOWN\"")
+    })
+    .await;
+    d.until("ICBC's file is ingested anyway", || async {
+        d.runs("ICBC").await.iter().any(|r| r.stats.files == 1)
+    })
+    .await;
+    let down = d.runs("DOWN").await;
+    assert!(down.iter().any(|r| r.outcome == "failed" && r.error.is_some()), "{down:?}");
+    let (_, body) = d.get("/readyz").await;
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["unhealthy_banks"], serde_json::json!(["DOWN"]), "{body}");
+    assert_eq!(ready["database"], "ok");
+    let (_, m) = d.get("/metrics").await;
+    assert_eq!(metric(&m, "billrecon_bank_healthy{bank=\"DOWN\"}"), Some(0.0), "{m}");
+    assert!(metric(&m, "billrecon_pull_failures_total{bank=\"DOWN\"}").unwrap() >= 1.0);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn with_a_done_marker_a_file_waits_for_its_marker() {
+    let d = Daemon::start(&INBOX_BANK.replace(
+        "path = \"{dir}/inbox\" }",
+        "path = \"{dir}/inbox\", done_marker = true }",
+    ))
+    .await;
+    std::fs::create_dir_all(d.path("inbox")).unwrap();
+    let f = d.path("inbox/ICBC_20261112_camt054.xml");
+    std::fs::copy(fixture("banks/icbc/ICBC_20261112_camt054.xml"), &f).unwrap();
+    // several runs pass without the marker
+    d.until("three runs without the marker", || async {
+        d.runs("ICBC").await.len() >= 3
+    })
+    .await;
+    assert!(d.payments().await.is_empty(), "taken before its marker");
+    std::fs::write(d.path("inbox/ICBC_20261112_camt054.xml.done"), b"").unwrap();
+    d.until("the file is taken once marked", || async {
+        !d.payments().await.is_empty()
+    })
+    .await;
+    d.until("file and marker leave the inbox", || async {
+        std::fs::read_dir(d.path("inbox")).unwrap().count() == 0
+    })
+    .await;
+    d.stop().await;
+}
