@@ -318,7 +318,7 @@ async fn banks_status(app: &App, format: TableFormat) -> anyhow::Result<()> {
             bank.schedule
                 .upcoming(app.config.daemon.tz())
                 .next()
-                .map(|t| t.with_timezone(&chrono::Utc).to_rfc3339())
+                .map(|t| t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         });
         w.row(vec![
             Some(bank.id.clone()),

@@ -25,6 +25,34 @@ pub fn normalize_key(s: &str) -> String {
         .collect()
 }
 
+/// Masks what may be a bank account or card number in text meant for logs: in every run of
+/// 8 or more letters and digits holding at least 6 digits, all but the last 4 characters
+/// become `*` (`6222021234567890123` -> `***************0123`).
+pub fn mask_accounts(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let n = run.chars().count();
+        if n >= 8 && run.chars().filter(char::is_ascii_digit).count() >= 6 {
+            out.extend(std::iter::repeat_n('*', n - 4));
+            out.extend(run.chars().skip(n - 4));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 fn check(kind: &'static str, s: &str) -> Result<String, IdError> {
     let t = s.trim();
     if t.is_empty() {
@@ -140,6 +168,15 @@ mod tests {
         assert_eq!(a.as_str(), "inv-2026 10-0001");
         assert_eq!(a.key(), "INV2026100001");
         assert_eq!(normalize_key(" 3100-0000 07"), "3100000007");
+    }
+
+    #[test]
+    fn account_numbers_are_masked_in_log_text() {
+        assert_eq!(
+            mask_accounts("payer 6222021234567890123 (DE89370400440532013000), bill B2026-10"),
+            "payer ***************0123 (******************3000), bill B2026-10"
+        );
+        assert_eq!(mask_accounts("line 12, element Amt"), "line 12, element Amt");
     }
 
     #[test]

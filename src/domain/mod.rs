@@ -9,7 +9,7 @@ mod money;
 mod rf;
 pub mod statement;
 
-pub use ids::{normalize_key, AccountNo, BillId, CustomerClass, IdError};
+pub use ids::{mask_accounts, normalize_key, AccountNo, BillId, CustomerClass, IdError};
 pub use money::{format_minor, money_text, Currency, Money, MoneyError};
 pub use rf::{RfError, RfReference};
 pub use statement::{Direction, Entry, EntryStatus, Statement, StatementTotals};

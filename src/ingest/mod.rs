@@ -215,7 +215,7 @@ pub async fn ingest_archived(
             file: file_name.to_string(),
             source,
         })?;
-        tracing::warn!(location = %error.location, reason = %error.reason, quarantined_to = %quarantined_to.display(), "file rejected");
+        tracing::warn!(location = %error.location, reason = %crate::domain::mask_accounts(&error.reason.to_string()), quarantined_to = %quarantined_to.display(), "file rejected");
         return Err(IngestError::Rejected {
             error,
             quarantined_to,

@@ -221,7 +221,7 @@ async fn bank_loop(state: Arc<DaemonState>, bank_id: String, stop: CancellationT
         run_bank(&state, &bank, &mut source, trigger, &stop).await;
         trigger = "schedule";
         let next = next_run(&bank.schedule, &app);
-        state.update(&bank.id, |h| h.next_run_at = next.map(|t| t.to_rfc3339()));
+        state.update(&bank.id, |h| h.next_run_at = next.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
         if stop.is_cancelled() || !sleep_until_next(&bank.schedule, &app, &stop).await {
             break;
         }

@@ -268,3 +268,72 @@ fn run_ingests_the_inbox_and_stops_cleanly_on_sigterm() {
     assert!(csv.contains("ICBC-RV-0102"), "day 2 ingested");
     assert!(w.ok(&["verify"]).contains("verify: OK"));
 }
+
+#[test]
+fn check_config_accepts_a_good_config_and_names_what_is_wrong_in_a_bad_one() {
+    let w = Workdir::new(true);
+    let out = w.ok(&["check-config"]);
+    assert!(out.contains("config OK") && out.contains("2 bank(s)"), "{out}");
+
+    let good = std::fs::read_to_string(&w.config).unwrap();
+    for (bad, expect) in [
+        (
+            good.replace("default_schedule = \"* * * * * *\"", "default_schedule = \"hourly\""),
+            "hourly",
+        ),
+        (
+            format!(
+                "{good}\n[[bank]]\nid = \"H\"\nname = \"H\"\nsource = {{ kind = \"https\", base_url = \"https://bank.example\", token_file = \"/nonexistent/h.token\" }}\n"
+            ),
+            "/nonexistent/h.token",
+        ),
+    ] {
+        std::fs::write(&w.config, bad).unwrap();
+        let o = w.run(&["check-config"]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(expect), "{err}");
+    }
+    // an unreachable data directory: a file where the folder should be
+    let blocker = w.dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x").unwrap();
+    std::fs::write(&w.config, good.replace(&format!("data_dir = \"{}\"", w.dir.path().join("data").display()), &format!("data_dir = \"{}\"", blocker.join("data").display()))).unwrap();
+    let o = w.run(&["check-config"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("data directory"), "{err}");
+}
+
+#[test]
+fn banks_status_shows_last_run_next_run_and_health() {
+    let w = Workdir::new(true);
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&w.config)
+        .arg("run")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let inbox = w.dir.path().join("inbox/icbc");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(&inbox).unwrap().count() > 0 {
+        assert!(std::time::Instant::now() < deadline, "inbox not drained");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+    let out = w.ok(&["banks", "status", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let icbc = rows.iter().find(|r| r["bank_id"] == "ICBC").unwrap();
+    assert_eq!(icbc["source"], "directory");
+    assert_eq!(icbc["health"], "healthy");
+    assert_eq!(icbc["last_run_outcome"], "ok");
+    assert!(icbc["next_run"].as_str().unwrap() > icbc["last_run_started"].as_str().unwrap());
+    assert!(icbc["last_success"].is_string());
+    let test = rows.iter().find(|r| r["bank_id"] == "TEST").unwrap();
+    assert_eq!(test["source"], "none (manual ingest only)");
+    assert!(test["last_run_started"].is_null());
+}
