@@ -127,18 +127,21 @@ pub async fn run_with_listener(
         });
     }
 
-    // billing exports: at start, then on their schedule
+    // billing exports: first, before any bank runs (payments must meet today's bills), then
+    // on their schedule
+    if let Err(e) = app.import_billing().await {
+        tracing::error!(error = format!("{e:#}"), "billing import failed");
+    }
     {
         let (app, stop) = (app.clone(), shutdown.clone());
         tasks.spawn(async move {
-            let schedule = crate::config::parse_schedule(&app.config.daemon.billing_schedule);
-            loop {
+            let Ok(schedule) = crate::config::parse_schedule(&app.config.daemon.billing_schedule)
+            else {
+                return;
+            };
+            while sleep_until_next(&schedule, &app, &stop).await {
                 if let Err(e) = app.import_billing().await {
                     tracing::error!(error = format!("{e:#}"), "billing import failed");
-                }
-                let Ok(schedule) = &schedule else { break };
-                if !sleep_until_next(schedule, &app, &stop).await {
-                    break;
                 }
             }
         });
