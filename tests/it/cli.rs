@@ -337,3 +337,47 @@ fn banks_status_shows_last_run_next_run_and_health() {
     assert_eq!(test["source"], "none (manual ingest only)");
     assert!(test["last_run_started"].is_null());
 }
+
+#[test]
+fn the_daemon_never_logs_a_bank_secret() {
+    let w = Workdir::new(false);
+    let secret = "Zq9-very-secret-token-77";
+    let token = w.dir.path().join("bank.token");
+    std::fs::write(&token, secret).unwrap();
+    let mut cfg = std::fs::read_to_string(&w.config).unwrap();
+    cfg.push_str(&format!(
+        "\n[[bank]]\nid = \"SECRETBANK\"\nname = \"S\"\nformat = \"camt054\"\n\
+         source = {{ kind = \"https\", base_url = \"http://127.0.0.1:9/api\", token_file = \"{}\", retries = 1, backoff_ms = 10, timeout_secs = 2 }}\n",
+        token.display()
+    ));
+    std::fs::write(&w.config, cfg).unwrap();
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&w.config)
+        .arg("run")
+        .env("RUST_LOG", "debug")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // wait until a run of the bank has failed (recorded), then stop
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = w.ok(&["banks", "status", "--format", "json"]);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        if rows.iter().any(|r| r["bank_id"] == "SECRETBANK" && r["last_run_outcome"] == "failed") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no failed run: {out}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(logs.contains("SECRETBANK"), "the failure is logged: {logs}");
+    assert!(!logs.contains(secret), "the token leaked into the logs");
+    let status = w.ok(&["banks", "status"]);
+    assert!(!status.contains(secret));
+}
