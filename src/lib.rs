@@ -12,8 +12,10 @@
 //! - [`store`]: the only module with SQL (SQLite default, PostgreSQL portable).
 //! - [`app`], [`cli`], [`shutdown`], [`telemetry`]: the edges.
 //! - [`gen`]: synthetic data sets for benchmarks and soak tests.
+//! - [`banksim`]: a partner bank's HTTPS file service, simulated, for tests and demos.
 
 pub mod app;
+pub mod banksim;
 pub mod billing;
 pub mod cli;
 pub mod config;

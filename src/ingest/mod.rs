@@ -6,6 +6,7 @@
 //! commit. Any error rolls back everything and quarantines the file. Matching runs after.
 
 pub mod archive;
+pub mod https;
 pub mod inbox;
 pub mod quarantine;
 
