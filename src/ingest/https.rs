@@ -1043,4 +1043,157 @@ mod tests {
         }
         assert_eq!(backoff(u64::MAX, 40), MAX_BACKOFF);
     }
+
+    /// A throwaway PKI: a CA, a server certificate for `localhost`, a client identity.
+    struct Pki {
+        dir: tempfile::TempDir,
+    }
+
+    impl Pki {
+        fn new() -> Pki {
+            use rcgen::{
+                BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+                KeyPair, KeyUsagePurpose,
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let ca_key = KeyPair::generate().unwrap();
+            let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            ca.distinguished_name
+                .push(DnType::CommonName, "billrecon test bank CA");
+            ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+            let ca = ca.self_signed(&ca_key).unwrap();
+
+            let server_key = KeyPair::generate().unwrap();
+            let mut server = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+            server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+            let server = server.signed_by(&server_key, &ca, &ca_key).unwrap();
+
+            let client_key = KeyPair::generate().unwrap();
+            let mut client = CertificateParams::new(vec!["billrecon".to_string()]).unwrap();
+            client
+                .distinguished_name
+                .push(DnType::CommonName, "billrecon");
+            client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            let client = client.signed_by(&client_key, &ca, &ca_key).unwrap();
+
+            let d = dir.path();
+            std::fs::write(d.join("ca.pem"), ca.pem()).unwrap();
+            std::fs::write(d.join("server.pem"), server.pem()).unwrap();
+            std::fs::write(d.join("server.key"), server_key.serialize_pem()).unwrap();
+            let identity = format!("{}{}", client.pem(), client_key.serialize_pem());
+            std::fs::write(d.join("client-identity.pem"), identity).unwrap();
+            Pki { dir }
+        }
+
+        fn path(&self, name: &str) -> PathBuf {
+            self.dir.path().join(name)
+        }
+    }
+
+    /// A TLS file service: `openssl s_server -WWW` answering `GET /files` with `listing`.
+    /// (The bank simulator cannot serve TLS in this build; see `crate::banksim`.)
+    struct TlsBank {
+        child: std::process::Child,
+        port: u16,
+        _root: tempfile::TempDir,
+    }
+
+    impl TlsBank {
+        fn start(pki: &Pki, require_client_cert: bool, listing: &str) -> TlsBank {
+            let root = tempfile::tempdir().unwrap();
+            std::fs::write(root.path().join("files"), listing).unwrap();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut cmd = std::process::Command::new("openssl");
+            cmd.args(["s_server", "-quiet", "-WWW", "-accept"])
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("-cert")
+                .arg(pki.path("server.pem"))
+                .arg("-key")
+                .arg(pki.path("server.key"))
+                .current_dir(root.path())
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            if require_client_cert {
+                cmd.args(["-Verify", "1", "-CAfile"])
+                    .arg(pki.path("ca.pem"));
+            }
+            let child = cmd
+                .spawn()
+                .expect("the TLS tests need the `openssl` command-line tool on PATH");
+            let bank = TlsBank {
+                child,
+                port,
+                _root: root,
+            };
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return bank;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            panic!("openssl s_server did not start listening on port {port}");
+        }
+
+        fn base_url(&self) -> String {
+            format!("https://localhost:{}", self.port)
+        }
+    }
+
+    impl Drop for TlsBank {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    const ONE_FILE: &str = r#"[{"name":"a.xml","size":3,"sha256":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","created_at":"2026-11-25T08:00:00.000000000Z"}]"#;
+
+    #[tokio::test]
+    async fn https_with_the_bank_private_ca() {
+        let pki = Pki::new();
+        let bank = TlsBank::start(&pki, false, ONE_FILE);
+        let mut src = source(&bank.base_url());
+        src.retries = 0;
+
+        // Without the bank's CA the server certificate is not trusted: a TLS failure.
+        let e = HttpsClient::new(&src)
+            .unwrap()
+            .list(None)
+            .await
+            .unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        assert!(e.to_string().contains("UnknownIssuer"), "{e}");
+
+        src.ca_cert = Some(pki.path("ca.pem"));
+        let files = HttpsClient::new(&src).unwrap().list(None).await.unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].name, "a.xml");
+    }
+
+    #[tokio::test]
+    async fn mutual_tls_needs_the_client_identity() {
+        let pki = Pki::new();
+        let bank = TlsBank::start(&pki, true, ONE_FILE);
+        let mut src = source(&bank.base_url());
+        src.retries = 0;
+        src.ca_cert = Some(pki.path("ca.pem"));
+
+        let e = HttpsClient::new(&src)
+            .unwrap()
+            .list(None)
+            .await
+            .unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        assert!(e.to_string().contains("CertificateRequired"), "{e}");
+
+        src.client_identity = Some(pki.path("client-identity.pem"));
+        let files = HttpsClient::new(&src).unwrap().list(None).await.unwrap();
+        assert_eq!(files.len(), 1);
+    }
 }
