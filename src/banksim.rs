@@ -493,6 +493,9 @@ where
                     futures_util::future::ready(Some(out))
                 })
                 .chain(futures_util::stream::once(async {
+                    // A pause first, so the server flushes the headers and the first half
+                    // before the error makes it drop the connection.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     Err(std::io::Error::other("simulated cut"))
                 }));
             (Body::from_stream(cut), len.max(1))
@@ -637,4 +640,251 @@ fn base64(data: &[u8]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path) -> SimConfig {
+        SimConfig {
+            dir: dir.to_path_buf(),
+            bearer_token: None,
+            basic: None,
+            tls: None,
+        }
+    }
+
+    async fn start(cfg: SimConfig) -> BankSim {
+        BankSim::start(cfg, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn write(dir: &Path, name: &str, body: &[u8], mtime: SystemTime) {
+        let path = dir.join(name);
+        std::fs::write(&path, body).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+    }
+
+    async fn listing(url: &str) -> Vec<Listed> {
+        let resp = reqwest::get(url).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn lists_only_finished_files_oldest_first_after_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_593_600); // 2026-11-25T08:00:00Z
+        write(dir.path(), "b.xml", b"bbb", t0);
+        write(dir.path(), "a.xml", b"aa", t0); // same time: ordered by name
+        write(dir.path(), "c.xml", b"c", t0 + Duration::from_nanos(1_500));
+        for skipped in [".hidden", "d.xml.part", "e.tmp", "a.xml.done"] {
+            write(dir.path(), skipped, b"x", t0);
+        }
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let sim = start(config(dir.path())).await;
+        let base = sim.base_url();
+        assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+
+        let all = listing(&format!("{base}/files")).await;
+        let names: Vec<&str> = all.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a.xml", "b.xml", "c.xml"]);
+        assert_eq!(all[0].created_at, "2026-11-25T08:00:00.000000000Z");
+        assert_eq!(all[2].created_at, "2026-11-25T08:00:00.000001500Z");
+        assert_eq!(all[0].size, 2);
+        assert_eq!(all[1].sha256, hex::encode(Sha256::digest(b"bbb")));
+
+        let after = listing(&format!(
+            "{base}/files?since=2026-11-25T08%3A00%3A00.000000000Z"
+        ))
+        .await;
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].name, "c.xml");
+
+        let bytes = reqwest::get(format!("{base}/files/b.xml"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&bytes[..], b"bbb");
+        for missing in ["nope.xml", ".hidden", "d.xml.part", "..%2Fetc", "sub"] {
+            let resp = reqwest::get(format!("{base}/files/{missing}"))
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 404, "{missing}");
+        }
+        assert_eq!(
+            sim.requests()[..3],
+            [
+                "GET /files",
+                "GET /files?since=2026-11-25T08%3A00%3A00.000000000Z",
+                "GET /files/b.xml"
+            ]
+        );
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn credentials_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        cfg.bearer_token = Some("t0k".into());
+        cfg.basic = Some(("user".into(), "pass word:1".into()));
+        assert!(!format!("{cfg:?}").contains("t0k") && !format!("{cfg:?}").contains("pass word"));
+        let sim = start(cfg).await;
+        let url = format!("{}/files", sim.base_url());
+        let http = reqwest::Client::new();
+        let status = |r: reqwest::RequestBuilder| async move { r.send().await.unwrap().status() };
+
+        let resp = http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        assert!(resp.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert_eq!(status(http.get(&url).bearer_auth("t0k")).await, 200);
+        assert_eq!(status(http.get(&url).bearer_auth("t0K")).await, 401);
+        assert_eq!(
+            status(http.get(&url).basic_auth("user", Some("pass word:1"))).await,
+            200
+        );
+        assert_eq!(
+            status(http.get(&url).basic_auth("user", Some("pass"))).await,
+            401
+        );
+        assert_eq!(status(http.get(format!("{url}/x.xml"))).await, 401);
+        assert_eq!(sim.requests().len(), 6, "refused requests are logged too");
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn failures_can_be_injected_over_http() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.xml", b"abc", SystemTime::now());
+        write(dir.path(), "b.xml", b"abc", SystemTime::now());
+        let sim = start(config(dir.path())).await;
+        let base = sim.base_url();
+        let http = reqwest::Client::new();
+        let post = |q: &str| http.post(format!("{base}/_sim/fail?{q}")).send();
+
+        assert_eq!(post("mode=500&count=2").await.unwrap().status(), 200);
+        assert_eq!(
+            reqwest::get(format!("{base}/files"))
+                .await
+                .unwrap()
+                .status(),
+            500
+        );
+        assert_eq!(
+            reqwest::get(format!("{base}/files/a.xml"))
+                .await
+                .unwrap()
+                .status(),
+            500
+        );
+        assert_eq!(
+            reqwest::get(format!("{base}/files"))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+
+        assert_eq!(post("mode=badbody&file=b.").await.unwrap().status(), 200);
+        let a = reqwest::get(format!("{base}/files/a.xml")).await.unwrap();
+        assert_eq!(&a.bytes().await.unwrap()[..], b"abc");
+        let b = reqwest::get(format!("{base}/files/b.xml")).await.unwrap();
+        assert_eq!(
+            &b.bytes().await.unwrap()[..],
+            b"Abc",
+            "same size, other bytes"
+        );
+
+        sim.fail_next(FailMode::Status(503), 1);
+        let r = reqwest::get(format!("{base}/files")).await.unwrap();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+
+        assert_eq!(post("mode=cut").await.unwrap().status(), 200);
+        let r = reqwest::get(format!("{base}/files/a.xml")).await.unwrap();
+        assert_eq!(r.content_length(), Some(3));
+        assert!(r.bytes().await.is_err(), "the body is cut");
+
+        assert_eq!(post("mode=teapot").await.unwrap().status(), 400);
+        assert_eq!(post("count=1").await.unwrap().status(), 400);
+        assert!(
+            !sim.requests().iter().any(|r| r.contains("_sim")),
+            "control requests are not in the protocol log"
+        );
+        sim.shutdown().await;
+    }
+
+    #[test]
+    fn fail_modes_parse() {
+        assert_eq!("500".parse::<FailMode>(), Ok(FailMode::Status(500)));
+        assert_eq!("hang".parse::<FailMode>(), Ok(FailMode::Hang));
+        assert_eq!("cut".parse::<FailMode>(), Ok(FailMode::CutBody));
+        assert_eq!("badbody".parse::<FailMode>(), Ok(FailMode::BadBody));
+        assert!("200".parse::<FailMode>().is_err());
+        assert!("slow".parse::<FailMode>().is_err());
+    }
+
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[tokio::test]
+    async fn serve_runs_until_cancelled_and_tls_is_refused_in_this_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = CancellationToken::new();
+        let run = tokio::spawn(serve(
+            config(dir.path()),
+            "127.0.0.1:0".parse().unwrap(),
+            stop.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!run.is_finished());
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+
+        let mut cfg = config(dir.path());
+        cfg.tls = Some(SimTls {
+            cert_pem: dir.path().join("c.pem"),
+            key_pem: dir.path().join("k.pem"),
+            client_ca_pem: None,
+        });
+        let e = BankSim::start(cfg, "127.0.0.1:0".parse().unwrap())
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
+        let e = BankSim::start(
+            config(&dir.path().join("none")),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    }
 }

@@ -865,6 +865,7 @@ mod tests {
             e.is_transient() && matches!(e, PullError::Transient { .. }),
             "{e}"
         );
+        assert!(e.to_string().contains("transfer cut"), "{e}");
         assert_eq!(files_in(inbox.path()), ["big.xml"]);
         sim.shutdown().await;
     }
