@@ -289,7 +289,15 @@ impl HttpsClient {
     /// Sends the request; a success status gives the response, anything else a [`Fail`].
     async fn send(&self, url: &Url, attempt: u32) -> Result<reqwest::Response, Fail> {
         tracing::debug!(path = %url.path(), attempt = attempt + 1, "GET");
-        let resp = self.get(url).send().await.map_err(|e| self.classify(e))?;
+        let req = self.get(url).build().map_err(|e| self.classify(e))?;
+        // The credential as sent (base64 for basic auth), to scrub from anything quoted back.
+        let credential = req
+            .headers()
+            .get(reqwest::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .map(|(_, c)| c.to_string());
+        let resp = self.http.execute(req).await.map_err(|e| self.classify(e))?;
         let status = resp.status();
         tracing::debug!(path = %url.path(), status = status.as_u16(), "response");
         if status.is_success() {
@@ -322,8 +330,10 @@ impl HttpsClient {
         // A short excerpt of the bank's explanation helps whoever reads the alert.
         let detail = match tokio::time::timeout(Duration::from_secs(2), resp.bytes()).await {
             Ok(Ok(b)) if !b.is_empty() => {
-                let text: String = String::from_utf8_lossy(&b[..b.len().min(200)])
+                let text = self.redact(&String::from_utf8_lossy(&b), credential.as_deref());
+                let text: String = text
                     .chars()
+                    .take(200)
                     .map(|c| if c.is_control() { ' ' } else { c })
                     .collect();
                 format!(": {}", text.trim())
@@ -335,6 +345,21 @@ impl HttpsClient {
             what,
             detail,
         }))
+    }
+
+    /// `text` with every secret of this client replaced by `***`: a bank (or a proxy) that
+    /// quotes the request back in an error page must not put the secret into an alert.
+    fn redact(&self, text: &str, credential: Option<&str>) -> String {
+        let secrets: [Option<&str>; 2] = match &self.auth {
+            Auth::None => [None, credential],
+            Auth::Bearer(t) => [Some(t.as_str()), credential],
+            Auth::Basic { password, .. } => [Some(password.as_str()), credential],
+        };
+        let mut out = text.to_string();
+        for secret in secrets.into_iter().flatten().filter(|s| !s.is_empty()) {
+            out = out.replace(secret, "***");
+        }
+        out
     }
 
     async fn list_once(&self, url: &Url, attempt: u32) -> Result<Vec<u8>, Fail> {
@@ -1013,6 +1038,23 @@ mod tests {
         src.client_identity = Some(dir.path().join("missing.pem"));
         let e = HttpsClient::new(&src).unwrap_err();
         assert!(e.to_string().contains("missing.pem"), "{e}");
+    }
+
+    #[test]
+    fn secrets_quoted_back_by_the_bank_are_scrubbed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "pw-SECRET").unwrap();
+        let mut src = source("https://bank.example");
+        src.basic_user = Some("recon".into());
+        src.password_file = Some(pw);
+        let c = HttpsClient::new(&src).unwrap();
+        let req = c.get(&c.url(&["files"])).build().unwrap();
+        let header = req.headers()["authorization"].to_str().unwrap().to_string();
+        let cred = header.split_once(' ').unwrap().1;
+        let echoed = format!("denied: Authorization: {header} (password pw-SECRET)");
+        let clean = c.redact(&echoed, Some(cred));
+        assert_eq!(clean, "denied: Authorization: Basic *** (password ***)");
     }
 
     #[test]
