@@ -12,9 +12,11 @@
 //! - [`store`]: the only module with SQL (SQLite default, PostgreSQL portable).
 //! - [`app`], [`cli`], [`shutdown`], [`telemetry`]: the edges.
 //! - [`gen`]: synthetic data sets for benchmarks and soak tests.
+//! - [`banksim`]: a partner bank's HTTPS file service, simulated, for tests and demos.
 
 pub mod api;
 pub mod app;
+pub mod banksim;
 pub mod billing;
 pub mod cli;
 pub mod config;
