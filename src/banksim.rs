@@ -15,10 +15,10 @@
 //! Wrong or missing credentials give 401, an unknown file 404. Injected 429 and 503 answers
 //! carry `Retry-After: 1`, as a real bank's would.
 //!
-//! TLS ([`SimTls`]) is not available in this build: serving TLS needs the `rustls` crate as
-//! a direct dependency (to pick its crypto provider and to build a client-certificate
-//! verifier), and `Cargo.toml` does not have it yet. [`BankSim::start`] refuses a config with
-//! `tls` set rather than serving plain HTTP in its place.
+//! With [`SimTls`] it serves HTTPS (HTTP/2 or 1.1), and with `client_ca_pem` it requires a
+//! client certificate signed by that CA (mutual TLS), as banks commonly do. It uses ring as
+//! its crypto provider explicitly: rustls is built with two providers in this crate graph
+//! (ring for reqwest, aws-lc-rs for axum-server), so it cannot pick one by itself.
 
 use crate::ingest::https::Listed;
 use axum::body::{Body, Bytes};
@@ -143,13 +143,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl BankSim {
     /// Binds `addr` (port 0 picks a free port) and serves `cfg.dir` in the background.
     pub async fn start(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<BankSim> {
-        if cfg.tls.is_some() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "the bank simulator cannot serve TLS in this build: it needs the rustls crate \
-                 as a direct dependency; run it without TLS on loopback",
-            ));
-        }
+        let tls = match &cfg.tls {
+            Some(t) => Some(tls_config(t)?),
+            None => None,
+        };
         if !cfg.dir.is_dir() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
@@ -192,11 +189,22 @@ impl BankSim {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let handle = axum_server::Handle::new();
-        let server = axum_server::from_tcp(listener).handle(handle.clone());
-        let task = tokio::spawn(server.serve(app.into_make_service()));
+        let is_tls = tls.is_some();
+        let task = match tls {
+            Some(tls) => tokio::spawn(
+                axum_server::from_tcp_rustls(listener, tls)
+                    .handle(handle.clone())
+                    .serve(app.into_make_service()),
+            ),
+            None => tokio::spawn(
+                axum_server::from_tcp(listener)
+                    .handle(handle.clone())
+                    .serve(app.into_make_service()),
+            ),
+        };
         Ok(BankSim {
             addr,
-            tls: false,
+            tls: is_tls,
             shared,
             handle,
             task: Some(task),
@@ -283,6 +291,55 @@ pub async fn serve(
             Err(e) => Err(std::io::Error::other(e)),
         },
     }
+}
+
+/// The server's TLS settings: its certificate chain and key, and when `client_ca_pem` is
+/// set a verifier that requires a client certificate signed by that CA.
+fn tls_config(tls: &SimTls) -> std::io::Result<axum_server::tls_rustls::RustlsConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &Path, e: &dyn std::fmt::Display| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("bank simulator TLS: {}: {e}", what.display()),
+        )
+    };
+    let certs = CertificateDer::pem_file_iter(&tls.cert_pem)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| bad(&tls.cert_pem, &e))?;
+    if certs.is_empty() {
+        return Err(bad(&tls.cert_pem, &"no certificate in it"));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key_pem).map_err(|e| bad(&tls.key_pem, &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(&tls.cert_pem, &e))?;
+    let builder = match &tls.client_ca_pem {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(ca).map_err(|e| bad(ca, &e))? {
+                roots
+                    .add(cert.map_err(|e| bad(ca, &e))?)
+                    .map_err(|e| bad(ca, &e))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| bad(ca, &e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(&tls.key_pem, &e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(axum_server::tls_rustls::RustlsConfig::from_config(
+        Arc::new(config),
+    ))
 }
 
 /// Logs the request, then checks its credentials.
@@ -850,7 +907,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn serve_runs_until_cancelled_and_tls_is_refused_in_this_build() {
+    async fn serve_runs_until_cancelled_and_bad_settings_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let stop = CancellationToken::new();
         let run = tokio::spawn(serve(
@@ -877,7 +934,8 @@ mod tests {
             .await
             .err()
             .unwrap();
-        assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("c.pem"), "{e}");
         let e = BankSim::start(
             config(&dir.path().join("none")),
             "127.0.0.1:0".parse().unwrap(),

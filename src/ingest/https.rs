@@ -1134,74 +1134,25 @@ mod tests {
         }
     }
 
-    /// A TLS file service: `openssl s_server -WWW` answering `GET /files` with `listing`.
-    /// (The bank simulator cannot serve TLS in this build; see `crate::banksim`.)
-    struct TlsBank {
-        child: std::process::Child,
-        port: u16,
-        _root: tempfile::TempDir,
+    async fn tls_sim(pki: &Pki, bank: &Path, require_client_cert: bool) -> BankSim {
+        let mut cfg = sim_config(bank);
+        cfg.tls = Some(crate::banksim::SimTls {
+            cert_pem: pki.path("server.pem"),
+            key_pem: pki.path("server.key"),
+            client_ca_pem: require_client_cert.then(|| pki.path("ca.pem")),
+        });
+        sim(cfg).await
     }
-
-    impl TlsBank {
-        fn start(pki: &Pki, require_client_cert: bool, listing: &str) -> TlsBank {
-            let root = tempfile::tempdir().unwrap();
-            std::fs::write(root.path().join("files"), listing).unwrap();
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut cmd = std::process::Command::new("openssl");
-            cmd.args(["s_server", "-quiet", "-WWW", "-accept"])
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("-cert")
-                .arg(pki.path("server.pem"))
-                .arg("-key")
-                .arg(pki.path("server.key"))
-                .current_dir(root.path())
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
-            if require_client_cert {
-                cmd.args(["-Verify", "1", "-CAfile"])
-                    .arg(pki.path("ca.pem"));
-            }
-            let child = cmd
-                .spawn()
-                .expect("the TLS tests need the `openssl` command-line tool on PATH");
-            let bank = TlsBank {
-                child,
-                port,
-                _root: root,
-            };
-            for _ in 0..100 {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return bank;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            panic!("openssl s_server did not start listening on port {port}");
-        }
-
-        fn base_url(&self) -> String {
-            format!("https://localhost:{}", self.port)
-        }
-    }
-
-    impl Drop for TlsBank {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    const ONE_FILE: &str = r#"[{"name":"a.xml","size":3,"sha256":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","created_at":"2026-11-25T08:00:00.000000000Z"}]"#;
 
     #[tokio::test]
     async fn https_with_the_bank_private_ca() {
         let pki = Pki::new();
-        let bank = TlsBank::start(&pki, false, ONE_FILE);
-        let mut src = source(&bank.base_url());
+        let bank = tempfile::tempdir().unwrap();
+        let inbox = tempfile::tempdir().unwrap();
+        bank_file(bank.path(), "a.xml", b"<a/>", 10);
+        let sim = tls_sim(&pki, bank.path(), false).await;
+        assert!(sim.base_url().starts_with("https://localhost:"));
+        let mut src = source(&sim.base_url());
         src.retries = 0;
 
         // Without the bank's CA the server certificate is not trusted: a TLS failure.
@@ -1214,16 +1165,30 @@ mod tests {
         assert!(e.to_string().contains("UnknownIssuer"), "{e}");
 
         src.ca_cert = Some(pki.path("ca.pem"));
-        let files = HttpsClient::new(&src).unwrap().list(None).await.unwrap();
+        let client = HttpsClient::new(&src).unwrap();
+        let files = client.list(None).await.unwrap();
         assert_eq!(files.len(), 1);
-        assert_eq!(files[0].name, "a.xml");
+        let dest = inbox.path().join("a.xml");
+        client.download(&files[0], &dest).await.unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"<a/>");
+        // Over HTTP/2 (negotiated by ALPN) a cut body is retried as well.
+        sim.fail_file("a.xml", FailMode::CutBody, 1);
+        src.retries = 1;
+        let client = HttpsClient::new(&src).unwrap();
+        let again = inbox.path().join("again.xml");
+        client.download(&files[0], &again).await.unwrap();
+        assert_eq!(std::fs::read(&again).unwrap(), b"<a/>");
+        assert_eq!(sim.requests().len(), 4);
+        sim.shutdown().await;
     }
 
     #[tokio::test]
     async fn mutual_tls_needs_the_client_identity() {
         let pki = Pki::new();
-        let bank = TlsBank::start(&pki, true, ONE_FILE);
-        let mut src = source(&bank.base_url());
+        let bank = tempfile::tempdir().unwrap();
+        bank_file(bank.path(), "a.xml", b"<a/>", 10);
+        let sim = tls_sim(&pki, bank.path(), true).await;
+        let mut src = source(&sim.base_url());
         src.retries = 0;
         src.ca_cert = Some(pki.path("ca.pem"));
 
@@ -1238,5 +1203,6 @@ mod tests {
         src.client_identity = Some(pki.path("client-identity.pem"));
         let files = HttpsClient::new(&src).unwrap().list(None).await.unwrap();
         assert_eq!(files.len(), 1);
+        sim.shutdown().await;
     }
 }
