@@ -72,7 +72,7 @@ impl Metrics {
             runs: Family::default(),
             pull_failures: Family::default(),
             pull_seconds: Family::new_with_constructor(|| {
-                Histogram::new([0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0].into_iter())
+                Histogram::new([0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0])
             }),
             last_success: Family::default(),
             bank_healthy: Family::default(),

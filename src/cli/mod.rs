@@ -89,6 +89,31 @@ pub enum Command {
     Gen(crate::gen::GenArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Serve a folder of bank files over the banks' HTTPS listing protocol, for tests and
+    /// demos (`GET /files?since=`, `GET /files/{name}`; failures on demand with
+    /// `POST /_sim/fail?mode=500|hang|cut|badbody&count=N[&file=PATTERN]`).
+    BankSim(BankSimArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BankSimArgs {
+    /// The folder whose files are served (files added later appear in later listings).
+    #[arg(long)]
+    pub dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8441")]
+    pub addr: std::net::SocketAddr,
+    /// Require this bearer token, read from a file.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate (PEM) ...
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// ... and this private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (mutual TLS).
+    #[arg(long, requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -146,6 +171,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             crate::gen::generate(args)?;
             return Ok(0);
         }
+        Command::BankSim(args) => return bank_sim(args).await,
         _ => {}
     }
     let app = App::build(load_config(&cli)?).await?;
@@ -285,10 +311,48 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             println!("database is up to date");
             0
         }
-        Command::Parse { .. } | Command::Gen(_) => 0,
+        Command::Parse { .. } | Command::Gen(_) | Command::BankSim(_) => 0,
     };
     app.store.close().await;
     Ok(code)
+}
+
+async fn bank_sim(args: &BankSimArgs) -> anyhow::Result<i32> {
+    crate::telemetry::init("text", "info");
+    let bearer_token = match &args.token_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read the token file {}", f.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::banksim::SimTls {
+            cert_pem: cert.clone(),
+            key_pem: key.clone(),
+            client_ca_pem: args.client_ca.clone(),
+        }),
+        _ => None,
+    };
+    let cfg = crate::banksim::SimConfig {
+        dir: args.dir.clone(),
+        bearer_token,
+        basic: None,
+        tls,
+    };
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        crate::shutdown::signal().await;
+        t.cancel();
+    });
+    tracing::info!(dir = %args.dir.display(), addr = %args.addr, "bank simulator serving; Ctrl-C to stop");
+    crate::banksim::serve(cfg, args.addr, token)
+        .await
+        .with_context(|| format!("bank simulator on {}", args.addr))?;
+    Ok(0)
 }
 
 async fn banks_status(app: &App, format: TableFormat) -> anyhow::Result<()> {

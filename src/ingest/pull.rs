@@ -121,7 +121,7 @@ pub async fn pull(
                 path: incoming.display().to_string(),
                 source,
             })?;
-            for file in listed {
+            for (i, file) in listed.iter().enumerate() {
                 if cx.cancel.is_cancelled() {
                     break;
                 }
@@ -135,7 +135,7 @@ pub async fn pull(
                     stats.duplicates += 1;
                 } else {
                     let dest = incoming.join(&file.name);
-                    let bytes = client.download(&file, &dest).await?;
+                    let bytes = client.download(file, &dest).await?;
                     let res = ingest_file(cx.store, cx.data_dir, bank, &dest, cx.currency).await;
                     count(stats, &res, bytes);
                     let _ = std::fs::remove_file(&dest);
@@ -145,8 +145,16 @@ pub async fn pull(
                         }
                     }
                 }
-                let mut conn = cx.store.write_pool().acquire().await.op("connecting")?;
-                store::runs::set_cursor(&mut conn, &bank.id, &file.created_at).await?;
+                // `since` means strictly after: the cursor may pass a created_at only once every
+                // file carrying it is taken (a failure in between leaves it where it was, and
+                // what was taken is recognized by digest next time).
+                let last_of_its_time = listed
+                    .get(i + 1)
+                    .is_none_or(|next| next.created_at != file.created_at);
+                if last_of_its_time {
+                    let mut conn = cx.store.write_pool().acquire().await.op("connecting")?;
+                    store::runs::set_cursor(&mut conn, &bank.id, &file.created_at).await?;
+                }
             }
             Ok(())
         }

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 pub struct Daemon {
     pub dir: tempfile::TempDir,
+    toml: String,
     pub http: String,
     pub store: Store,
     pub stop: CancellationToken,
@@ -23,18 +24,28 @@ impl Daemon {
     /// Starts the daemon on `banks` (TOML `[[bank]]` tables; `{dir}` is replaced by the test's
     /// folder), with the fixture billing exports.
     pub async fn start(banks: &str) -> Daemon {
+        Self::start_with(banks, 5).await
+    }
+
+    /// [`Daemon::start`] with a given shutdown timeout.
+    pub async fn start_with(banks: &str, shutdown_timeout_secs: u64) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let db = format!("sqlite://{}", dir.path().join("db.sqlite").display());
         let toml = format!(
             "[storage]\ndatabase_url = \"{db}\"\ndata_dir = \"{}\"\n\
              [billing]\ncustomers_file = \"{}\"\nbills_file = \"{}\"\n\
-             [daemon]\ndefault_schedule = \"* * * * * *\"\nunhealthy_after = 1\nshutdown_timeout_secs = 5\n{}",
+             [daemon]\ndefault_schedule = \"* * * * * *\"\nunhealthy_after = 1\nshutdown_timeout_secs = {shutdown_timeout_secs}\n{}",
             dir.path().join("data").display(),
             fixture("customers.csv").display(),
             fixture("bills.csv").display(),
             banks.replace("{dir}", &dir.path().display().to_string()),
         );
+        Self::launch(dir, toml).await
+    }
+
+    async fn launch(dir: tempfile::TempDir, toml: String) -> Daemon {
         let config = Config::from_toml(&toml, "daemon test config").unwrap();
+        let db = config.storage.database_url.clone();
         let app = App::build(config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http = format!("http://{}", listener.local_addr().unwrap());
@@ -47,6 +58,7 @@ impl Daemon {
         let store = Store::open(&db).await.unwrap();
         Daemon {
             dir,
+            toml,
             http,
             store,
             stop,
@@ -98,13 +110,21 @@ impl Daemon {
     }
 
     /// Stops the daemon as SIGTERM would and checks it exits cleanly.
-    pub async fn stop(self) {
+    pub async fn stop(self) -> (tempfile::TempDir, String) {
         self.stop.cancel();
         tokio::time::timeout(Duration::from_secs(20), self.task)
             .await
             .expect("the daemon stops within its shutdown timeout")
             .unwrap()
             .unwrap();
+        self.store.close().await;
+        (self.dir, self.toml)
+    }
+
+    /// Stops and starts again on the same database and folders.
+    pub async fn restart(self) -> Daemon {
+        let (dir, toml) = self.stop().await;
+        Self::launch(dir, toml).await
     }
 }
 
@@ -233,4 +253,167 @@ async fn with_a_done_marker_a_file_waits_for_its_marker() {
     })
     .await;
     d.stop().await;
+}
+
+/// A bank simulator serving `dir`, with a bearer token; returns it and the `[[bank]]` table of
+/// an HTTPS bank pulling from it.
+async fn simulated_bank(d_dir: &std::path::Path, retries: u32, timeout_secs: u64) -> (billrecon::banksim::BankSim, String) {
+    let files = d_dir.join("bank-files");
+    std::fs::create_dir_all(&files).unwrap();
+    let token = d_dir.join("icbc.token");
+    std::fs::write(&token, "tok-123").unwrap();
+    let sim = billrecon::banksim::BankSim::start(
+        billrecon::banksim::SimConfig {
+            dir: files,
+            bearer_token: Some("tok-123".into()),
+            basic: None,
+            tls: None,
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let bank = format!(
+        "[[bank]]\nid = \"ICBC\"\nname = \"ICBC\"\nformat = \"camt054\"\n\
+         reference_patterns = ['户号\\s*([0-9][0-9 ]{{9,15}})']\n\
+         source = {{ kind = \"https\", base_url = \"{}\", token_file = \"{}\", retries = {retries}, backoff_ms = 10, timeout_secs = {timeout_secs} }}\n",
+        sim.base_url(),
+        token.display()
+    );
+    (sim, bank)
+}
+
+#[tokio::test]
+async fn files_are_pulled_over_https_and_a_restart_resumes_from_the_cursor() {
+    let host = tempfile::tempdir().unwrap();
+    let (sim, bank) = simulated_bank(host.path(), 2, 10).await;
+    std::fs::copy(
+        fixture("banks/icbc/ICBC_20261112_camt054.xml"),
+        host.path().join("bank-files/ICBC_20261112_camt054.xml"),
+    )
+    .unwrap();
+    let d = Daemon::start(&bank).await;
+    d.until("day 1 is pulled and matched", || async {
+        let p = d.payments().await;
+        !p.is_empty() && p.iter().all(|p| p["status"] != "pending")
+    })
+    .await;
+    let day1 = d.payments().await.len();
+    let cursor = {
+        let mut conn = d.store.pool().acquire().await.unwrap();
+        billrecon::store::runs::states(&mut conn).await.unwrap()[0].cursor.clone()
+    };
+    let cursor = cursor.expect("the cursor is stored");
+    let d = d.restart().await;
+    // the bank publishes day 2 while the daemon restarts
+    std::fs::copy(
+        fixture("banks/icbc/ICBC_20261113_camt054.xml"),
+        host.path().join("bank-files/ICBC_20261113_camt054.xml"),
+    )
+    .unwrap();
+    d.until("day 2 is pulled", || async {
+        d.payments().await.iter().any(|p| p["bank_ref"] == "ICBC-RV-0102")
+    })
+    .await;
+    let requests = sim.requests();
+    let downloads_day1 = requests
+        .iter()
+        .filter(|r| r.contains("/files/ICBC_20261112"))
+        .count();
+    assert_eq!(downloads_day1, 1, "day 1 downloaded once in all: {requests:?}");
+    let listings: Vec<&String> = requests.iter().filter(|r| r.contains("/files?") || r.ends_with("/files")).collect();
+    assert!(!listings[0].contains("since="), "the very first listing has no cursor");
+    let after_restart = listings.iter().filter(|r| r.contains("since=")).count();
+    assert!(after_restart >= 1);
+    assert!(
+        listings.iter().skip(1).all(|r| r.contains("since=")),
+        "every later listing, after the restart too, resumes from a cursor: {listings:?}"
+    );
+    assert!(
+        listings
+            .iter()
+            .any(|r| r.contains(&cursor) || r.contains(&cursor.replace(':', "%3A"))),
+        "a listing after the restart asks for files since the stored cursor {cursor}: {listings:?}"
+    );
+    let p = d.payments().await;
+    assert!(p.len() > day1);
+    let report = billrecon::ledger::verify(&d.store).await.unwrap();
+    assert!(report.ok, "{report}");
+    let runs = d.runs("ICBC").await;
+    assert_eq!(runs.iter().map(|r| r.stats.files).sum::<i64>(), 2, "{runs:?}");
+    assert!(runs.iter().all(|r| r.outcome == "ok"), "{runs:?}");
+    d.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_corrupted_download_is_retried_and_never_ingested() {
+    let host = tempfile::tempdir().unwrap();
+    let (sim, bank) = simulated_bank(host.path(), 1, 10).await;
+    std::fs::copy(
+        fixture("banks/icbc/ICBC_20261112_camt054.xml"),
+        host.path().join("bank-files/ICBC_20261112_camt054.xml"),
+    )
+    .unwrap();
+    // four corrupted bodies: two runs of two attempts each fail, the third run gets it right
+    sim.fail_file("ICBC_20261112", billrecon::banksim::FailMode::BadBody, 4);
+    let d = Daemon::start(&bank).await;
+    d.until("the file is finally ingested", || async { !d.payments().await.is_empty() })
+        .await;
+    let runs = d.runs("ICBC").await;
+    let failed: Vec<_> = runs.iter().filter(|r| r.outcome == "failed").collect();
+    assert_eq!(failed.len(), 2, "{runs:?}");
+    assert!(
+        failed.iter().all(|r| r.error.as_deref().unwrap_or("").contains("does not match the listing")),
+        "{failed:?}"
+    );
+    assert!(failed.iter().all(|r| r.stats.files == 0));
+    // only the true bytes reached the archive and the database
+    let archived: Vec<_> = walk(&d.path("data/archive"));
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    let good = std::fs::read(fixture("banks/icbc/ICBC_20261112_camt054.xml")).unwrap();
+    assert_eq!(std::fs::read(&archived[0]).unwrap(), good);
+    let report = billrecon::ledger::verify(&d.store).await.unwrap();
+    assert!(report.ok, "{report}");
+    // healthy again once a run succeeded
+    d.until("healthy again", || async { d.get("/readyz").await.0 == 200 }).await;
+    d.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_while_a_bank_hangs_ends_within_the_timeout_and_records_the_run() {
+    let host = tempfile::tempdir().unwrap();
+    let (sim, bank) = simulated_bank(host.path(), 0, 300).await;
+    sim.fail_next(billrecon::banksim::FailMode::Hang, 1000);
+    let d = Daemon::start_with(&bank, 1).await;
+    d.until("a pull is hanging", || async {
+        d.runs("ICBC").await.iter().any(|r| r.outcome == "running")
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (dir, _) = d.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    let runs = {
+        let s = Store::open(&format!("sqlite://{}", dir.path().join("db.sqlite").display())).await.unwrap();
+        let mut conn = s.pool().acquire().await.unwrap();
+        billrecon::store::runs::of_bank(&mut conn, "ICBC", 10).await.unwrap()
+    };
+    assert_eq!(runs[0].outcome, "cancelled", "{runs:?}");
+    sim.shutdown().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
