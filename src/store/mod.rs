@@ -169,7 +169,25 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Sqlite => MIGRATIONS_SQLITE.run(&self.write_pool).await?,
+            Backend::Sqlite => {
+                // sqlx takes no lock on SQLite: two processes opening a new database at once
+                // (the daemon starting, `banks status` run beside it) may both try to apply
+                // a migration; the loser's transaction rolls back. Trying again then finds it
+                // applied.
+                let mut attempt = 0;
+                loop {
+                    match MIGRATIONS_SQLITE.run(&self.write_pool).await {
+                        Ok(()) => break,
+                        Err(e) if attempt < 5 => {
+                            attempt += 1;
+                            tracing::debug!(error = %e, attempt, "migration raced another process; trying again");
+                            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            // sqlx holds an advisory lock while migrating PostgreSQL
             Backend::Postgres => MIGRATIONS_POSTGRES.run(&self.write_pool).await?,
         }
         Ok(())

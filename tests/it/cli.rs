@@ -381,3 +381,46 @@ fn the_daemon_never_logs_a_bank_secret() {
     let status = w.ok(&["banks", "status"]);
     assert!(!status.contains(secret));
 }
+
+#[test]
+fn bank_sim_serves_a_folder_over_the_listing_protocol() {
+    let w = Workdir::new(false);
+    let files = w.dir.path().join("bank");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::copy(
+        fixture("banks/icbc/ICBC_20261112_camt054.xml"),
+        files.join("ICBC_20261112_camt054.xml"),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .args(["bank-sim", "--dir", p(&files), "--addr", &format!("127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listing: serde_json::Value = rt.block_on(async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match reqwest::get(format!("http://127.0.0.1:{port}/files")).await {
+                Ok(r) => break r.json().await.unwrap(),
+                Err(e) => {
+                    assert!(std::time::Instant::now() < deadline, "{e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let f = &listing[0];
+    assert_eq!(f["name"], "ICBC_20261112_camt054.xml");
+    let bytes = std::fs::read(files.join("ICBC_20261112_camt054.xml")).unwrap();
+    assert_eq!(f["size"], bytes.len() as u64);
+    use sha2::Digest;
+    assert_eq!(f["sha256"], hex::encode(sha2::Sha256::digest(&bytes)));
+}

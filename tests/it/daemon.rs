@@ -194,10 +194,15 @@ async fn files_dropped_in_an_inbox_are_ingested_matched_recorded_and_counted() {
 
 #[tokio::test]
 async fn a_failing_bank_is_reported_unhealthy_and_does_not_block_a_healthy_one() {
-    // nothing listens on port 9 of loopback: connection refused on every pull
+    // DOWN: nothing listens on port 9 of loopback, connection refused on every pull;
+    // BROKEN: the bank simulator answers 500 to everything
+    let host = tempfile::tempdir().unwrap();
+    let (sim, broken) = simulated_bank(host.path(), 1, 5).await;
+    sim.fail_next(billrecon::banksim::FailMode::Status(500), 100_000);
+    let broken = broken.replace("id = \"ICBC\"", "id = \"BROKEN\"");
     let banks = format!(
         "{INBOX_BANK}\n[[bank]]\nid = \"DOWN\"\nname = \"Down\"\nformat = \"camt054\"\n\
-         source = {{ kind = \"https\", base_url = \"http://127.0.0.1:9/api\", retries = 0, timeout_secs = 2 }}\n"
+         source = {{ kind = \"https\", base_url = \"http://127.0.0.1:9/api\", retries = 0, timeout_secs = 2 }}\n{broken}"
     );
     let d = Daemon::start(&banks).await;
     std::fs::create_dir_all(d.path("inbox")).unwrap();
@@ -206,9 +211,9 @@ async fn a_failing_bank_is_reported_unhealthy_and_does_not_block_a_healthy_one()
         d.path("inbox/ICBC_20261112_camt054.xml"),
     )
     .unwrap();
-    d.until("DOWN is reported unhealthy", || async {
+    d.until("DOWN and BROKEN are reported unhealthy", || async {
         let (code, body) = d.get("/readyz").await;
-        code == 503 && body.contains("\"DOWN\"")
+        code == 503 && body.contains("\"DOWN\"") && body.contains("\"BROKEN\"")
     })
     .await;
     d.until("ICBC's file is ingested anyway", || async {
@@ -219,12 +224,20 @@ async fn a_failing_bank_is_reported_unhealthy_and_does_not_block_a_healthy_one()
     assert!(down.iter().any(|r| r.outcome == "failed" && r.error.is_some()), "{down:?}");
     let (_, body) = d.get("/readyz").await;
     let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(ready["unhealthy_banks"], serde_json::json!(["DOWN"]), "{body}");
+    assert_eq!(ready["unhealthy_banks"], serde_json::json!(["BROKEN", "DOWN"]), "{body}");
+    let broken_runs = d.runs("BROKEN").await;
+    assert!(
+        broken_runs
+            .iter()
+            .any(|r| r.error.as_deref().unwrap_or("").contains("500")),
+        "{broken_runs:?}"
+    );
     assert_eq!(ready["database"], "ok");
     let (_, m) = d.get("/metrics").await;
     assert_eq!(metric(&m, "billrecon_bank_healthy{bank=\"DOWN\"}"), Some(0.0), "{m}");
     assert!(metric(&m, "billrecon_pull_failures_total{bank=\"DOWN\"}").unwrap() >= 1.0);
     d.stop().await;
+    sim.shutdown().await;
 }
 
 #[tokio::test]
@@ -416,4 +429,35 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[tokio::test]
+async fn runs_and_bank_state_work_on_postgres() {
+    let t = crate::helpers::TestApp::spawn_pg().await;
+    let mut conn = t.app.store.write_pool().acquire().await.unwrap();
+    use billrecon::store::runs;
+    let id = runs::start(&mut conn, "B1", "schedule").await.unwrap();
+    let stats = runs::RunStats { files: 2, duplicates: 1, rejected: 0, payments: 7, bytes: 1234 };
+    runs::finish(&mut conn, id, "B1", &stats, "failed", Some("HTTP 503")).await.unwrap();
+    let id2 = runs::start(&mut conn, "B1", "schedule").await.unwrap();
+    assert!(id2 > id);
+    assert_eq!(runs::close_abandoned(&mut conn).await.unwrap(), 1);
+    runs::set_cursor(&mut conn, "B1", "2026-11-25T08:00:00.000000000Z").await.unwrap();
+    let st = runs::states(&mut conn).await.unwrap();
+    assert_eq!(st.len(), 1);
+    // an abandoned run (the daemon died) says nothing about the bank's health
+    assert_eq!(st[0].consecutive_failures, 1, "{st:?}");
+    assert_eq!(st[0].last_failure.as_deref(), Some("HTTP 503"));
+    assert_eq!(st[0].cursor.as_deref(), Some("2026-11-25T08:00:00.000000000Z"));
+    let all = runs::of_bank(&mut conn, "B1", 10).await.unwrap();
+    assert_eq!(all[0].outcome, "failed");
+    assert_eq!(all[1].stats, stats);
+    let id3 = runs::start(&mut conn, "B1", "manual").await.unwrap();
+    runs::finish(&mut conn, id3, "B1", &runs::RunStats::default(), "ok", None).await.unwrap();
+    let st = runs::states(&mut conn).await.unwrap();
+    assert_eq!(st[0].consecutive_failures, 0);
+    assert!(st[0].last_success_at.is_some());
+    let latest = runs::latest(&mut conn).await.unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0].id, id3);
 }
