@@ -424,3 +424,47 @@ fn bank_sim_serves_a_folder_over_the_listing_protocol() {
     use sha2::Digest;
     assert_eq!(f["sha256"], hex::encode(sha2::Sha256::digest(&bytes)));
 }
+
+#[test]
+fn run_tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops() {
+    use std::os::unix::net::UnixDatagram;
+    let w = Workdir::new(true);
+    let sock_path = w.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    // systemd names the watched process in WATCHDOG_PID: the shell execs the binary, so its
+    // pid is the daemon's
+    let child = Command::new("sh")
+        .args(["-c", "WATCHDOG_PID=$$ exec \"$0\" \"$@\"", BIN, "--config"])
+        .arg(&w.config)
+        .arg("run")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let mut recv = || {
+        let n = sock.recv(&mut buf).expect("a notification within 30 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(recv().trim(), "READY=1");
+    assert_eq!(recv().trim(), "WATCHDOG=1");
+    assert_eq!(recv().trim(), "WATCHDOG=1", "pinged again");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let m = recv();
+        let stop = m.trim() == "STOPPING=1";
+        seen.push(m);
+        if stop {
+            break;
+        }
+        assert!(seen.len() < 100, "no STOPPING=1 among {seen:?}");
+    }
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+}
