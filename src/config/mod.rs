@@ -239,6 +239,8 @@ pub struct BankConfig {
     /// When to pull (cron with seconds, in `daemon.time_zone`); `daemon.default_schedule`
     /// when absent.
     pub schedule: Option<String>,
+    /// The layout of a `text` format bank's files (delimited or fixed-width).
+    pub layout: Option<crate::formats::text::TextLayout>,
     pub source: Option<SourceConfig>,
 }
 
@@ -403,6 +405,7 @@ pub struct Bank {
     pub format: Option<Format>,
     pub reference_patterns: Vec<Regex>,
     pub schedule: cron::Schedule,
+    pub layout: Option<std::sync::Arc<crate::formats::text::TextLayout>>,
     pub source: Option<SourceConfig>,
 }
 
@@ -487,7 +490,26 @@ impl Config {
             if !ids.insert(b.id.as_str()) {
                 return Err(bad(format!("bank id `{}` appears twice", b.id)));
             }
-            Format::parse(&b.format).map_err(|e| bad(format!("bank `{}`: {e}", b.id)))?;
+            let format =
+                Format::parse(&b.format).map_err(|e| bad(format!("bank `{}`: {e}", b.id)))?;
+            match (&b.layout, format) {
+                (None, Some(Format::Text)) => {
+                    return Err(bad(format!(
+                        "bank `{}`: format `text` needs a [bank.layout] table",
+                        b.id
+                    )))
+                }
+                (Some(_), f) if f != Some(Format::Text) => {
+                    return Err(bad(format!(
+                        "bank `{}`: a layout is only for format `text`",
+                        b.id
+                    )))
+                }
+                (Some(l), _) => l
+                    .validate()
+                    .map_err(|e| bad(format!("bank `{}`: layout: {e}", b.id)))?,
+                _ => {}
+            }
             for p in &b.reference_patterns {
                 Regex::new(p)
                     .map_err(|e| bad(format!("bank `{}`: reference pattern `{p}`: {e}", b.id)))?;
@@ -521,6 +543,7 @@ impl Config {
                 schedule: parse_schedule(b.schedule.as_deref().unwrap_or(&self.daemon.default_schedule))
                     .or_else(|_| parse_schedule(&default_schedule()))
                     .expect("the built-in default schedule parses"),
+                layout: b.layout.clone().map(std::sync::Arc::new),
                 source: b.source.clone(),
             })
             .collect()

@@ -44,6 +44,8 @@ fn statement_element(format: Format) -> &'static str {
         Format::Camt052 => "Rpt",
         Format::Camt053 => "Stmt",
         Format::Camt054 => "Ntfctn",
+        // not a camt format: the reader is never built for these
+        Format::Mt940 | Format::Mt942 | Format::Bai2 | Format::Text => "Stmt",
     }
 }
 

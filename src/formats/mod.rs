@@ -5,9 +5,12 @@
 //! Adding a format: a module with a reader implementing `Iterator<Item = Result<Event,
 //! ParseError>>`, a variant in [`Format`], and a line in [`open`] and [`sniff`].
 
+pub mod bai2;
 pub mod camt;
 mod error;
 mod lines;
+pub mod mt940;
+pub mod text;
 
 pub use error::ParseError;
 pub use lines::{LineCountingReader, Position};
@@ -26,10 +29,20 @@ pub enum Format {
     Camt053,
     /// ISO 20022 camt.054 debit/credit notification.
     Camt054,
+    /// SWIFT MT940 customer statement.
+    Mt940,
+    /// SWIFT MT942 interim transaction report.
+    Mt942,
+    /// BAI2 cash-management balance report.
+    Bai2,
+    /// Delimited or fixed-width text laid out as the bank's `[bank.layout]` describes.
+    Text,
 }
 
 impl Format {
-    pub const NAMES: &'static [&'static str] = &["camt052", "camt053", "camt054", "auto"];
+    pub const NAMES: &'static [&'static str] = &[
+        "camt052", "camt053", "camt054", "mt940", "mt942", "bai2", "text", "auto",
+    ];
 
     /// `None` for `auto`; an error for an unknown name.
     pub fn parse(name: &str) -> Result<Option<Format>, String> {
@@ -42,6 +55,10 @@ impl Format {
             "camt052" => Ok(Some(Format::Camt052)),
             "camt053" => Ok(Some(Format::Camt053)),
             "camt054" => Ok(Some(Format::Camt054)),
+            "mt940" => Ok(Some(Format::Mt940)),
+            "mt942" => Ok(Some(Format::Mt942)),
+            "bai2" | "bai" => Ok(Some(Format::Bai2)),
+            "text" => Ok(Some(Format::Text)),
             "auto" => Ok(None),
             _ => Err(format!(
                 "unknown format `{name}` (known: {})",
@@ -55,6 +72,10 @@ impl Format {
             Format::Camt052 => "camt052",
             Format::Camt053 => "camt053",
             Format::Camt054 => "camt054",
+            Format::Mt940 => "mt940",
+            Format::Mt942 => "mt942",
+            Format::Bai2 => "bai2",
+            Format::Text => "text",
         }
     }
 
@@ -87,15 +108,28 @@ pub enum Event {
 /// A streaming reader over one file.
 pub type EventReader<'a> = Box<dyn Iterator<Item = Result<Event, ParseError>> + Send + 'a>;
 
-/// Guesses the format from the first bytes of a file.
+/// Guesses the format from the first bytes of a file. Text layouts are not guessed: they
+/// need the bank's layout.
 pub fn sniff(head: &[u8]) -> Option<Format> {
     camt::sniff(head)
+        .or_else(|| mt940::sniff(head))
+        .or_else(|| bai2::sniff(head))
 }
 
 /// Opens a streaming reader. `format` is what the bank is configured to send (`None`: sniff).
 /// `file` names the file in errors.
 pub fn open<'a, R: BufRead + Send + 'a>(
     format: Option<Format>,
+    reader: R,
+    file: &str,
+) -> Result<EventReader<'a>, ParseError> {
+    open_with(format, None, reader, file)
+}
+
+/// [`open`] for a bank whose files are laid out by `layout` (format `text`).
+pub fn open_with<'a, R: BufRead + Send + 'a>(
+    format: Option<Format>,
+    layout: Option<&text::TextLayout>,
     mut reader: R,
     file: &str,
 ) -> Result<EventReader<'a>, ParseError> {
@@ -111,15 +145,23 @@ pub fn open<'a, R: BufRead + Send + 'a>(
             })?
         }
     };
-    if format.is_camt() {
-        Ok(Box::new(camt::CamtReader::new(reader, file, format)))
-    } else {
-        Err(ParseError::new(
-            file,
-            "start of file",
-            "format not supported yet",
-        ))
-    }
+    Ok(match format {
+        Format::Camt052 | Format::Camt053 | Format::Camt054 => {
+            Box::new(camt::CamtReader::new(reader, file, format))
+        }
+        Format::Mt940 | Format::Mt942 => Box::new(mt940::Mt940Reader::new(reader, file, format)),
+        Format::Bai2 => Box::new(bai2::Bai2Reader::new(reader, file, format)),
+        Format::Text => {
+            let Some(layout) = layout else {
+                return Err(ParseError::new(
+                    file,
+                    "start of file",
+                    "format `text` needs the bank's [bank.layout] in the config",
+                ));
+            };
+            Box::new(text::TextReader::new(reader, file, layout))
+        }
+    })
 }
 
 /// A whole file parsed into memory: for `billrecon parse` and tests. Ingest streams instead.

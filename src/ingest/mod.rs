@@ -113,7 +113,12 @@ pub async fn ingest_archived(
     // Parse on a blocking thread; hand events over a bounded channel (back-pressure keeps
     // memory flat whatever the file size).
     let (send, mut recv) = tokio::sync::mpsc::channel::<Vec<Result<Event, ParseError>>>(16);
-    let (apath, fname, format) = (archived.path.clone(), file_name.to_string(), bank.format);
+    let (apath, fname, format, layout) = (
+        archived.path.clone(),
+        file_name.to_string(),
+        bank.format,
+        bank.layout.clone(),
+    );
     let parser = tokio::task::spawn_blocking(move || {
         let f = match std::fs::File::open(&apath) {
             Ok(f) => f,
@@ -124,7 +129,7 @@ pub async fn ingest_archived(
         };
         let reader = std::io::BufReader::with_capacity(256 * 1024, f);
         // Events travel in chunks: one hand-off per few hundred entries, not per entry.
-        match formats::open(format, reader, &fname) {
+        match formats::open_with(format, layout.as_deref(), reader, &fname) {
             Ok(events) => {
                 let mut chunk = Vec::with_capacity(256);
                 for ev in events {
