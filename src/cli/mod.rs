@@ -405,9 +405,10 @@ async fn banks_status(app: &App, format: TableFormat) -> anyhow::Result<()> {
 
 fn parse(file: &Path, format: &str) -> anyhow::Result<i32> {
     let format = crate::formats::Format::parse(format).map_err(anyhow::Error::msg)?;
-    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let name = file.display().to_string();
-    match crate::formats::parse_all(format, std::io::BufReader::new(f), &name) {
+    let parsed = crate::formats::compressed::open_file(format, None, file, &name)
+        .and_then(|events| crate::formats::collect(events, &name));
+    match parsed {
         Ok(parsed) => {
             let stdout = std::io::stdout().lock();
             let mut w = std::io::BufWriter::new(stdout);

@@ -7,6 +7,7 @@
 
 pub mod bai2;
 pub mod camt;
+pub mod compressed;
 mod error;
 mod lines;
 pub mod mt940;
@@ -185,8 +186,13 @@ pub fn parse_all<R: BufRead + Send>(
     reader: R,
     file: &str,
 ) -> Result<ParsedFile, ParseError> {
+    collect(open(format, reader, file)?, file)
+}
+
+/// Collects a stream of events into a [`ParsedFile`].
+pub fn collect(events: EventReader<'_>, file: &str) -> Result<ParsedFile, ParseError> {
     let mut out: Option<ParsedFile> = None;
-    for ev in open(format, reader, file)? {
+    for ev in events {
         match ev? {
             Event::File(format, header) => {
                 out = Some(ParsedFile {

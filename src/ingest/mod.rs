@@ -120,16 +120,9 @@ pub async fn ingest_archived(
         bank.layout.clone(),
     );
     let parser = tokio::task::spawn_blocking(move || {
-        let f = match std::fs::File::open(&apath) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = send.blocking_send(vec![Err(ParseError::io(&fname, &e))]);
-                return;
-            }
-        };
-        let reader = std::io::BufReader::with_capacity(256 * 1024, f);
         // Events travel in chunks: one hand-off per few hundred entries, not per entry.
-        match formats::open_with(format, layout.as_deref(), reader, &fname) {
+        // plain, .gz or .zip (recognized by content)
+        match formats::compressed::open_file(format, layout, &apath, &fname) {
             Ok(events) => {
                 let mut chunk = Vec::with_capacity(256);
                 for ev in events {
@@ -157,6 +150,7 @@ pub async fn ingest_archived(
         file_name,
         default_currency,
         file_id: None,
+        format: None,
         statement_row: 0,
         statement_currency: default_currency,
         statements: 0,
@@ -240,6 +234,8 @@ pub async fn ingest_archived(
     tx.commit().await.op("committing a bank file")?;
     tracing::info!(
         file_id,
+        format = w.format.map(|f| f.as_str()).unwrap_or("?"),
+        detected = bank.format.is_none(),
         statements = w.statements,
         payments = w.payments,
         "file ingested"
@@ -267,6 +263,8 @@ struct Writer<'a> {
     file_name: &'a str,
     default_currency: Currency,
     file_id: Option<i64>,
+    /// The format the file was read as (sniffed when the bank says `auto`).
+    format: Option<formats::Format>,
     statement_row: i64,
     statement_currency: Currency,
     statements: i64,
@@ -297,6 +295,7 @@ impl Writer<'_> {
                 )
                 .await?;
                 self.file_id = Some(id);
+                self.format = Some(format);
             }
             Event::Statement(s) => {
                 self.flush(conn).await?;

@@ -137,3 +137,99 @@ async fn broken_parser_fixtures_are_all_rejected_cleanly() {
     assert_eq!(t.count("payments").await, 0);
     assert_eq!(t.count("bank_files").await, 0);
 }
+
+fn zip_of(dir: &std::path::Path, name: &str, members: &[(&str, Vec<u8>)]) -> std::path::PathBuf {
+    use std::io::Write;
+    let p = dir.join(name);
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&p).unwrap());
+    for (n, bytes) in members {
+        z.start_file(*n, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap();
+    p
+}
+
+#[tokio::test]
+async fn a_zip_delivery_is_one_file_in_one_transaction() {
+    let t = TestApp::spawn().await;
+    t.import_fixtures().await;
+    let day1 = std::fs::read(fixture("banks/icbc/ICBC_20261112_camt054.xml")).unwrap();
+    let day2 = std::fs::read(fixture("banks/icbc/ICBC_20261113_camt054.xml")).unwrap();
+    let z = zip_of(
+        t.dir.path(),
+        "ICBC_2026111x.zip",
+        &[("d1.xml", day1.clone()), ("d2.xml", day2.clone())],
+    );
+    let (out, _) = t.ingest("ICBC", std::slice::from_ref(&z)).await;
+    let IngestOutcome::Ingested { statements, .. } = out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(t.count("bank_files").await, 1);
+    // the same statements and payments as delivering the two files one by one
+    let u = TestApp::spawn().await;
+    u.import_fixtures().await;
+    let (plain, _) = u
+        .ingest(
+            "ICBC",
+            &[
+                fixture("banks/icbc/ICBC_20261112_camt054.xml"),
+                fixture("banks/icbc/ICBC_20261113_camt054.xml"),
+            ],
+        )
+        .await;
+    let plain_statements: i64 = plain
+        .iter()
+        .map(|o| match o {
+            IngestOutcome::Ingested { statements, .. } => *statements,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(statements, plain_statements);
+    let strip = |ps: Vec<std::collections::HashMap<String, String>>| -> Vec<(String, String, String)> {
+        ps.into_iter()
+            .map(|p| (p["bank_ref"].clone(), p["amount"].clone(), p["status"].clone()))
+            .collect()
+    };
+    assert_eq!(strip(t.payments().await), strip(u.payments().await));
+    t.assert_verified().await;
+
+    // a zip with one broken member: quarantined whole, nothing stored
+    let v = TestApp::spawn().await;
+    v.import_fixtures().await;
+    let bad = zip_of(
+        v.dir.path(),
+        "bad.zip",
+        &[("d1.xml", day1), ("d2.xml", day2[..day2.len() / 2].to_vec())],
+    );
+    let bank = v.app.bank("ICBC").unwrap().clone();
+    let (results, _) = v.app.ingest_paths(&bank, &[bad]).await.unwrap();
+    match &results[0].result {
+        Err(IngestError::Rejected { error, .. }) => {
+            assert_eq!(error.file, "bad.zip/d2.xml", "{error}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(v.count("payments").await, 0);
+    assert_eq!(v.count("bank_files").await, 0);
+}
+
+#[tokio::test]
+async fn a_gzip_delivery_ingests_like_the_plain_file() {
+    use std::io::Write;
+    let t = TestApp::spawn().await;
+    t.import_fixtures().await;
+    let gz = t.dir.path().join("CMB_20261112_camt053.xml.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::best(),
+    );
+    enc.write_all(&std::fs::read(fixture("banks/cmb/CMB_20261112_camt053.xml")).unwrap())
+        .unwrap();
+    enc.finish().unwrap();
+    let (out, summary) = t.ingest("CMB", &[gz]).await;
+    assert!(matches!(out[0], IngestOutcome::Ingested { payments, .. } if payments > 0));
+    assert!(summary.processed > 0);
+    t.assert_verified().await;
+}
