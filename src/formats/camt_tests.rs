@@ -1067,3 +1067,11 @@ fn streams_a_generated_file_of_200k_entries() {
     let first = produced_at_first_entry.unwrap();
     assert!(first < 64 * 1024, "first entry after {first} bytes");
 }
+
+#[test]
+fn broken_unknown_encoding() {
+    // a camt file declared and written in GBK: camt is read as UTF-8 only
+    let e = broken("unknown_encoding_gbk.xml");
+    assert!(e.location.contains("line 1"), "{e}");
+    assert!(e.reason.contains("encoding") && e.reason.contains("gbk"), "{e}");
+}
