@@ -81,9 +81,12 @@ pub enum Command {
     /// Print a bank file as the normalized statement (JSON) without storing anything.
     Parse {
         file: PathBuf,
-        /// camt052, camt053, camt054 or auto.
+        /// camt052, camt053, camt054, mt940, mt942, bai2, text or auto (plain, .gz or .zip).
         #[arg(long, default_value = "auto")]
         format: String,
+        /// Read the file as this configured bank does (its format and, for `text`, its layout).
+        #[arg(long)]
+        bank: Option<String>,
     },
     /// Write a coherent synthetic data set (customers.csv, bills.csv, camt.054 files).
     Gen(crate::gen::GenArgs),
@@ -166,7 +169,16 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 /// Runs a command; the returned code is the process exit code.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match &cli.command {
-        Command::Parse { file, format } => return parse(file, format),
+        Command::Parse { file, format, bank } => {
+            let bank = match bank {
+                Some(id) => {
+                    let cfg = Config::load(&config_path(cli.config.as_deref()))?;
+                    Some(cfg.bank(id).with_context(|| format!("bank `{id}` is not in the config"))?)
+                }
+                None => None,
+            };
+            return parse(file, format, bank.as_ref());
+        }
         Command::Gen(args) => {
             crate::gen::generate(args)?;
             return Ok(0);
@@ -403,10 +415,14 @@ async fn banks_status(app: &App, format: TableFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse(file: &Path, format: &str) -> anyhow::Result<i32> {
-    let format = crate::formats::Format::parse(format).map_err(anyhow::Error::msg)?;
+fn parse(file: &Path, format: &str, bank: Option<&crate::config::Bank>) -> anyhow::Result<i32> {
+    let mut format = crate::formats::Format::parse(format).map_err(anyhow::Error::msg)?;
+    if format.is_none() {
+        format = bank.and_then(|b| b.format);
+    }
+    let layout = bank.and_then(|b| b.layout.clone());
     let name = file.display().to_string();
-    let parsed = crate::formats::compressed::open_file(format, None, file, &name)
+    let parsed = crate::formats::compressed::open_file(format, layout, file, &name)
         .and_then(|events| crate::formats::collect(events, &name));
     match parsed {
         Ok(parsed) => {
