@@ -70,6 +70,35 @@ impl Workdir {
     }
 }
 
+impl Workdir {
+    /// Runs the daemon until the inbox is empty (both files taken and moved to the archive;
+    /// bounded wait), then stops it with SIGTERM and returns how it ended.
+    fn run_until_inbox_drained(&self) -> Output {
+        let child = Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let inbox = self.dir.path().join("inbox/icbc");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::fs::read_dir(&inbox).unwrap().count() > 0 {
+            if std::time::Instant::now() > deadline {
+                let _ = Command::new("kill").args(["-KILL", &child.id().to_string()]).status();
+                panic!("inbox not drained");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let kill = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        child.wait_with_output().unwrap()
+    }
+}
+
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -238,26 +267,7 @@ fn a_config_error_names_the_file_and_the_key() {
 #[test]
 fn run_ingests_the_inbox_and_stops_cleanly_on_sigterm() {
     let w = Workdir::new(true);
-    let child = Command::new(BIN)
-        .arg("--config")
-        .arg(&w.config)
-        .arg("run")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // wait (bounded) until the inbox is empty: both files taken and moved to the archive
-    let inbox = w.dir.path().join("inbox/icbc");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::read_dir(&inbox).unwrap().count() > 0 {
-        assert!(std::time::Instant::now() < deadline, "inbox not drained");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
+    let out = w.run_until_inbox_drained();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -307,24 +317,7 @@ fn check_config_accepts_a_good_config_and_names_what_is_wrong_in_a_bad_one() {
 #[test]
 fn banks_status_shows_last_run_next_run_and_health() {
     let w = Workdir::new(true);
-    let child = Command::new(BIN)
-        .arg("--config")
-        .arg(&w.config)
-        .arg("run")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let inbox = w.dir.path().join("inbox/icbc");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::read_dir(&inbox).unwrap().count() > 0 {
-        assert!(std::time::Instant::now() < deadline, "inbox not drained");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+    assert_eq!(w.run_until_inbox_drained().status.code(), Some(0));
     let out = w.ok(&["banks", "status", "--format", "json"]);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     let icbc = rows.iter().find(|r| r["bank_id"] == "ICBC").unwrap();
