@@ -332,9 +332,9 @@ impl<R: BufRead> Bai2Reader<R> {
                 ));
             };
             if rec.parts.len() > MAX_CONTINUATIONS {
-                return Err(self.err_at(
-                    line_no,
-                    "record 88",
+                return Err(ParseError::new(
+                    &self.file,
+                    format!("line {line_no}, record 88"),
                     format!(
                         "more than {MAX_CONTINUATIONS} continuation records for the record of line {}",
                         rec.line
@@ -342,9 +342,9 @@ impl<R: BufRead> Bai2Reader<R> {
                 ));
             }
             if rec.bytes + content.len() > MAX_RECORD {
-                return Err(self.err_at(
-                    line_no,
-                    "record 88",
+                return Err(ParseError::new(
+                    &self.file,
+                    format!("line {line_no}, record 88"),
                     format!(
                         "the record of line {} is longer than {MAX_RECORD} bytes",
                         rec.line
@@ -395,11 +395,7 @@ impl<R: BufRead> Bai2Reader<R> {
             ));
         }
         if !self.trailer_seen {
-            return Err(self.err_at(
-                line,
-                "end of file",
-                "truncated file: no 99 file trailer",
-            ));
+            return Err(self.err_at(line, "end of file", "truncated file: no 99 file trailer"));
         }
         Ok(())
     }
@@ -407,7 +403,11 @@ impl<R: BufRead> Bai2Reader<R> {
     /// Acts on a complete logical record.
     fn process(&mut self, rec: Record) -> Result<(), ParseError> {
         if self.trailer_seen {
-            return Err(ParseError::new(&self.file, rec.loc(), "record after the 99 file trailer"));
+            return Err(ParseError::new(
+                &self.file,
+                rec.loc(),
+                "record after the 99 file trailer",
+            ));
         }
         let n = rec.physical();
         self.file_state.records += n;
@@ -609,8 +609,7 @@ impl<R: BufRead> Bai2Reader<R> {
         };
         let value_date = parse_funds(&ctx, &mut f, code)?;
         let bank_ref = opt(f.field());
-        let customer_ref =
-            opt(f.field()).filter(|r| !r.eq_ignore_ascii_case("NONREF"));
+        let customer_ref = opt(f.field()).filter(|r| !r.eq_ignore_ascii_case("NONREF"));
         let text = opt(&f.rest_text());
 
         let overflow = || ctx.err("the account's totals overflow".to_string());
@@ -667,8 +666,16 @@ impl<R: BufRead> Bai2Reader<R> {
             return Err(ctx.err("49 account trailer without a 03 account record"));
         };
         let mut f = Fields::new(&rec.parts);
-        let control = required(&ctx, parse_amount(&ctx, f.field(), true, "49")?, "account control total")?;
-        let records = required(&ctx, parse_count(&ctx, f.field(), "number of records")?, "number of records")?;
+        let control = required(
+            &ctx,
+            parse_amount(&ctx, f.field(), true, "49")?,
+            "account control total",
+        )?;
+        let records = required(
+            &ctx,
+            parse_count(&ctx, f.field(), "number of records")?,
+            "number of records",
+        )?;
         let exp = a.currency.exponent();
         if i128::from(control) != a.control {
             return Err(ctx.err(format!(
@@ -686,8 +693,20 @@ impl<R: BufRead> Bai2Reader<R> {
         }
         if a.details > 0 {
             let checks = [
-                (&a.total_credits, a.credits, a.credit_sum, "100 (total credits)", "credit"),
-                (&a.total_debits, a.debits, a.debit_sum, "400 (total debits)", "debit"),
+                (
+                    &a.total_credits,
+                    a.credits,
+                    a.credit_sum,
+                    "100 (total credits)",
+                    "credit",
+                ),
+                (
+                    &a.total_debits,
+                    a.debits,
+                    a.debit_sum,
+                    "400 (total debits)",
+                    "debit",
+                ),
             ];
             for (summary, count, sum, what, kind) in checks {
                 let Some(s) = summary else { continue };
@@ -725,9 +744,21 @@ impl<R: BufRead> Bai2Reader<R> {
             return Err(ctx.err("98 group trailer without a 02 group header"));
         };
         let mut f = Fields::new(&rec.parts);
-        let control = required(&ctx, parse_amount(&ctx, f.field(), true, "98")?, "group control total")?;
-        let accounts = required(&ctx, parse_count(&ctx, f.field(), "number of accounts")?, "number of accounts")?;
-        let records = required(&ctx, parse_count(&ctx, f.field(), "number of records")?, "number of records")?;
+        let control = required(
+            &ctx,
+            parse_amount(&ctx, f.field(), true, "98")?,
+            "group control total",
+        )?;
+        let accounts = required(
+            &ctx,
+            parse_count(&ctx, f.field(), "number of accounts")?,
+            "number of accounts",
+        )?;
+        let records = required(
+            &ctx,
+            parse_count(&ctx, f.field(), "number of records")?,
+            "number of records",
+        )?;
         if i128::from(control) != g.control {
             return Err(ctx.err(format!(
                 "group control total is {control} but the account control totals add up to {}",
@@ -759,9 +790,21 @@ impl<R: BufRead> Bai2Reader<R> {
             )));
         }
         let mut f = Fields::new(&rec.parts);
-        let control = required(&ctx, parse_amount(&ctx, f.field(), true, "99")?, "file control total")?;
-        let groups = required(&ctx, parse_count(&ctx, f.field(), "number of groups")?, "number of groups")?;
-        let records = required(&ctx, parse_count(&ctx, f.field(), "number of records")?, "number of records")?;
+        let control = required(
+            &ctx,
+            parse_amount(&ctx, f.field(), true, "99")?,
+            "file control total",
+        )?;
+        let groups = required(
+            &ctx,
+            parse_count(&ctx, f.field(), "number of groups")?,
+            "number of groups",
+        )?;
+        let records = required(
+            &ctx,
+            parse_count(&ctx, f.field(), "number of records")?,
+            "number of records",
+        )?;
         let fs = &self.file_state;
         if i128::from(control) != fs.control {
             return Err(ctx.err(format!(
@@ -1035,7 +1078,11 @@ fn payer_name(text: &str) -> Option<String> {
         .min()
         .unwrap_or(rest_upper.len());
     // `to_ascii_uppercase` keeps byte offsets, so they index `text` too.
-    let name = text.get(from..from + end)?.trim().trim_end_matches(',').trim();
+    let name = text
+        .get(from..from + end)?
+        .trim()
+        .trim_end_matches(',')
+        .trim();
     opt(name)
 }
 

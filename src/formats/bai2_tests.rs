@@ -137,7 +137,10 @@ fn daily_report_mapped_fields() {
     assert_eq!(lockbox.tx_id, None);
     assert_eq!(lockbox.end_to_end_id, None);
     assert_eq!(lockbox.payer_name, None);
-    assert_eq!(lockbox.remittance.as_deref(), Some("LOCKBOX DEPOSIT 3 CHECKS"));
+    assert_eq!(
+        lockbox.remittance.as_deref(),
+        Some("LOCKBOX DEPOSIT 3 CHECKS")
+    );
 
     // text across an 88 continuation (with a comma in it); value date from funds type V
     let ach = &e[2];
@@ -164,7 +167,10 @@ fn daily_report_mapped_fields() {
     assert_eq!(e[1].amount, usd("1000.00"));
     assert_eq!(e[1].bank_ref.as_deref(), Some("LBX77002"));
     assert_eq!(e[1].tx_id.as_deref(), Some("INV-9"));
-    assert_eq!(e[1].remittance.as_deref(), Some("LOCKBOX ITEM 1 OF 2 CONTINUED"));
+    assert_eq!(
+        e[1].remittance.as_deref(),
+        Some("LOCKBOX ITEM 1 OF 2 CONTINUED")
+    );
     assert_eq!(e[2].direction, Direction::Debit);
     assert_eq!(e[2].bank_tx_code.as_deref(), Some("699"));
 }
@@ -205,18 +211,38 @@ fn tolerates_crlf_bom_blank_lines_and_missing_slashes() {
 fn broken_files_name_line_record_and_reason() {
     let cases: &[(&str, &str, &str)] = &[
         ("truncated.bai", "end of file", "no 49 account trailer"),
-        ("wrong_account_control.bai", "line 5, record 49", "account control total is 14.00"),
-        ("wrong_record_count.bai", "line 5, record 49", "number of records is 4"),
+        (
+            "wrong_account_control.bai",
+            "line 5, record 49",
+            "account control total is 14.00",
+        ),
+        (
+            "wrong_record_count.bai",
+            "line 5, record 49",
+            "number of records is 4",
+        ),
         ("bad_date.bai", "line 2, record 02", "as-of date `261331`"),
         ("bad_amount.bai", "line 4, record 16", "amount `5.00`"),
         ("empty.bai", "line 1, end of file", "the file is empty"),
         ("camt054_renamed.bai", "line 1", "not a BAI2 file"),
-        ("orphan_88.bai", "line 1, record 88", "88 continuation record without a previous record"),
-        ("wrong_summary.bai", "line 3, record 03", "summary 100 (total credits) declares 6.00"),
+        (
+            "orphan_88.bai",
+            "line 1, record 88",
+            "88 continuation record without a previous record",
+        ),
+        (
+            "wrong_summary.bai",
+            "line 3, record 03",
+            "summary 100 (total credits) declares 6.00",
+        ),
     ];
     for (name, loc, reason) in cases {
         let e = broken(name);
-        assert!(e.location.contains(loc), "{name}: location `{}`", e.location);
+        assert!(
+            e.location.contains(loc),
+            "{name}: location `{}`",
+            e.location
+        );
         assert!(e.reason.contains(reason), "{name}: reason `{}`", e.reason);
     }
 }
@@ -238,35 +264,118 @@ fn small(from: &str, to: &str) -> Vec<u8> {
 fn trailer_checks_and_record_order() {
     assert_eq!(parse(&small("", "")).statements.len(), 1);
     let cases: &[(&str, &str, &str, &str)] = &[
-        ("98,1500,1,5/", "98,1600,1,5/", "record 98", "group control total is 1600"),
-        ("98,1500,1,5/", "98,1500,2,5/", "record 98", "number of accounts is 2"),
-        ("98,1500,1,5/", "98,1500,1,6/", "record 98", "number of records is 6"),
-        ("99,1500,1,7/", "99,1501,1,7/", "record 99", "file control total is 1501"),
-        ("99,1500,1,7/", "99,1500,2,7/", "record 99", "number of groups is 2"),
-        ("99,1500,1,7/", "99,1500,1,8/", "record 99", "number of records is 8"),
+        (
+            "98,1500,1,5/",
+            "98,1600,1,5/",
+            "record 98",
+            "group control total is 1600",
+        ),
+        (
+            "98,1500,1,5/",
+            "98,1500,2,5/",
+            "record 98",
+            "number of accounts is 2",
+        ),
+        (
+            "98,1500,1,5/",
+            "98,1500,1,6/",
+            "record 98",
+            "number of records is 6",
+        ),
+        (
+            "99,1500,1,7/",
+            "99,1501,1,7/",
+            "record 99",
+            "file control total is 1501",
+        ),
+        (
+            "99,1500,1,7/",
+            "99,1500,2,7/",
+            "record 99",
+            "number of groups is 2",
+        ),
+        (
+            "99,1500,1,7/",
+            "99,1500,1,8/",
+            "record 99",
+            "number of records is 8",
+        ),
         ("99,1500,1,7/\n", "", "end of file", "no 99 file trailer"),
         ("98,1500,1,5/\n", "", "record 99", "missing 98"),
-        ("03,111,USD,010,1000,,/\n", "", "line 3, record 16", "outside an account"),
-        ("02,ACMEPOWER,021000021,1,261123,,USD,2/\n", "", "record 03", "outside a group"),
-        ("01,UTILBANK,ACMEPOWER,261124,0630,F1,,,2/\n", "", "line 1, record 02", "01 file header"),
-        ("99,1500,1,7/\n", "99,1500,1,7/\n16,1/\n", "record 16", "after the 99"),
+        (
+            "03,111,USD,010,1000,,/\n",
+            "",
+            "line 3, record 16",
+            "outside an account",
+        ),
+        (
+            "02,ACMEPOWER,021000021,1,261123,,USD,2/\n",
+            "",
+            "record 03",
+            "outside a group",
+        ),
+        (
+            "01,UTILBANK,ACMEPOWER,261124,0630,F1,,,2/\n",
+            "",
+            "line 1, record 02",
+            "01 file header",
+        ),
+        (
+            "99,1500,1,7/\n",
+            "99,1500,1,7/\n16,1/\n",
+            "record 16",
+            "after the 99",
+        ),
         (",2/\n02", ",3/\n02", "line 1, record 01", "version"),
         ("0630", "2561", "line 1, record 01", "creation time"),
-        ("16,195,500,0,", "16,195,500,X,", "record 16", "unknown funds type `X`"),
-        ("16,195,500,0,", "16,195,500,V,261399,,", "record 16", "value date"),
-        ("16,195,500,0,B1,C1,TEXT/", "16,195,500,D,3,0,100/", "record 16", "declares 3 distributions"),
+        (
+            "16,195,500,0,",
+            "16,195,500,X,",
+            "record 16",
+            "unknown funds type `X`",
+        ),
+        (
+            "16,195,500,0,",
+            "16,195,500,V,261399,,",
+            "record 16",
+            "value date",
+        ),
+        (
+            "16,195,500,0,B1,C1,TEXT/",
+            "16,195,500,D,3,0,100/",
+            "record 16",
+            "declares 3 distributions",
+        ),
         ("16,195,500,0,", "16,015,500,0,", "record 16", "status code"),
         ("16,195,500,", "16,19x,500,", "record 16", "type code `19x`"),
         ("16,195,500,", "16,195,-500,", "record 16", "amount `-500`"),
         ("16,195,500,", "16,195,,", "record 16", "amount is empty"),
         ("USD,2", "US,2", "record 02", "currency `US`"),
-        ("49,1500,3/", "49,1500/", "record 49", "number of records is missing"),
-        ("16,195", "17,195", "line 4, record 17", "unknown record code 17"),
+        (
+            "49,1500,3/",
+            "49,1500/",
+            "record 49",
+            "number of records is missing",
+        ),
+        (
+            "16,195",
+            "17,195",
+            "line 4, record 17",
+            "unknown record code 17",
+        ),
     ];
     for (from, to, loc, reason) in cases {
         let e = error_of(&small(from, to));
-        assert!(e.location.contains(loc), "{from} -> {to}: location `{}`", e.location);
-        assert!(e.reason.contains(reason), "{from} -> {to}: reason `{}`", e.reason);
+        assert!(
+            e.location.contains(loc),
+            "{from} -> {to}: location `{}`",
+            e.location
+        );
+        assert!(
+            e.reason.contains(reason),
+            "{from} -> {to}: reason `{}`",
+            e.reason
+        );
     }
 }
 
@@ -278,7 +387,10 @@ fn bounded_lines_and_continuations() {
     assert!(e.reason.contains("line longer than"), "{e}");
 
     let many = "88,X/\n".repeat(MAX_CONTINUATIONS + 5);
-    let bytes = small("16,195,500,0,B1,C1,TEXT/\n", &format!("16,195,500,0,B1,C1,TEXT/\n{many}"));
+    let bytes = small(
+        "16,195,500,0,B1,C1,TEXT/\n",
+        &format!("16,195,500,0,B1,C1,TEXT/\n{many}"),
+    );
     let e = error_of(&bytes);
     assert!(e.reason.contains("continuation records"), "{e}");
 }
@@ -289,8 +401,14 @@ fn payer_names_from_text_tags() {
         payer_name("ACH ORIG CO NAME:SPRINGFIELD GAS ORIG ID:1234 DESC DATE:261123").as_deref(),
         Some("SPRINGFIELD GAS")
     );
-    assert_eq!(payer_name("B/O: JANE DOE  OBI: INV 7").as_deref(), Some("JANE DOE"));
-    assert_eq!(payer_name("orig name:Bob Smith").as_deref(), Some("Bob Smith"));
+    assert_eq!(
+        payer_name("B/O: JANE DOE  OBI: INV 7").as_deref(),
+        Some("JANE DOE")
+    );
+    assert_eq!(
+        payer_name("orig name:Bob Smith").as_deref(),
+        Some("Bob Smith")
+    );
     assert_eq!(payer_name("LOCKBOX DEPOSIT"), None);
     assert_eq!(payer_name("ORIG NAME: ORIG ID:1"), None);
 }
@@ -298,13 +416,19 @@ fn payer_names_from_text_tags() {
 #[test]
 fn sniffs_bai2_only() {
     assert_eq!(sniff(&fixture(DAILY)), Some(Format::Bai2));
-    assert_eq!(sniff(b"\xEF\xBB\xBF \r\n01,A,B,261124,0630,F,,,2/\n"), Some(Format::Bai2));
+    assert_eq!(
+        sniff(b"\xEF\xBB\xBF \r\n01,A,B,261124,0630,F,,,2/\n"),
+        Some(Format::Bai2)
+    );
     assert_eq!(sniff(b"01,A,B,261124,0630,F,80,10,2"), Some(Format::Bai2));
     assert_eq!(sniff(b"01,A,B,261124,0630,F,,,1/\n"), None, "version 1");
     assert_eq!(sniff(b"01,A,B,261124/\n"), None, "no version");
     assert_eq!(sniff(b""), None);
     assert_eq!(sniff(&fixture("broken/camt054_renamed.bai")), None);
-    assert_eq!(sniff(b"{1:F01BANKBEBBAXXX0000000000}{2:I940}{4:\r\n:20:X\r\n-}"), None);
+    assert_eq!(
+        sniff(b"{1:F01BANKBEBBAXXX0000000000}{2:I940}{4:\r\n:20:X\r\n-}"),
+        None
+    );
     assert_eq!(sniff(b":20:STMT\r\n:25:123\r\n"), None);
     // and through the crate's sniffing
     assert_eq!(crate::formats::sniff(&fixture(DAILY)), Some(Format::Bai2));
@@ -321,8 +445,12 @@ fn parse_all_end_to_end() {
     assert_eq!(sniffed.entries().count(), 8);
     let e = parse_all(None, &b""[..], "x").unwrap_err();
     assert!(e.reason.contains("empty"));
-    let e = parse_all(Some(Format::Bai2), &fixture("broken/truncated.bai")[..], "t.bai")
-        .unwrap_err();
+    let e = parse_all(
+        Some(Format::Bai2),
+        &fixture("broken/truncated.bai")[..],
+        "t.bai",
+    )
+    .unwrap_err();
     assert_eq!(e.file, "t.bai");
 }
 
@@ -357,8 +485,10 @@ fn mutate(base: &[u8], muts: &[Mutation]) -> Vec<u8> {
             }
             Mutation::Truncate(i) if !b.is_empty() => b.truncate(i % b.len()),
             Mutation::DuplicateLine(i) | Mutation::DeleteLine(i) => {
-                let mut lines: Vec<Vec<u8>> =
-                    b.split_inclusive(|c| *c == b'\n').map(<[u8]>::to_vec).collect();
+                let mut lines: Vec<Vec<u8>> = b
+                    .split_inclusive(|c| *c == b'\n')
+                    .map(<[u8]>::to_vec)
+                    .collect();
                 if lines.is_empty() {
                     continue;
                 }
@@ -379,7 +509,19 @@ fn mutate(base: &[u8], muts: &[Mutation]) -> Vec<u8> {
 
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
-        (any::<usize>(), prop_oneof![Just(b','), Just(b'/'), Just(b'\n'), Just(b'8'), Just(b'-'), Just(b'V'), Just(b'D'), any::<u8>()])
+        (
+            any::<usize>(),
+            prop_oneof![
+                Just(b','),
+                Just(b'/'),
+                Just(b'\n'),
+                Just(b'8'),
+                Just(b'-'),
+                Just(b'V'),
+                Just(b'D'),
+                any::<u8>()
+            ]
+        )
             .prop_map(|(i, v)| Mutation::Flip(i, v)),
         any::<usize>().prop_map(Mutation::Truncate),
         any::<usize>().prop_map(Mutation::DuplicateLine),
