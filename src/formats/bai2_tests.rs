@@ -554,3 +554,75 @@ proptest! {
         run_bounded(text.as_bytes());
     }
 }
+
+/// A BAI2 file generated line by line as it is read: one account with `n` details.
+struct Generated {
+    n: u64,
+    next: u64,
+    line: Vec<u8>,
+    pos: usize,
+}
+
+impl Generated {
+    fn new(n: u64) -> Self {
+        Generated {
+            n,
+            next: 0,
+            line: Vec::new(),
+            pos: 0,
+        }
+    }
+    fn make_line(&self, i: u64) -> Option<String> {
+        let n = self.n;
+        // every detail is 1.00 credit; 03 declares 100 total credits
+        let control = 2 * n * 100;
+        Some(match i {
+            0 => "01,BANK,UTIL,261124,0630,BIG,,,2/".into(),
+            1 => "02,UTIL,BANK,1,261123,,USD,2/".into(),
+            2 => format!("03,42,USD,100,{},{n},0/", n * 100),
+            i if i < 3 + n => format!("16,165,100,0,B{i},C{i},ACH ORIG CO NAME:PAYER {i}/"),
+            i if i == 3 + n => format!("49,{control},{}/", n + 2),
+            i if i == 4 + n => format!("98,{control},1,{}/", n + 4),
+            i if i == 5 + n => format!("99,{control},1,{}/", n + 6),
+            _ => return None,
+        })
+    }
+}
+
+impl std::io::Read for Generated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.line.len() {
+            match self.make_line(self.next) {
+                Some(l) => {
+                    self.line = format!("{l}\n").into_bytes();
+                    self.pos = 0;
+                    self.next += 1;
+                }
+                None => return Ok(0),
+            }
+        }
+        let k = buf.len().min(self.line.len() - self.pos);
+        buf[..k].copy_from_slice(&self.line[self.pos..self.pos + k]);
+        self.pos += k;
+        Ok(k)
+    }
+}
+
+#[test]
+fn streams_a_generated_file_record_by_record() {
+    let n = 50_000;
+    let reader = std::io::BufReader::new(Generated::new(n));
+    let mut entries = 0u64;
+    let mut ends = 0;
+    for ev in crate::formats::open(Some(Format::Bai2), reader, "big.bai").unwrap() {
+        match ev.unwrap() {
+            Event::Entry(e) => {
+                entries += 1;
+                assert_eq!(e.amount, usd("1.00"));
+            }
+            Event::StatementEnd => ends += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((entries, ends), (n, 1));
+}
