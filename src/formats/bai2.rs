@@ -166,7 +166,7 @@ struct GroupState {
 
 /// A summary (`100`, `400`) declared in the `03` record.
 struct Summary {
-    amount: i64,
+    amount: Option<i64>,
     count: Option<u64>,
     loc: String,
 }
@@ -534,7 +534,7 @@ impl<R: BufRead> Bai2Reader<R> {
                 15 => closing = amount.map(|m| Decimal::new(m, exp)),
                 100 | 400 => {
                     let s = Summary {
-                        amount: amount.unwrap_or(0),
+                        amount,
                         count,
                         loc: rec.loc(),
                     };
@@ -550,9 +550,15 @@ impl<R: BufRead> Bai2Reader<R> {
         g.accounts += 1;
         let declared = StatementTotals {
             credit_count: total_credits.as_ref().and_then(|s| s.count),
-            credit_sum: total_credits.as_ref().map(|s| Decimal::new(s.amount, exp)),
+            credit_sum: total_credits
+                .as_ref()
+                .and_then(|s| s.amount)
+                .map(|m| Decimal::new(m, exp)),
             debit_count: total_debits.as_ref().and_then(|s| s.count),
-            debit_sum: total_debits.as_ref().map(|s| Decimal::new(s.amount, exp)),
+            debit_sum: total_debits
+                .as_ref()
+                .and_then(|s| s.amount)
+                .map(|m| Decimal::new(m, exp)),
             ..StatementTotals::default()
         };
         self.queue.push_back(Event::Statement(Statement {
@@ -711,13 +717,16 @@ impl<R: BufRead> Bai2Reader<R> {
             for (summary, count, sum, what, kind) in checks {
                 let Some(s) = summary else { continue };
                 let count_ok = s.count.is_none_or(|c| c == count);
-                if i128::from(s.amount) != sum || !count_ok {
+                let sum_ok = s.amount.is_none_or(|m| i128::from(m) == sum);
+                if !sum_ok || !count_ok {
                     return Err(ParseError::new(
                         &self.file,
                         s.loc.clone(),
                         format!(
                             "summary {what} declares {}{} but the {kind} details add up to {} in {count} items",
-                            dec(s.amount.into(), exp),
+                            s.amount
+                                .map(|m| dec(m.into(), exp))
+                                .unwrap_or_else(|| "no amount".into()),
                             s.count.map(|c| format!(" in {c} items")).unwrap_or_default(),
                             dec(sum, exp)
                         ),
