@@ -89,6 +89,7 @@ const DEFAULT_DEBIT: &[&str] = &["D", "DR", "DBIT", "借"];
 ///   (default: the layout's `date_format`).
 /// - `trailer`: optional table like `header`: the last non-blank line. A missing trailer (the
 ///   last line does not start with `marker`, or has the wrong number of fields) is an error.
+///   Its `date` and `account` are checked for form but not used (the statement is already out).
 /// - `columns` (required): the entry line's columns. Delimited: names by position; fixed-width:
 ///   `{ name = "amount", start = 41, len = 12 }` tables (`start` 1-based, `start` and `len`
 ///   in characters after decoding; text after the last column is ignored, a line too short
@@ -198,7 +199,10 @@ impl<'de> Deserialize<'de> for ColumnSpec {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ColumnSpec, E> {
                 Ok(ColumnSpec::Named(v.to_string()))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ColumnSpec, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ColumnSpec, A::Error> {
                 FixedColumn::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(ColumnSpec::Fixed)
             }
@@ -211,7 +215,10 @@ fn one_char(key: &str, v: &str) -> Result<char, String> {
     let mut it = v.chars();
     match (it.next(), it.next()) {
         (Some(c), None) if c != '\n' && c != '\r' => Ok(c),
-        _ => Err(format!("{key} `{}` must be one character (not a line end)", v.escape_default())),
+        _ => Err(format!(
+            "{key} `{}` must be one character (not a line end)",
+            v.escape_default()
+        )),
     }
 }
 
@@ -309,7 +316,12 @@ impl TextLayout {
         check_date_format("date_format", &self.date_format)?;
         for (key, rec) in [("header", &self.header), ("trailer", &self.trailer)] {
             if let Some(r) = rec {
-                check_specs(&format!("{key}.fields"), &r.fields, self.kind, RECORD_FIELDS)?;
+                check_specs(
+                    &format!("{key}.fields"),
+                    &r.fields,
+                    self.kind,
+                    RECORD_FIELDS,
+                )?;
                 if let Some(f) = &r.date_format {
                     check_date_format(&format!("{key}.date_format"), f)?;
                 }
@@ -336,14 +348,21 @@ impl TextLayout {
             _ => {}
         }
         if !self.has_column("direction") {
-            for (key, v) in [("credit_values", &self.credit_values), ("debit_values", &self.debit_values)] {
+            for (key, v) in [
+                ("credit_values", &self.credit_values),
+                ("debit_values", &self.debit_values),
+            ] {
                 if !v.is_empty() {
                     return Err(format!("{key}: only with a `direction` column"));
                 }
             }
         }
         for c in self.credit_values() {
-            if self.debit_values().iter().any(|d| d.eq_ignore_ascii_case(c)) {
+            if self
+                .debit_values()
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(c))
+            {
                 return Err(format!("credit_values and debit_values both hold `{c}`"));
             }
         }
@@ -583,7 +602,10 @@ impl<R: BufRead> TextReader<R> {
                     ));
                 }
                 DecoderResult::OutputFull => {
-                    return Err(self.err(format!("line {}", self.line_no), "the line cannot be decoded"))
+                    return Err(self.err(
+                        format!("line {}", self.line_no),
+                        "the line cannot be decoded",
+                    ))
                 }
             }
             if !s.trim().is_empty() {
@@ -611,14 +633,15 @@ impl<R: BufRead> TextReader<R> {
                     .unwrap_or('|');
                 let quote = self.layout.quote.as_deref().and_then(|q| q.chars().next());
                 let mut vals = split_delimited(line, delim, quote).map_err(|e| self.err(loc, e))?;
-                if vals.len() == specs.len() + 1 && vals.last().is_some_and(|v| v.trim().is_empty()) {
+                if vals.len() == specs.len() + 1 && vals.last().is_some_and(|v| v.trim().is_empty())
+                {
                     vals.pop();
                 }
                 if vals.len() != specs.len() {
                     return Err(self.err(
                         loc,
                         format!(
-                            "the line has {} field(s) separated by `{delim}`, the layout's {what} has {}",
+                            "the line has {} field(s) separated by `{delim}`, the layout's `{what}` lists {}",
                             vals.len(),
                             specs.len()
                         ),
@@ -652,7 +675,10 @@ impl<R: BufRead> TextReader<R> {
                         ));
                     }
                     if f.name != "-" {
-                        out.push((f.name.clone(), line[idx[start]..idx[end]].trim().to_string()));
+                        out.push((
+                            f.name.clone(),
+                            line[idx[start]..idx[end]].trim().to_string(),
+                        ));
                     }
                 }
             }
@@ -663,8 +689,14 @@ impl<R: BufRead> TextReader<R> {
     /// Parses the header or trailer line into `declared` (and the date and account).
     fn parse_record(&mut self, n: u64, line: &str, header: bool) -> Result<(), ParseError> {
         let what = if header { "header" } else { "trailer" };
-        let rec = if header { &self.layout.header } else { &self.layout.trailer };
-        let Some(rec) = rec.clone() else { return Ok(()) };
+        let rec = if header {
+            &self.layout.header
+        } else {
+            &self.layout.trailer
+        };
+        let Some(rec) = rec.clone() else {
+            return Ok(());
+        };
         let loc = format!("line {n} ({what})");
         if let Some(m) = &rec.marker {
             if !line.starts_with(m.as_str()) {
@@ -692,7 +724,10 @@ impl<R: BufRead> TextReader<R> {
             let floc = format!("{loc}, field `{name}`");
             match name.as_str() {
                 "date" => {
-                    let f = rec.date_format.as_deref().unwrap_or(&self.layout.date_format);
+                    let f = rec
+                        .date_format
+                        .as_deref()
+                        .unwrap_or(&self.layout.date_format);
                     let d = parse_date(&v, f).map_err(|e| self.err(&floc, e))?;
                     if header {
                         self.header_date = Some(d);
@@ -704,10 +739,16 @@ impl<R: BufRead> TextReader<R> {
                     }
                 }
                 "count" | "credit_count" | "debit_count" => {
-                    let c: u64 = v.parse().map_err(|_| {
-                        self.err(&floc, format!("`{v}` is not a count of records"))
-                    })?;
-                    self.declared.push(Declared { loc: floc, what, field: name, count: Some(c), amount: None });
+                    let c: u64 = v
+                        .parse()
+                        .map_err(|_| self.err(&floc, format!("`{v}` is not a count of records")))?;
+                    self.declared.push(Declared {
+                        loc: floc,
+                        what,
+                        field: name,
+                        count: Some(c),
+                        amount: None,
+                    });
                 }
                 _ => {
                     let m = parse_amount(&v, self.layout.amount_unit, ccy)
@@ -749,18 +790,34 @@ impl<R: BufRead> TextReader<R> {
         if signed.is_zero() {
             return Err(self.err(cloc("amount"), format!("the amount `{raw}` is zero")));
         }
-        let amount = if signed.is_positive() { signed } else { signed.negated() };
+        let amount = if signed.is_positive() {
+            signed
+        } else {
+            signed.negated()
+        };
         let direction = if self.layout.has_column("direction") {
             if !signed.is_positive() {
                 return Err(self.err(
                     cloc("amount"),
-                    format!("the amount `{raw}` is negative but the `direction` column gives the sign"),
+                    format!(
+                        "the amount `{raw}` is negative but the `direction` column gives the sign"
+                    ),
                 ));
             }
             let d = get("direction").unwrap_or("");
-            if self.layout.credit_values().iter().any(|c| c.eq_ignore_ascii_case(d)) {
+            if self
+                .layout
+                .credit_values()
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(d))
+            {
                 Direction::Credit
-            } else if self.layout.debit_values().iter().any(|c| c.eq_ignore_ascii_case(d)) {
+            } else if self
+                .layout
+                .debit_values()
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(d))
+            {
                 Direction::Debit
             } else {
                 return Err(self.err(
@@ -779,7 +836,9 @@ impl<R: BufRead> TextReader<R> {
         };
         let date = |col: &str| -> Result<Option<NaiveDate>, ParseError> {
             get(col)
-                .map(|v| parse_date(v, &self.layout.date_format).map_err(|e| self.err(cloc(col), e)))
+                .map(|v| {
+                    parse_date(v, &self.layout.date_format).map_err(|e| self.err(cloc(col), e))
+                })
                 .transpose()
         };
         let booking_date = date("date")?.or(self.header_date);
@@ -853,7 +912,10 @@ impl<R: BufRead> TextReader<R> {
                 if a != sum {
                     return Err(self.err(
                         &d.loc,
-                        format!("the {} declares a total of {a}, the {what} add up to {sum}", d.what),
+                        format!(
+                            "the {} declares a total of {a}, the {what} add up to {sum}",
+                            d.what
+                        ),
                     ));
                 }
             }
@@ -905,8 +967,15 @@ impl<R: BufRead> TextReader<R> {
         }
         let created_at = self.header_date.map(|d| d.format("%Y-%m-%d").to_string());
         let Some(account) = self.account.clone() else {
-            let at = if self.layout.header.is_some() { format!("line {n} (header)") } else { "start of file".into() };
-            return Err(self.err(at, "the statement has no account (the header's `account` is empty)"));
+            let at = if self.layout.header.is_some() {
+                format!("line {n} (header)")
+            } else {
+                "start of file".into()
+            };
+            return Err(self.err(
+                at,
+                "the statement has no account (the header's `account` is empty)",
+            ));
         };
         self.queue.push_back(Event::File(
             Format::Text,

@@ -33,7 +33,11 @@ fn ccb() -> TextLayout {
 }
 
 /// Runs the reader to its end (at most `limit` items): the events, and the error if any.
-fn run_limited(layout: &TextLayout, bytes: &[u8], limit: usize) -> (Vec<Event>, Option<ParseError>) {
+fn run_limited(
+    layout: &TextLayout,
+    bytes: &[u8],
+    limit: usize,
+) -> (Vec<Event>, Option<ParseError>) {
     let mut events = Vec::new();
     let mut reader = TextReader::new(bytes, "test.txt", layout);
     for _ in 0..limit {
@@ -60,7 +64,9 @@ fn ok(layout: &TextLayout, bytes: &[u8]) -> (Statement, Vec<Entry>) {
     }
     assert!(matches!(events.first(), Some(Event::File(Format::Text, _))));
     assert_eq!(events.last(), Some(&Event::StatementEnd));
-    let Some(Event::Statement(st)) = events.get(1).cloned() else { panic!("{events:?}") };
+    let Some(Event::Statement(st)) = events.get(1).cloned() else {
+        panic!("{events:?}")
+    };
     let entries = events[2..events.len() - 1]
         .iter()
         .map(|e| match e {
@@ -111,6 +117,22 @@ fn abc_profile_parses_its_gbk_pipe_file() {
 }
 
 #[test]
+fn profiles_paste_into_the_example_config() {
+    let base = std::fs::read_to_string(format!("{ROOT}/config/billrecon.toml")).unwrap();
+    for (file, id) in [
+        ("abc-gbk-pipe.toml", "ABC"),
+        ("ccb-fixed-width.toml", "CCB"),
+    ] {
+        let bank = std::fs::read_to_string(format!("{ROOT}/config/banks/{file}")).unwrap();
+        let cfg =
+            Config::from_toml(&format!("{base}\n{bank}"), file).unwrap_or_else(|e| panic!("{e}"));
+        let b = cfg.bank(id).unwrap();
+        assert_eq!(b.format, Some(Format::Text));
+        assert!(b.layout.is_some());
+    }
+}
+
+#[test]
 fn ccb_profile_parses_its_fixed_width_file_in_fen() {
     let (st, entries) = ok(&ccb(), &read("fixtures/formats/text/ccb_20261112.txt"));
     assert_eq!(st.account, "31050161360000000789");
@@ -136,7 +158,11 @@ fn fixtures_are_really_in_their_encodings() {
         ("ccb_20261112.txt", encoding_rs::GB18030),
     ] {
         let bytes = read(&format!("fixtures/formats/text/{file}"));
-        assert!(std::str::from_utf8(&bytes).is_err(), "{file} is UTF-8, not {}", enc.name());
+        assert!(
+            std::str::from_utf8(&bytes).is_err(),
+            "{file} is UTF-8, not {}",
+            enc.name()
+        );
         let (text, _, had_errors) = enc.decode(&bytes);
         assert!(!had_errors, "{file}");
         assert!(text.contains("20261112"));
@@ -151,26 +177,88 @@ fn fixtures_are_really_in_their_encodings() {
 
 #[test]
 fn broken_files_name_the_line_and_the_reason() {
-    let cases: &[(&str, fn() -> TextLayout, &str, &str)] = &[
-        ("abc_count_mismatch.txt", abc, "line 1 (header), field `count`", "the header declares 3 records, the file has 2"),
-        ("abc_wrong_total.txt", abc, "line 1 (header), field `total`", "declares a total of 565.00, the records add up to 565.30"),
-        ("abc_bad_date.txt", abc, "line 3, column `date`", "`20261345` is not a date in the format `%Y%m%d`"),
-        ("abc_bad_amount.txt", abc, "line 2, column `amount`", "`256,8O` is not a decimal amount"),
-        ("abc_wrong_columns.txt", abc, "line 3", "5 field(s) separated by `|`, the layout's columns has 6"),
-        ("abc_invalid_gbk.txt", abc, "line 3", "not valid GBK (undecodable bytes at byte 39)"),
+    type Case = (&'static str, fn() -> TextLayout, &'static str, &'static str);
+    let cases: &[Case] = &[
+        (
+            "abc_count_mismatch.txt",
+            abc,
+            "line 1 (header), field `count`",
+            "the header declares 3 records, the file has 2",
+        ),
+        (
+            "abc_wrong_total.txt",
+            abc,
+            "line 1 (header), field `total`",
+            "declares a total of 565.00, the records add up to 565.30",
+        ),
+        (
+            "abc_bad_date.txt",
+            abc,
+            "line 3, column `date`",
+            "`20261345` is not a date in the format `%Y%m%d`",
+        ),
+        (
+            "abc_bad_amount.txt",
+            abc,
+            "line 2, column `amount`",
+            "`256,8O` is not a decimal amount",
+        ),
+        (
+            "abc_wrong_columns.txt",
+            abc,
+            "line 3",
+            "5 field(s) separated by `|`, the layout's `columns` lists 6",
+        ),
+        (
+            "abc_invalid_gbk.txt",
+            abc,
+            "line 3",
+            "not valid GBK (undecodable bytes at byte 39)",
+        ),
         ("empty.txt", abc, "start of file", "the file is empty"),
         ("empty.txt", ccb, "start of file", "the file is empty"),
-        ("camt054.xml", abc, "line 1 (header)", "the line has 1 field(s) separated by `|`"),
+        (
+            "camt054.xml",
+            abc,
+            "line 1 (header)",
+            "the line has 1 field(s) separated by `|`",
+        ),
         ("camt054.xml", ccb, "line 1, column `", "too short"),
-        ("ccb_truncated.txt", ccb, "line 3 (trailer)", "the trailer is missing"),
-        ("ccb_wrong_total.txt", ccb, "line 5 (trailer), field `total`", "the trailer declares a total of 1361.00, the records add up to 1361.60"),
-        ("ccb_short_line.txt", ccb, "line 3, column `amount`", "the line is 45 characters long, too short for `amount` (characters 41-52)"),
+        (
+            "ccb_truncated.txt",
+            ccb,
+            "line 3 (trailer)",
+            "the trailer is missing",
+        ),
+        (
+            "ccb_wrong_total.txt",
+            ccb,
+            "line 5 (trailer), field `total`",
+            "the trailer declares a total of 1361.00, the records add up to 1361.60",
+        ),
+        (
+            "ccb_short_line.txt",
+            ccb,
+            "line 3, column `amount`",
+            "the line is 45 characters long, too short for `amount` (characters 41-52)",
+        ),
     ];
     for (file, layout, loc, reason) in cases {
-        let e = failure(&layout(), &read(&format!("fixtures/formats/text/broken/{file}")));
+        let e = failure(
+            &layout(),
+            &read(&format!("fixtures/formats/text/broken/{file}")),
+        );
         assert_eq!(e.file, "test.txt");
-        assert!(e.location.contains(loc), "{file}: location `{}`, want `{loc}`", e.location);
-        assert!(e.reason.contains(reason), "{file}: reason `{}`, want `{reason}`", e.reason);
+        assert!(
+            e.location.contains(loc),
+            "{file}: location `{}`, want `{loc}`",
+            e.location
+        );
+        assert!(
+            e.reason.contains(reason),
+            "{file}: reason `{}`, want `{reason}`",
+            e.reason
+        );
     }
 }
 
@@ -188,10 +276,14 @@ fn open_with_reads_a_text_file_end_to_end() {
     .collect::<Result<_, _>>()
     .unwrap();
     assert_eq!(events.len(), 6);
-    assert!(matches!(&events[0], Event::File(Format::Text, h) if h.created_at.as_deref() == Some("2026-11-12")));
+    assert!(
+        matches!(&events[0], Event::File(Format::Text, h) if h.created_at.as_deref() == Some("2026-11-12"))
+    );
     assert!(matches!(&events[3], Event::Entry(e) if e.reference.as_deref() == Some("3100000002")));
     // without a layout: a clear error, not a panic
-    let e = crate::formats::open_with(Some(Format::Text), None, &bytes[..], "x").err().unwrap();
+    let e = crate::formats::open_with(Some(Format::Text), None, &bytes[..], "x")
+        .err()
+        .unwrap();
     assert!(e.reason.contains("[bank.layout]"), "{e}");
 }
 
@@ -205,16 +297,22 @@ const MINIMAL: &str = "kind = 'delimited'\ndelimiter = ','\ncolumns = ['date', '
 fn bad_layouts_are_rejected_naming_the_key() {
     assert_eq!(layout(MINIMAL).validate(), Ok(()));
     // unknown keys, at the top and inside tables
-    let e = toml::from_str::<TextLayout>(&format!("{MINIMAL}delimeter = '|'\n")).unwrap_err().to_string();
-    assert!(e.contains("delimeter"), "{e}");
-    let e = toml::from_str::<TextLayout>(&format!("{MINIMAL}header = {{ fields = ['count'], line = 1 }}\n"))
+    let e = toml::from_str::<TextLayout>(&format!("{MINIMAL}delimeter = '|'\n"))
         .unwrap_err()
         .to_string();
+    assert!(e.contains("delimeter"), "{e}");
+    let e = toml::from_str::<TextLayout>(&format!(
+        "{MINIMAL}header = {{ fields = ['count'], line = 1 }}\n"
+    ))
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("line"), "{e}");
     let fixed = "kind = 'fixed_width'\ncurrency = 'CNY'\naccount = 'A1'\n";
-    let e = toml::from_str::<TextLayout>(&format!("{fixed}columns = [{{ name = 'amount', start = 1, length = 3 }}]\n"))
-        .unwrap_err()
-        .to_string();
+    let e = toml::from_str::<TextLayout>(&format!(
+        "{fixed}columns = [{{ name = 'amount', start = 1, length = 3 }}]\n"
+    ))
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("length"), "{e}");
 
     let cases: &[(String, &str)] = &[
@@ -259,7 +357,10 @@ fn bad_layouts_are_rejected_naming_the_key() {
     // a reader built on a bad layout fails at once, naming the key
     let bad = layout(&MINIMAL.replace("','", "'||'"));
     let e = failure(&bad, b"20261112,1.00\n");
-    assert!(e.location == "layout" && e.reason.contains("delimiter"), "{e}");
+    assert!(
+        e.location == "layout" && e.reason.contains("delimiter"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -269,33 +370,52 @@ fn delimited_details_quotes_signs_directions_trailing_delimiters() {
         .iter()
         .map(|s| ColumnSpec::Named(s.to_string()))
         .collect();
-    let file = "\u{feff}20261112,12.5,\"a, \"\"quoted\"\" text\",张伟\n\n20261113,-3.00,fee,,\n\n\n";
+    let file =
+        "\u{feff}20261112,12.5,\"a, \"\"quoted\"\" text\",张伟\n\n20261113,-3.00,fee,,\n\n\n";
     let (st, e) = ok(&l, file.as_bytes());
     assert_eq!(st.account, "A1");
     assert_eq!(e[0].remittance.as_deref(), Some("a, \"quoted\" text"));
-    assert_eq!((e[0].direction, e[0].amount.minor()), (Direction::Credit, 1250));
-    assert_eq!((e[1].direction, e[1].amount.minor()), (Direction::Debit, 300));
+    assert_eq!(
+        (e[0].direction, e[0].amount.minor()),
+        (Direction::Credit, 1250)
+    );
+    assert_eq!(
+        (e[1].direction, e[1].amount.minor()),
+        (Direction::Debit, 300)
+    );
     assert_eq!(e[1].payer_name, None);
     assert_eq!(e[1].booking_date, date("2026-11-13"));
 
     let e = failure(&l, b"20261112,1.00,\"open,x\n");
-    assert!(e.location == "line 1" && e.reason.contains("quoted field"), "{e}");
+    assert!(
+        e.location == "line 1" && e.reason.contains("quoted field"),
+        "{e}"
+    );
     let e = failure(&l, b"20261112,0.00,x,y\n");
     assert!(e.reason.contains("zero"), "{e}");
     let e = failure(&l, b"20261112,1.001,x,y\n");
-    assert!(e.location.contains("`amount`") && e.reason.contains("decimal places"), "{e}");
+    assert!(
+        e.location.contains("`amount`") && e.reason.contains("decimal places"),
+        "{e}"
+    );
 
     // a direction column: values decide, signs are refused, unknown values named
     let mut d = layout(&MINIMAL.replace("['date', 'amount']", "['direction', 'amount']"));
     d.credit_values = vec!["贷".into()];
     d.debit_values = vec!["借".into()];
     let (_, e) = ok(&d, "贷,5\n借,7.25\n".as_bytes());
-    assert_eq!((e[0].direction, e[1].direction), (Direction::Credit, Direction::Debit));
+    assert_eq!(
+        (e[0].direction, e[1].direction),
+        (Direction::Credit, Direction::Debit)
+    );
     assert_eq!(e[0].booking_date, None);
     let e = failure(&d, "贷,-5\n".as_bytes());
     assert!(e.reason.contains("negative"), "{e}");
     let e = failure(&d, "X,5\n".as_bytes());
-    assert!(e.location == "line 1, column `direction`" && e.reason.contains("`X` is neither"), "{e}");
+    assert!(
+        e.location == "line 1, column `direction`" && e.reason.contains("`X` is neither"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -313,9 +433,19 @@ fn header_account_and_date_default_and_credit_totals() {
     assert_eq!(e[0].booking_date, date("2026-11-12"));
     assert_eq!(e[2].reference, None);
     let e = failure(&l, "title\nX|acct|2026-11-12|2|30.00|1\n".as_bytes());
-    assert!(e.location == "line 2 (header)" && e.reason.contains("does not start with `H`"), "{e}");
-    let e = failure(&l, "title\nH|acct|2026-11-12|1|10.00|1\n10.00|x\n".as_bytes());
-    assert!(e.reason.contains("the header declares 1 debit records, the file has 0"), "{e}");
+    assert!(
+        e.location == "line 2 (header)" && e.reason.contains("does not start with `H`"),
+        "{e}"
+    );
+    let e = failure(
+        &l,
+        "title\nH|acct|2026-11-12|1|10.00|1\n10.00|x\n".as_bytes(),
+    );
+    assert!(
+        e.reason
+            .contains("the header declares 1 debit records, the file has 0"),
+        "{e}"
+    );
     let e = failure(&l, b"only a title\n\n");
     assert!(e.reason.contains("nothing after the skipped lines"), "{e}");
 }
@@ -325,13 +455,23 @@ fn overlong_lines_and_missing_trailers_are_errors() {
     let mut long = b"20261112,".to_vec();
     long.resize(MAX_LINE + 10, b'1');
     let e = failure(&layout(MINIMAL), &long);
-    assert!(e.location == "line 1" && e.reason.contains("longer than 65536 bytes"), "{e}");
+    assert!(
+        e.location == "line 1" && e.reason.contains("longer than 65536 bytes"),
+        "{e}"
+    );
     let mut l = layout(MINIMAL);
-    l.trailer = Some(RecordLine { fields: vec![ColumnSpec::Named("count".into())], marker: None, date_format: None });
+    l.trailer = Some(RecordLine {
+        fields: vec![ColumnSpec::Named("count".into())],
+        marker: None,
+        date_format: None,
+    });
     let (_, e) = ok(&l, b"20261112,1\n20261112,2\n2\n");
     assert_eq!(e.len(), 2);
     let e = failure(&l, b"20261112,1\n20261112,2\n");
-    assert!(e.location == "line 2 (trailer)" && e.reason.contains("is the trailer missing?"), "{e}");
+    assert!(
+        e.location == "line 2 (trailer)" && e.reason.contains("is the trailer missing?"),
+        "{e}"
+    );
     // only blank lines: empty
     let e = failure(&l, b"\n \r\n");
     assert!(e.reason.contains("the file is empty"), "{e}");
@@ -362,7 +502,11 @@ fn streams_a_large_generated_file() {
         }
     }
     let l = layout(MINIMAL);
-    let reader = BufReader::new(Gen { left: 200_000, cur: vec![], pos: 0 });
+    let reader = BufReader::new(Gen {
+        left: 200_000,
+        cur: vec![],
+        pos: 0,
+    });
     let mut n = 0u32;
     for ev in TextReader::new(reader, "gen", &l) {
         if let Event::Entry(e) = ev.unwrap() {
