@@ -553,7 +553,9 @@ impl<R: BufRead> Mt940Reader<R> {
                     ));
                 };
                 if s.entries.len() >= MAX_ENTRIES {
-                    return Err(err(format!("more than {MAX_ENTRIES} entries in one statement")));
+                    return Err(err(format!(
+                        "more than {MAX_ENTRIES} entries in one statement"
+                    )));
                 }
                 let line = parse_61(&f.lines, ccy).map_err(err)?;
                 let e = line.entry(s.entries.len() as u32 + 1, ccy);
@@ -577,11 +579,9 @@ impl<R: BufRead> Mt940Reader<R> {
                 s.entries.push(e);
                 s.after_61 = true;
             }
-            "86" => {
-                if was_61 {
-                    if let Some(e) = s.entries.last_mut() {
-                        apply_86(e, &f.joined());
-                    }
+            "86" if was_61 => {
+                if let Some(e) = s.entries.last_mut() {
+                    apply_86(e, &f.joined());
                 }
             }
             // :21: related reference, :28C: statement number, others: not in the model.
@@ -606,7 +606,10 @@ impl<R: BufRead> Mt940Reader<R> {
             if s.opening.is_none() {
                 return Err(self.err_at(
                     loc20,
-                    format!("missing mandatory field :60F:/:60M: (opening balance) in statement {}", s.id),
+                    format!(
+                        "missing mandatory field :60F:/:60M: (opening balance) in statement {}",
+                        s.id
+                    ),
                 ));
             }
             if s.closing.is_none() {
@@ -654,7 +657,10 @@ impl<R: BufRead> Mt940Reader<R> {
         if is_942 && s.currency.is_none() {
             return Err(self.err_at(
                 loc20,
-                format!("statement {} names no currency (no :34F:, :90D:/:90C: or balance)", s.id),
+                format!(
+                    "statement {} names no currency (no :34F:, :90D:/:90C: or balance)",
+                    s.id
+                ),
             ));
         }
         let currency = s.currency.as_ref().map(|(c, _)| *c);
@@ -662,7 +668,8 @@ impl<R: BufRead> Mt940Reader<R> {
         if !self.file_emitted {
             self.file_emitted = true;
             let format = if is_942 { Format::Mt942 } else { Format::Mt940 };
-            self.queue.push_back(Event::File(format, FileHeader::default()));
+            self.queue
+                .push_back(Event::File(format, FileHeader::default()));
         }
         self.statements += 1;
         let declared = StatementTotals {
@@ -887,7 +894,8 @@ fn parse_61(lines: &[String], ccy: Currency) -> Result<Line61, String> {
             .filter(|s| s.iter().all(u8::is_ascii_digit))
             .map(|_| &main[r])
     };
-    let vd = digits(0..6).ok_or_else(|| format!("`{main}` does not start with a value date YYMMDD"))?;
+    let vd =
+        digits(0..6).ok_or_else(|| format!("`{main}` does not start with a value date YYMMDD"))?;
     let value_date = parse_date(vd)?;
     let mut i = 6;
     let mut entry_date = None;
@@ -1004,7 +1012,11 @@ fn slash_tags(t: &str) -> Vec<(&'static str, String)> {
     }
     let mut out = Vec::new();
     for (k, (_, vstart, tag)) in marks.iter().enumerate() {
-        let vend = marks.get(k + 1).map(|m| m.0).unwrap_or(b.len()).max(*vstart);
+        let vend = marks
+            .get(k + 1)
+            .map(|m| m.0)
+            .unwrap_or(b.len())
+            .max(*vstart);
         let v = String::from_utf8_lossy(&b[*vstart..vend]);
         out.push((*tag, v.trim_end_matches('/').trim().to_string()));
     }
@@ -1024,12 +1036,13 @@ fn apply_86(e: &mut Entry, text: &str) {
         return;
     }
     let b = text.as_bytes();
-    let structured = (b.len() >= 3 && b[0] == b'?' && b[1].is_ascii_digit() && b[2].is_ascii_digit())
-        || (b.len() >= 6
-            && b[..3].iter().all(u8::is_ascii_digit)
-            && b[3] == b'?'
-            && b[4].is_ascii_digit()
-            && b[5].is_ascii_digit());
+    let structured =
+        (b.len() >= 3 && b[0] == b'?' && b[1].is_ascii_digit() && b[2].is_ascii_digit())
+            || (b.len() >= 6
+                && b[..3].iter().all(u8::is_ascii_digit)
+                && b[3] == b'?'
+                && b[4].is_ascii_digit()
+                && b[5].is_ascii_digit());
     if structured {
         apply_question_fields(e, text);
         return;
@@ -1116,7 +1129,9 @@ fn apply_question_fields(e: &mut Entry, text: &str) {
     }
     e.payer_name = nonempty(&name);
     // German SEPA keywords inside the remittance lines: EREF+…, SVWZ+…
-    let keys = ["EREF+", "KREF+", "MREF+", "CRED+", "DEBT+", "SVWZ+", "ABWA+", "ABWE+"];
+    let keys = [
+        "EREF+", "KREF+", "MREF+", "CRED+", "DEBT+", "SVWZ+", "ABWA+", "ABWE+",
+    ];
     let mut found: Vec<(usize, &str)> = keys
         .iter()
         .filter_map(|k| remi.find(k).map(|p| (p, *k)))

@@ -37,8 +37,15 @@ fn parse_err(bytes: &[u8], format: Option<Format>, name: &str) -> ParseError {
         Err(e) => return e,
     };
     let errs: Vec<_> = events.iter().filter_map(|e| e.as_ref().err()).collect();
-    assert_eq!(errs.len(), 1, "{name}: exactly one error expected: {events:?}");
-    assert!(events.last().unwrap().is_err(), "{name}: the error ends the stream");
+    assert_eq!(
+        errs.len(),
+        1,
+        "{name}: exactly one error expected: {events:?}"
+    );
+    assert!(
+        events.last().unwrap().is_err(),
+        "{name}: the error ends the stream"
+    );
     errs[0].clone()
 }
 
@@ -109,7 +116,10 @@ fn real_ing_file() {
     assert_eq!(e.bank_tx_code.as_deref(), Some("NRTI"));
     assert_eq!(e.end_to_end_id.as_deref(), Some("20120123456789"));
     assert_eq!(e.payer_name.as_deref(), Some("J.Janssen"));
-    assert_eq!(e.remittance.as_deref(), Some("Factuurnr 123456 Klantnr 00123"));
+    assert_eq!(
+        e.remittance.as_deref(),
+        Some("Factuurnr 123456 Klantnr 00123")
+    );
 
     // :86: wrapped mid-word and across a bare `-` line inside the block
     let e = &s.entries[3];
@@ -140,8 +150,15 @@ fn real_ing_file() {
 fn real_rabo_file() {
     let f = parse(&read(OCA_RABO), Format::Mt940, "oca-rabo.swi");
     assert_eq!(f.statements.len(), 4);
-    let ids: Vec<_> = f.statements.iter().map(|s| s.statement_id.clone().unwrap()).collect();
-    assert_eq!(ids, ["940S140102", "940S140103", "940S140106", "940S140107"]);
+    let ids: Vec<_> = f
+        .statements
+        .iter()
+        .map(|s| s.statement_id.clone().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["940S140102", "940S140103", "940S140106", "940S140107"]
+    );
     let counts: Vec<_> = f.statements.iter().map(|s| s.entries.len()).collect();
     assert_eq!(counts, [1, 0, 1, 0]);
     let balances: Vec<_> = f
@@ -174,18 +191,28 @@ fn real_rabo_file() {
     assert_eq!(e.payer_name.as_deref(), Some("R. SMITH"));
     // the counterparty account is on the :61: continuation line
     assert_eq!(e.payer_account.as_deref(), Some("NL66RABO0160878799"));
-    assert_eq!(e.remittance.as_deref(), Some("Test money paid by other partner:"));
+    assert_eq!(
+        e.remittance.as_deref(),
+        Some("Test money paid by other partner:")
+    );
 
     let e = &f.statements[2].entries[0];
     assert_eq!(e.direction, Direction::Debit);
     assert_eq!(e.value_date, date("2014-01-01"));
     assert_eq!(e.payer_name.as_deref(), Some("Kosten"));
-    assert_eq!(e.remittance.as_deref(), Some("Periode 01-10-2013 t/m 31-12-2013"));
+    assert_eq!(
+        e.remittance.as_deref(),
+        Some("Periode 01-10-2013 t/m 31-12-2013")
+    );
 }
 
 #[test]
 fn cny_utility_statement() {
-    let f = parse(&fixture("cny_utility.940"), Format::Mt940, "cny_utility.940");
+    let f = parse(
+        &fixture("cny_utility.940"),
+        Format::Mt940,
+        "cny_utility.940",
+    );
     assert_eq!(f.format, Format::Mt940);
     assert_eq!(f.statements.len(), 2);
     let s = &f.statements[0];
@@ -200,7 +227,10 @@ fn cny_utility_statement() {
     assert_eq!(e.currency, Currency::CNY);
     assert_eq!(e.tx_id.as_deref(), Some("B202610-0001"));
     assert_eq!(e.bank_ref.as_deref(), Some("CN20261031000001"));
-    assert_eq!(e.remittance.as_deref(), Some("DIANFEI B202610-0001 ZHANG WEI"));
+    assert_eq!(
+        e.remittance.as_deref(),
+        Some("DIANFEI B202610-0001 ZHANG WEI")
+    );
     assert_eq!(e.status, EntryStatus::Booked);
     assert_eq!((e.tx_seq, e.tx_count), (1, 1));
     let e = &s.entries[2];
@@ -211,7 +241,10 @@ fn cny_utility_statement() {
         e.remittance.as_deref(),
         Some("ELECTRICITY BILL B202610-0005 ACCOUNT 3100000005")
     );
-    assert_eq!(s.entries[3].remittance.as_deref(), Some("DIANFEI HUHAO 3100000007"));
+    assert_eq!(
+        s.entries[3].remittance.as_deref(),
+        Some("DIANFEI HUHAO 3100000007")
+    );
     // RC: reversal of a credit, booked as a debit
     let e = &s.entries[5];
     assert_eq!((e.direction, e.reversal), (Direction::Debit, true));
@@ -231,7 +264,10 @@ fn cny_utility_statement() {
 #[test]
 fn structured_86_latin1_and_year_rollover() {
     let bytes = fixture("structured_86.940");
-    assert!(std::str::from_utf8(&bytes).is_err(), "the fixture is Latin-1");
+    assert!(
+        std::str::from_utf8(&bytes).is_err(),
+        "the fixture is Latin-1"
+    );
     let f = parse(&bytes, Format::Mt940, "structured_86.940");
     assert_eq!(f.statements.len(), 2);
     let s = &f.statements[0];
@@ -292,26 +328,66 @@ fn streams_file_then_statement_entries_end() {
 #[test]
 fn broken_files() {
     let cases: &[(&str, &str, &[&str])] = &[
-        ("truncated.940", "line 8", &["truncated file", "closing balance"]),
-        ("truncated_block.940", "line 14", &["truncated file", "{4:", "never closed"]),
+        (
+            "truncated.940",
+            "line 8",
+            &["truncated file", "closing balance"],
+        ),
+        (
+            "truncated_block.940",
+            "line 14",
+            &["truncated file", "{4:", "never closed"],
+        ),
         (
             "wrong_closing.940",
             "line 20, field :62F:",
             &["opening 1000000.00 + entries 12350.30 != closing 1012530.30"],
         ),
-        ("bad_date.940", "line 14, field :61:", &["`261032` is not a valid date"]),
-        ("bad_amount.940", "line 6, field :61:", &["not a SWIFT amount"]),
-        ("too_precise.940", "line 6, field :61:", &["more decimals than CNY allows"]),
-        ("empty.940", "start of file", &["empty", "no statement found"]),
-        ("wrong_currency.940", "line 21, field :64:", &["currency USD", "CNY"]),
-        ("missing_25.940", "line 24, field :20:", &["missing mandatory field :25:"]),
-        ("wrong_90d.942", "line 13, field :90D:", &["declares 1 debit entries of 21.00", "12.00"]),
+        (
+            "bad_date.940",
+            "line 14, field :61:",
+            &["`261032` is not a valid date"],
+        ),
+        (
+            "bad_amount.940",
+            "line 6, field :61:",
+            &["not a SWIFT amount"],
+        ),
+        (
+            "too_precise.940",
+            "line 6, field :61:",
+            &["more decimals than CNY allows"],
+        ),
+        (
+            "empty.940",
+            "start of file",
+            &["empty", "no statement found"],
+        ),
+        (
+            "wrong_currency.940",
+            "line 21, field :64:",
+            &["currency USD", "CNY"],
+        ),
+        (
+            "missing_25.940",
+            "line 24, field :20:",
+            &["missing mandatory field :25:"],
+        ),
+        (
+            "wrong_90d.942",
+            "line 13, field :90D:",
+            &["declares 1 debit entries of 21.00", "12.00"],
+        ),
         ("camt053.xml", "line 1", &["not an MT940/MT942 file"]),
         ("garbage.bin", "line 1", &["not an MT940/MT942 file"]),
     ];
     for (name, loc, reasons) in cases {
         let bytes = fixture(&format!("broken/{name}"));
-        let format = if name.ends_with(".942") { Format::Mt942 } else { Format::Mt940 };
+        let format = if name.ends_with(".942") {
+            Format::Mt942
+        } else {
+            Format::Mt940
+        };
         let e = parse_err(&bytes, Some(format), name);
         assert_eq!(e.file, *name);
         assert_eq!(e.location, *loc, "{name}: {e}");
@@ -323,7 +399,11 @@ fn broken_files() {
 
 #[test]
 fn missing_opening_balance_and_stray_tags() {
-    let e = parse_err(b":20:X\n:25:A\n:62F:C261031CNY0,\n", Some(Format::Mt940), "m");
+    let e = parse_err(
+        b":20:X\n:25:A\n:62F:C261031CNY0,\n",
+        Some(Format::Mt940),
+        "m",
+    );
     assert!(e.reason.contains(":60F:"), "{e}");
     let e = parse_err(b":25:A\n:20:X\n", Some(Format::Mt940), "m");
     assert_eq!(e.location, "line 1, field :25:");
@@ -356,10 +436,19 @@ fn sniffing() {
     assert_eq!(sniff(&fixture("cny_utility.940")), Some(Format::Mt940));
     assert_eq!(sniff(&fixture("structured_86.940")), Some(Format::Mt940));
     assert_eq!(sniff(&fixture("interim.942")), Some(Format::Mt942));
-    assert_eq!(sniff(b"\n\n:20:R\n:25:A\n:28C:1\n:34F:EUR0,\n"), Some(Format::Mt942));
+    assert_eq!(
+        sniff(b"\n\n:20:R\n:25:A\n:28C:1\n:34F:EUR0,\n"),
+        Some(Format::Mt942)
+    );
     assert_eq!(sniff(&fixture("broken/camt053.xml")), None);
-    assert_eq!(crate::formats::sniff(&fixture("broken/camt053.xml")), Some(Format::Camt053));
-    assert_eq!(sniff(b"01,BANK,UTIL,261031,1200,1,80,,2/\n02,UTIL,BANK,1,261031,,CNY,2/\n"), None);
+    assert_eq!(
+        crate::formats::sniff(&fixture("broken/camt053.xml")),
+        Some(Format::Camt053)
+    );
+    assert_eq!(
+        sniff(b"01,BANK,UTIL,261031,1200,1,80,,2/\n02,UTIL,BANK,1,261031,,CNY,2/\n"),
+        None
+    );
     assert_eq!(sniff(b"01,:20:,:25:\n"), None);
     assert_eq!(sniff(&fixture("broken/garbage.bin")), None);
     assert_eq!(sniff(b""), None);
