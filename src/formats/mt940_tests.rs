@@ -503,6 +503,65 @@ fn field_parsers() {
     assert!(parse_61(&["2610".into()], c).is_err());
 }
 
+/// A reader that counts the bytes taken from it.
+struct Counting<'a> {
+    data: &'a [u8],
+    taken: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+impl std::io::Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        self.taken.set(self.taken.get() + n);
+        Ok(n)
+    }
+}
+
+#[test]
+fn streams_statement_by_statement() {
+    let mut file = String::new();
+    let mut balance = 0i64;
+    for i in 0..2000 {
+        file.push_str(&format!(
+            ":20:S{i}\n:25:1001020109000012345\n:60F:C261031CNY{balance},00\n\
+             :61:2610311031C7,00NTRFB202610-0001\n:86:DIANFEI HUHAO 3100000001\n\
+             :62F:C261031CNY{},00\n-\n",
+            balance + 7
+        ));
+        balance += 7;
+    }
+    let taken = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counting = Counting {
+        data: file.as_bytes(),
+        taken: taken.clone(),
+    };
+    let mut r = Mt940Reader::new(
+        std::io::BufReader::with_capacity(512, counting),
+        "big",
+        Format::Mt940,
+    );
+    let mut statements = 0;
+    let mut entries = 0;
+    for ev in r.by_ref() {
+        match ev.unwrap() {
+            Event::Statement(_) => statements += 1,
+            Event::Entry(_) => entries += 1,
+            Event::StatementEnd if statements == 1 => {
+                assert!(
+                    taken.get() < 2048,
+                    "read {} bytes for one statement",
+                    taken.get()
+                );
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((statements, entries), (2000, 2000));
+    assert_eq!(taken.get(), file.len());
+}
+
 /// Collects at most `limit` events; the reader must stop by itself well before.
 fn drain(bytes: &[u8], format: Format) -> usize {
     let r = Mt940Reader::new(bytes, "fuzz", format);
