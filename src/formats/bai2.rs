@@ -548,19 +548,11 @@ impl<R: BufRead> Bai2Reader<R> {
             }
         }
         g.accounts += 1;
-        let declared = StatementTotals {
-            credit_count: total_credits.as_ref().and_then(|s| s.count),
-            credit_sum: total_credits
-                .as_ref()
-                .and_then(|s| s.amount)
-                .map(|m| Decimal::new(m, exp)),
-            debit_count: total_debits.as_ref().and_then(|s| s.count),
-            debit_sum: total_debits
-                .as_ref()
-                .and_then(|s| s.amount)
-                .map(|m| Decimal::new(m, exp)),
-            ..StatementTotals::default()
-        };
+        // The 100/400 summaries are checked against the account's details by this reader
+        // (when the account has details), but they are not the statement's declared totals:
+        // a summary-only account declares credits it does not itemize, and informational
+        // details (700+) are outside the summaries. Stored lines are checked against the
+        // control totals instead (49/98/99, above).
         self.queue.push_back(Event::Statement(Statement {
             statement_id: None,
             account: account.clone(),
@@ -568,7 +560,7 @@ impl<R: BufRead> Bai2Reader<R> {
             created_at: Some(g.as_of_text.clone()),
             opening_balance: opening,
             closing_balance: closing,
-            declared,
+            declared: StatementTotals::default(),
             entries: Vec::new(),
         }));
         self.account = Some(AccountState {

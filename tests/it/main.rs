@@ -4,6 +4,7 @@
 mod billing;
 mod cli;
 mod daemon;
+mod formats;
 mod helpers;
 mod ingest;
 mod matching;
