@@ -530,7 +530,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(crate::formats::fuzz_cases(256)))]
 
     #[test]
     fn fuzz_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {

@@ -216,3 +216,13 @@ pub fn collect(events: EventReader<'_>, file: &str) -> Result<ParsedFile, ParseE
     }
     out.ok_or_else(|| ParseError::new(file, "end of file", "no statement found"))
 }
+
+/// How many cases each parser's fuzz (proptest) test runs: `default` in CI, more with
+/// `BILLRECON_FUZZ_CASES=N` for a long run (docs/FUZZING.md).
+#[cfg(test)]
+pub(crate) fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("BILLRECON_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
