@@ -82,25 +82,49 @@ impl Metrics {
         };
         if let Ok(mut r) = m.registry.lock() {
             r.register("files_ingested", "Bank files ingested", m.files.clone());
-            r.register("files_rejected", "Bank files rejected and quarantined", m.rejected_files.clone());
-            r.register("payments_ingested", "Payment lines stored from bank files", m.payments_ingested.clone());
+            r.register(
+                "files_rejected",
+                "Bank files rejected and quarantined",
+                m.rejected_files.clone(),
+            );
+            r.register(
+                "payments_ingested",
+                "Payment lines stored from bank files",
+                m.payments_ingested.clone(),
+            );
             r.register("pulled_bytes", "Bytes of bank files taken", m.bytes.clone());
             r.register("runs", "Pull runs by outcome", m.runs.clone());
             r.register("pull_failures", "Failed pull runs", m.pull_failures.clone());
-            r.register("pull_duration_seconds", "Duration of pull runs", m.pull_seconds.clone());
+            r.register(
+                "pull_duration_seconds",
+                "Duration of pull runs",
+                m.pull_seconds.clone(),
+            );
             r.register(
                 "last_successful_pull_timestamp_seconds",
                 "Unix time of the bank's last successful pull",
                 m.last_success.clone(),
             );
-            r.register("bank_healthy", "1 when the bank's recent pulls succeed", m.bank_healthy.clone());
-            r.register("payments_matched", "Payments decided by matching, by outcome", m.matched.clone());
+            r.register(
+                "bank_healthy",
+                "1 when the bank's recent pulls succeed",
+                m.bank_healthy.clone(),
+            );
+            r.register(
+                "payments_matched",
+                "Payments decided by matching, by outcome",
+                m.matched.clone(),
+            );
             r.register(
                 "matched_amount",
                 "Money decided by matching (major units): applied, credit, held",
                 m.matched_amount.clone(),
             );
-            r.register("exceptions_open", "Open exceptions by reason", m.exceptions_open.clone());
+            r.register(
+                "exceptions_open",
+                "Open exceptions by reason",
+                m.exceptions_open.clone(),
+            );
         }
         m
     }
@@ -119,7 +143,9 @@ impl Metrics {
             ("reversed", s.reversed),
         ] {
             self.matched
-                .get_or_create(&StatusLabel { status: status.into() })
+                .get_or_create(&StatusLabel {
+                    status: status.into(),
+                })
                 .inc_by(n);
         }
         let scale = 10f64.powi(exponent as i32);
@@ -131,7 +157,9 @@ impl Metrics {
             // a counter only goes up: reversals (negative) are not subtracted here
             if minor > 0 {
                 self.matched_amount
-                    .get_or_create(&BucketLabel { bucket: bucket.into() })
+                    .get_or_create(&BucketLabel {
+                        bucket: bucket.into(),
+                    })
                     .inc_by(minor as f64 / scale);
             }
         }

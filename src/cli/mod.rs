@@ -173,7 +173,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             let bank = match bank {
                 Some(id) => {
                     let cfg = Config::load(&config_path(cli.config.as_deref()))?;
-                    Some(cfg.bank(id).with_context(|| format!("bank `{id}` is not in the config"))?)
+                    Some(
+                        cfg.bank(id)
+                            .with_context(|| format!("bank `{id}` is not in the config"))?,
+                    )
                 }
                 None => None,
             };
@@ -376,9 +379,18 @@ async fn banks_status(app: &App, format: TableFormat) -> anyhow::Result<()> {
         std::io::stdout().lock(),
         format,
         &[
-            "bank_id", "name", "source", "health", "consecutive_failures", "last_run_started",
-            "last_run_outcome", "last_run_files", "last_run_payments", "last_run_error",
-            "last_success", "next_run",
+            "bank_id",
+            "name",
+            "source",
+            "health",
+            "consecutive_failures",
+            "last_run_started",
+            "last_run_outcome",
+            "last_run_files",
+            "last_run_payments",
+            "last_run_error",
+            "last_success",
+            "next_run",
         ],
     )?;
     for bank in &app.banks {
@@ -394,13 +406,23 @@ async fn banks_status(app: &App, format: TableFormat) -> anyhow::Result<()> {
             bank.schedule
                 .upcoming(app.config.daemon.tz())
                 .next()
-                .map(|t| t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .map(|t| {
+                    t.with_timezone(&chrono::Utc)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                })
         });
         w.row(vec![
             Some(bank.id.clone()),
             Some(bank.name.clone()),
             Some(source.into()),
-            Some(if failures >= threshold { "unhealthy" } else { "healthy" }.into()),
+            Some(
+                if failures >= threshold {
+                    "unhealthy"
+                } else {
+                    "healthy"
+                }
+                .into(),
+            ),
             Some(failures.to_string()),
             run.map(|r| r.started_at.clone()),
             run.map(|r| r.outcome.clone()),

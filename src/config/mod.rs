@@ -170,7 +170,9 @@ impl DaemonConfig {
 pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, String> {
     use std::str::FromStr;
     cron::Schedule::from_str(expr).map_err(|e| {
-        format!("`{expr}` is not a cron schedule (sec min hour day-of-month month day-of-week): {e}")
+        format!(
+            "`{expr}` is not a cron schedule (sec min hour day-of-month month day-of-week): {e}"
+        )
     })
 }
 
@@ -324,9 +326,15 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-fn read_secret(file: &Option<PathBuf>, env: &Option<String>, what: &str) -> Result<Option<String>, String> {
+fn read_secret(
+    file: &Option<PathBuf>,
+    env: &Option<String>,
+    what: &str,
+) -> Result<Option<String>, String> {
     match (file, env) {
-        (Some(_), Some(_)) => Err(format!("{what}: set a file or an environment variable, not both")),
+        (Some(_), Some(_)) => Err(format!(
+            "{what}: set a file or an environment variable, not both"
+        )),
         (Some(f), None) => std::fs::read_to_string(f)
             .map(|s| Some(s.trim().to_string()))
             .map_err(|e| format!("{what}: cannot read secrets file {}: {e}", f.display())),
@@ -345,7 +353,11 @@ impl HttpsSource {
     /// Reads the secrets this source names. Errors name the file or variable, never a value.
     pub fn auth(&self) -> Result<Auth, String> {
         let token = read_secret(&self.token_file, &self.token_env, "bearer token")?;
-        let password = read_secret(&self.password_file, &self.password_env, "basic auth password")?;
+        let password = read_secret(
+            &self.password_file,
+            &self.password_env,
+            "basic auth password",
+        )?;
         match (token, &self.basic_user, password) {
             (Some(_), Some(_), _) => Err("set a bearer token or basic auth, not both".into()),
             (Some(t), None, None) => Ok(Auth::Bearer(t)),
@@ -354,9 +366,7 @@ impl HttpsSource {
                 user: u.clone(),
                 password: p,
             }),
-            (None, Some(_), None) => {
-                Err("basic_user needs password_file or password_env".into())
-            }
+            (None, Some(_), None) => Err("basic_user needs password_file or password_env".into()),
             (None, None, Some(_)) => Err("a password is set without basic_user".into()),
             (None, None, None) => Ok(Auth::None),
         }
@@ -366,10 +376,16 @@ impl HttpsSource {
         let url = reqwest::Url::parse(&self.base_url)
             .map_err(|e| format!("base_url `{}`: {e}", self.base_url))?;
         if !["https", "http"].contains(&url.scheme()) {
-            return Err(format!("base_url `{}` must be https:// (or http:// on loopback)", self.base_url));
+            return Err(format!(
+                "base_url `{}` must be https:// (or http:// on loopback)",
+                self.base_url
+            ));
         }
         if url.scheme() == "http"
-            && !matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]" | "::1"))
+            && !matches!(
+                url.host_str(),
+                Some("127.0.0.1" | "localhost" | "[::1]" | "::1")
+            )
         {
             return Err(format!(
                 "base_url `{}`: plain http is allowed only on loopback (the bank simulator)",
@@ -377,7 +393,10 @@ impl HttpsSource {
             ));
         }
         self.auth()?;
-        for (what, f) in [("client_identity", &self.client_identity), ("ca_cert", &self.ca_cert)] {
+        for (what, f) in [
+            ("client_identity", &self.client_identity),
+            ("ca_cert", &self.ca_cert),
+        ] {
             if let Some(f) = f {
                 std::fs::metadata(f).map_err(|e| format!("{what} {}: {e}", f.display()))?;
             }
@@ -459,7 +478,12 @@ impl Config {
         self.daemon
             .time_zone
             .parse::<chrono_tz::Tz>()
-            .map_err(|_| bad(format!("daemon.time_zone `{}` is not an IANA time zone", self.daemon.time_zone)))?;
+            .map_err(|_| {
+                bad(format!(
+                    "daemon.time_zone `{}` is not an IANA time zone",
+                    self.daemon.time_zone
+                ))
+            })?;
         parse_schedule(&self.daemon.default_schedule)
             .map_err(|e| bad(format!("daemon.default_schedule: {e}")))?;
         parse_schedule(&self.daemon.billing_schedule)
@@ -540,9 +564,13 @@ impl Config {
                     .filter_map(|p| Regex::new(p).ok())
                     .collect(),
                 // validated in `validate`
-                schedule: parse_schedule(b.schedule.as_deref().unwrap_or(&self.daemon.default_schedule))
-                    .or_else(|_| parse_schedule(&default_schedule()))
-                    .expect("the built-in default schedule parses"),
+                schedule: parse_schedule(
+                    b.schedule
+                        .as_deref()
+                        .unwrap_or(&self.daemon.default_schedule),
+                )
+                .or_else(|_| parse_schedule(&default_schedule()))
+                .expect("the built-in default schedule parses"),
                 layout: b.layout.clone().map(std::sync::Arc::new),
                 source: b.source.clone(),
             })
@@ -622,7 +650,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.daemon.tz(), chrono_tz::Asia::Shanghai);
-        assert!(ok.banks()[0].schedule.upcoming(ok.daemon.tz()).next().is_some());
+        assert!(ok.banks()[0]
+            .schedule
+            .upcoming(ok.daemon.tz())
+            .next()
+            .is_some());
     }
 
     #[test]
@@ -633,7 +665,10 @@ mod tests {
             "[[bank]]\nid='A'\nname='a'\nsource={{kind='https', base_url='https://bank.example/api', token_file='{}'}}\n",
             missing.display()
         ));
-        assert!(e.contains("nope.token") && e.contains("secrets file"), "{e}");
+        assert!(
+            e.contains("nope.token") && e.contains("secrets file"),
+            "{e}"
+        );
         let token = dir.path().join("bank.token");
         std::fs::write(&token, "s3cr3t-value\n").unwrap();
         let cfg = Config::from_toml(
@@ -644,13 +679,17 @@ mod tests {
             "t",
         )
         .unwrap();
-        let Some(SourceConfig::Https(h)) = &cfg.banks[0].source else { panic!() };
+        let Some(SourceConfig::Https(h)) = &cfg.banks[0].source else {
+            panic!()
+        };
         let auth = h.auth().unwrap();
         assert!(matches!(&auth, Auth::Bearer(t) if t == "s3cr3t-value"));
         assert!(!format!("{auth:?}").contains("s3cr3t"));
         let e = err("[[bank]]\nid='A'\nname='a'\nsource={kind='https', base_url='https://b.example', token_env='BILLRECON_TEST_UNSET_VAR'}\n");
         assert!(e.contains("BILLRECON_TEST_UNSET_VAR"), "{e}");
-        let e = err("[[bank]]\nid='A'\nname='a'\nsource={kind='https', base_url='http://bank.example'}\n");
+        let e = err(
+            "[[bank]]\nid='A'\nname='a'\nsource={kind='https', base_url='http://bank.example'}\n",
+        );
         assert!(e.contains("loopback"), "{e}");
         let e = err("[[bank]]\nid='A'\nname='a'\nsource={kind='https', base_url='https://b.example', basic_user='u'}\n");
         assert!(e.contains("password"), "{e}");

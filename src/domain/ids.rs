@@ -176,7 +176,10 @@ mod tests {
             mask_accounts("payer 6222021234567890123 (DE89370400440532013000), bill B2026-10"),
             "payer ***************0123 (******************3000), bill B2026-10"
         );
-        assert_eq!(mask_accounts("line 12, element Amt"), "line 12, element Amt");
+        assert_eq!(
+            mask_accounts("line 12, element Amt"),
+            "line 12, element Amt"
+        );
     }
 
     #[test]

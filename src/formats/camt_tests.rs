@@ -1073,5 +1073,8 @@ fn broken_unknown_encoding() {
     // a camt file declared and written in GBK: camt is read as UTF-8 only
     let e = broken("unknown_encoding_gbk.xml");
     assert!(e.location.contains("line 1"), "{e}");
-    assert!(e.reason.contains("encoding") && e.reason.contains("gbk"), "{e}");
+    assert!(
+        e.reason.contains("encoding") && e.reason.contains("gbk"),
+        "{e}"
+    );
 }

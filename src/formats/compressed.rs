@@ -64,13 +64,20 @@ pub fn open_file(
             drop(reader);
             let f = std::fs::File::open(path).map_err(|e| ParseError::io(name, &e))?;
             let archive = zip::ZipArchive::new(f).map_err(|e| {
-                ParseError::new(name, "zip directory", format!("not a readable zip file: {e}"))
+                ParseError::new(
+                    name,
+                    "zip directory",
+                    format!("not a readable zip file: {e}"),
+                )
             })?;
             if archive.len() > MAX_MEMBERS {
                 return Err(ParseError::new(
                     name,
                     "zip directory",
-                    format!("{} members; at most {MAX_MEMBERS} are accepted", archive.len()),
+                    format!(
+                        "{} members; at most {MAX_MEMBERS} are accepted",
+                        archive.len()
+                    ),
                 ));
             }
             Ok(Box::new(ZipEvents {
@@ -149,13 +156,20 @@ impl ZipEvents {
                 return Some(Err(ParseError::new(
                     &label,
                     "zip member",
-                    format!("{} bytes uncompressed; at most {MAX_MEMBER} are accepted", member.size()),
+                    format!(
+                        "{} bytes uncompressed; at most {MAX_MEMBER} are accepted",
+                        member.size()
+                    ),
                 )));
             }
             let mut bytes = Vec::with_capacity(member.size().min(MAX_MEMBER) as usize);
             let read = (&mut member).take(MAX_MEMBER + 1).read_to_end(&mut bytes);
             if let Err(e) = read {
-                return Some(Err(ParseError::new(&label, "zip member", format!("cannot decompress: {e}"))));
+                return Some(Err(ParseError::new(
+                    &label,
+                    "zip member",
+                    format!("cannot decompress: {e}"),
+                )));
             }
             if bytes.len() as u64 > MAX_MEMBER {
                 return Some(Err(ParseError::new(
@@ -228,7 +242,9 @@ mod tests {
     use std::io::Write;
 
     fn fixture(rel: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(rel)
     }
 
     fn collect(r: EventReader<'_>) -> Result<Vec<Event>, ParseError> {
@@ -236,9 +252,18 @@ mod tests {
     }
 
     fn count(events: &[Event]) -> (usize, usize, usize) {
-        let files = events.iter().filter(|e| matches!(e, Event::File(..))).count();
-        let stmts = events.iter().filter(|e| matches!(e, Event::Statement(..))).count();
-        let entries = events.iter().filter(|e| matches!(e, Event::Entry(..))).count();
+        let files = events
+            .iter()
+            .filter(|e| matches!(e, Event::File(..)))
+            .count();
+        let stmts = events
+            .iter()
+            .filter(|e| matches!(e, Event::Statement(..)))
+            .count();
+        let entries = events
+            .iter()
+            .filter(|e| matches!(e, Event::Entry(..)))
+            .count();
         (files, stmts, entries)
     }
 
@@ -267,12 +292,19 @@ mod tests {
         let opts = zip::write::SimpleFileOptions::default();
         z.add_directory("statements/", opts).unwrap();
         let mut expect = (0, 0);
-        for f in ["banks/icbc/ICBC_20261112_camt054.xml", "banks/cmb/CMB_20261112_camt053.xml"] {
+        for f in [
+            "banks/icbc/ICBC_20261112_camt054.xml",
+            "banks/cmb/CMB_20261112_camt053.xml",
+        ] {
             let bytes = std::fs::read(fixture(f)).unwrap();
-            let (_, s, e) = count(&collect(open_file(None, None, &fixture(f), f).unwrap()).unwrap());
+            let (_, s, e) =
+                count(&collect(open_file(None, None, &fixture(f), f).unwrap()).unwrap());
             expect = (expect.0 + s, expect.1 + e);
-            z.start_file(format!("statements/{}", f.rsplit('/').next().unwrap()), opts)
-                .unwrap();
+            z.start_file(
+                format!("statements/{}", f.rsplit('/').next().unwrap()),
+                opts,
+            )
+            .unwrap();
             z.write_all(&bytes).unwrap();
         }
         z.start_file("__MACOSX/._junk", opts).unwrap();
@@ -288,7 +320,8 @@ mod tests {
         let zp = dir.path().join("bad.zip");
         let mut z = zip::ZipWriter::new(std::fs::File::create(&zp).unwrap());
         let opts = zip::write::SimpleFileOptions::default();
-        let text = std::fs::read_to_string(fixture("banks/icbc/ICBC_20261112_camt054.xml")).unwrap();
+        let text =
+            std::fs::read_to_string(fixture("banks/icbc/ICBC_20261112_camt054.xml")).unwrap();
         z.start_file("ok.xml", opts).unwrap();
         z.write_all(text.as_bytes()).unwrap();
         z.start_file("cut.xml", opts).unwrap();

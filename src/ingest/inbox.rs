@@ -107,7 +107,10 @@ mod tests {
             st.ready(dir.path(), true, false).unwrap().is_empty(),
             "handled, unchanged"
         );
-        assert_eq!(st.ready(dir.path(), false, false).unwrap(), Vec::<PathBuf>::new());
+        assert_eq!(
+            st.ready(dir.path(), false, false).unwrap(),
+            Vec::<PathBuf>::new()
+        );
     }
 
     #[test]

@@ -127,8 +127,7 @@ pub async fn pull(
                 }
                 let known = {
                     let mut conn = cx.store.pool().acquire().await.op("connecting")?;
-                    store::files::find_by_sha(&mut conn, &file.sha256.to_ascii_lowercase())
-                        .await?
+                    store::files::find_by_sha(&mut conn, &file.sha256.to_ascii_lowercase()).await?
                 };
                 if known.is_some() {
                     tracing::info!(bank_id = %bank.id, file = %file.name, "listed file already ingested (same SHA-256); not downloaded");

@@ -16,10 +16,10 @@
 
 use super::{Decision, Rule};
 use crate::domain::Currency;
-use hashbrown::{DefaultHashBuilder, HashTable};
 use crate::store::bills::BillRow;
 use crate::store::matching::PendingPayment;
 use crate::store::{self, StoreError};
+use hashbrown::{DefaultHashBuilder, HashTable};
 use sqlx::AnyConnection;
 use std::collections::{HashMap, HashSet};
 
@@ -346,7 +346,8 @@ impl Book {
                 self.add_account(&no);
             }
         }
-        self.looked_up.extend(ask.into_iter().map(String::into_boxed_str));
+        self.looked_up
+            .extend(ask.into_iter().map(String::into_boxed_str));
         Ok(())
     }
 
@@ -570,7 +571,11 @@ mod tests {
     fn paying_a_bill_in_full_closes_it_and_a_reversal_reopens_it() {
         let mut book = Book::lazy();
         let i = book.add(&row("B1", "31000001", "2026-01-01", 100, "open"));
-        assert_eq!(book.take(i, "EUR", 100), 0, "another currency takes nothing");
+        assert_eq!(
+            book.take(i, "EUR", 100),
+            0,
+            "another currency takes nothing"
+        );
         assert_eq!(book.take(i, "CNY", 250), 100);
         assert_eq!(book.bill(i).status, BillStatus::Paid);
         assert_eq!(book.bill(i).room(), 0);
@@ -583,7 +588,13 @@ mod tests {
     #[test]
     fn lookups_by_key_ignore_case_spaces_and_dashes_like_the_stored_keys() {
         let mut book = Book::lazy();
-        let i = book.add(&row("inv-2026 0001", "3100-0000 07", "2026-01-01", 100, "open"));
+        let i = book.add(&row(
+            "inv-2026 0001",
+            "3100-0000 07",
+            "2026-01-01",
+            100,
+            "open",
+        ));
         assert_eq!(book.bill_by_key("INV20260001"), Some(i));
         assert_eq!(book.bill_by_key(&normalize_key("Inv 2026-0001")), Some(i));
         assert_eq!(book.bill_by_key("INV20260002"), None);

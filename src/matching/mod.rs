@@ -14,11 +14,11 @@ pub mod references;
 
 use crate::config::Bank;
 use crate::domain::Currency;
-use book::Book;
 use crate::store::matching::{
     BatchWrite, NewAllocation, PaymentUpdate, PendingPayment, ReversalCandidate,
 };
 use crate::store::{self, DbContext, Store, StoreError};
+use book::Book;
 use references::{candidates, PaymentTexts};
 use regex::Regex;
 use serde::Serialize;

@@ -79,7 +79,9 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) -> anyhow::Result<(
     } else {
         let l = tokio::net::TcpListener::bind(&app.config.daemon.http_addr)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", app.config.daemon.http_addr))?;
+            .map_err(|e| {
+                anyhow::anyhow!("cannot listen on {}: {e}", app.config.daemon.http_addr)
+            })?;
         Some(l)
     };
     run_with_listener(app, shutdown, listener).await
@@ -97,7 +99,10 @@ pub async fn run_with_listener(
         let mut conn = app.store.pool().acquire().await.op("connecting")?;
         let abandoned = store::runs::close_abandoned(&mut conn).await?;
         if abandoned > 0 {
-            tracing::warn!(abandoned, "runs left open by a previous process marked failed");
+            tracing::warn!(
+                abandoned,
+                "runs left open by a previous process marked failed"
+            );
         }
         let stored = store::runs::states(&mut conn).await?;
         for bank in &app.banks {
@@ -170,7 +175,8 @@ pub async fn run_with_listener(
     shutdown.cancelled().await;
     tracing::info!("shutting down: no new runs; work in hand may finish");
     notify(&[sd_notify::NotifyState::Stopping]);
-    let grace = Duration::from_secs(app.config.daemon.shutdown_timeout_secs) + Duration::from_secs(5);
+    let grace =
+        Duration::from_secs(app.config.daemon.shutdown_timeout_secs) + Duration::from_secs(5);
     if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
         .await
         .is_err()
@@ -191,15 +197,13 @@ fn notify(state: &[sd_notify::NotifyState]) {
 
 /// Sleeps until the schedule's next time; false when shutdown came first or the schedule has
 /// no next time.
-async fn sleep_until_next(
-    schedule: &cron::Schedule,
-    app: &App,
-    stop: &CancellationToken,
-) -> bool {
+async fn sleep_until_next(schedule: &cron::Schedule, app: &App, stop: &CancellationToken) -> bool {
     let Some(next) = schedule.upcoming(app.config.daemon.tz()).next() else {
         return false;
     };
-    let wait = (next.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    let wait = (next.with_timezone(&Utc) - Utc::now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
     tokio::select! {
         _ = stop.cancelled() => false,
         _ = tokio::time::sleep(wait) => true,
@@ -224,7 +228,9 @@ async fn bank_loop(state: Arc<DaemonState>, bank_id: String, stop: CancellationT
         run_bank(&state, &bank, &mut source, trigger, &stop).await;
         trigger = "schedule";
         let next = next_run(&bank.schedule, &app);
-        state.update(&bank.id, |h| h.next_run_at = next.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+        state.update(&bank.id, |h| {
+            h.next_run_at = next.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        });
         if stop.is_cancelled() || !sleep_until_next(&bank.schedule, &app, &stop).await {
             break;
         }
@@ -289,15 +295,24 @@ async fn run_bank(
             }
         }
         Some(Err(e)) => ("failed", Some(e.to_string())),
-        None => ("cancelled", Some("shutdown timeout: the file in hand was rolled back".to_string())),
+        None => (
+            "cancelled",
+            Some("shutdown timeout: the file in hand was rolled back".to_string()),
+        ),
     };
     let label = Metrics::bank(&bank.id);
     let m = &state.metrics;
     m.files.get_or_create(&label).inc_by(stats.files as u64);
-    m.rejected_files.get_or_create(&label).inc_by(stats.rejected as u64);
-    m.payments_ingested.get_or_create(&label).inc_by(stats.payments as u64);
+    m.rejected_files
+        .get_or_create(&label)
+        .inc_by(stats.rejected as u64);
+    m.payments_ingested
+        .get_or_create(&label)
+        .inc_by(stats.payments as u64);
     m.bytes.get_or_create(&label).inc_by(stats.bytes as u64);
-    m.pull_seconds.get_or_create(&label).observe(started.elapsed().as_secs_f64());
+    m.pull_seconds
+        .get_or_create(&label)
+        .observe(started.elapsed().as_secs_f64());
     m.runs
         .get_or_create(&crate::metrics::RunLabel {
             bank: bank.id.clone(),
@@ -331,9 +346,15 @@ async fn run_bank(
     set_bank_gauges(state, &bank.id);
     match app.store.write_pool().acquire().await {
         Ok(mut conn) => {
-            if let Err(e) =
-                store::runs::finish(&mut conn, run_id, &bank.id, &stats, outcome, error.as_deref())
-                    .await
+            if let Err(e) = store::runs::finish(
+                &mut conn,
+                run_id,
+                &bank.id,
+                &stats,
+                outcome,
+                error.as_deref(),
+            )
+            .await
             {
                 tracing::error!(bank_id = %bank.id, error = %e, "cannot record the end of a run");
             }

@@ -192,7 +192,10 @@ pub async fn latest(conn: &mut AnyConnection) -> Result<Vec<RunRow>, StoreError>
     .fetch_all(&mut *conn)
     .await
     .op("reading runs")?;
-    rows.iter().map(run_row).collect::<Result<Vec<_>, sqlx::Error>>().op("reading runs")
+    rows.iter()
+        .map(run_row)
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("reading runs")
 }
 
 /// The runs of a bank, newest first.
@@ -212,7 +215,10 @@ pub async fn of_bank(
         .fetch_all(&mut *conn)
         .await
         .op("reading runs")?;
-    rows.iter().map(run_row).collect::<Result<Vec<_>, sqlx::Error>>().op("reading runs")
+    rows.iter()
+        .map(run_row)
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("reading runs")
 }
 
 fn run_row(r: &sqlx::any::AnyRow) -> Result<RunRow, sqlx::Error> {

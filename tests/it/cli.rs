@@ -85,7 +85,9 @@ impl Workdir {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while std::fs::read_dir(&inbox).unwrap().count() > 0 {
             if std::time::Instant::now() > deadline {
-                let _ = Command::new("kill").args(["-KILL", &child.id().to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", &child.id().to_string()])
+                    .status();
                 panic!("inbox not drained");
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -283,7 +285,10 @@ fn run_ingests_the_inbox_and_stops_cleanly_on_sigterm() {
 fn check_config_accepts_a_good_config_and_names_what_is_wrong_in_a_bad_one() {
     let w = Workdir::new(true);
     let out = w.ok(&["check-config"]);
-    assert!(out.contains("config OK") && out.contains("2 bank(s)"), "{out}");
+    assert!(
+        out.contains("config OK") && out.contains("2 bank(s)"),
+        "{out}"
+    );
 
     let good = std::fs::read_to_string(&w.config).unwrap();
     for (bad, expect) in [
@@ -307,7 +312,14 @@ fn check_config_accepts_a_good_config_and_names_what_is_wrong_in_a_bad_one() {
     // an unreachable data directory: a file where the folder should be
     let blocker = w.dir.path().join("not-a-dir");
     std::fs::write(&blocker, b"x").unwrap();
-    std::fs::write(&w.config, good.replace(&format!("data_dir = \"{}\"", w.dir.path().join("data").display()), &format!("data_dir = \"{}\"", blocker.join("data").display()))).unwrap();
+    std::fs::write(
+        &w.config,
+        good.replace(
+            &format!("data_dir = \"{}\"", w.dir.path().join("data").display()),
+            &format!("data_dir = \"{}\"", blocker.join("data").display()),
+        ),
+    )
+    .unwrap();
     let o = w.run(&["check-config"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -357,7 +369,10 @@ fn the_daemon_never_logs_a_bank_secret() {
     loop {
         let out = w.ok(&["banks", "status", "--format", "json"]);
         let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-        if rows.iter().any(|r| r["bank_id"] == "SECRETBANK" && r["last_run_outcome"] == "failed") {
+        if rows
+            .iter()
+            .any(|r| r["bank_id"] == "SECRETBANK" && r["last_run_outcome"] == "failed")
+        {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "no failed run: {out}");
@@ -391,7 +406,13 @@ fn bank_sim_serves_a_folder_over_the_listing_protocol() {
         .unwrap()
         .port();
     let mut child = Command::new(BIN)
-        .args(["bank-sim", "--dir", p(&files), "--addr", &format!("127.0.0.1:{port}")])
+        .args([
+            "bank-sim",
+            "--dir",
+            p(&files),
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+        ])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

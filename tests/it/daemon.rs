@@ -169,7 +169,11 @@ async fn files_dropped_in_an_inbox_are_ingested_matched_recorded_and_counted() {
 
     let runs = d.runs("ICBC").await;
     let with_file: Vec<_> = runs.iter().filter(|r| r.stats.files == 1).collect();
-    assert_eq!(with_file.len(), 1, "exactly one run took the file: {runs:?}");
+    assert_eq!(
+        with_file.len(),
+        1,
+        "exactly one run took the file: {runs:?}"
+    );
     assert_eq!(with_file[0].outcome, "ok");
     assert_eq!(with_file[0].stats.payments, payments.len() as i64);
     assert!(with_file[0].stats.bytes > 0);
@@ -181,13 +185,27 @@ async fn files_dropped_in_an_inbox_are_ingested_matched_recorded_and_counted() {
     assert_eq!(ready["status"], "ready");
     let (code, m) = d.get("/metrics").await;
     assert_eq!(code, 200);
-    assert_eq!(metric(&m, "billrecon_files_ingested_total{bank=\"ICBC\"}"), Some(1.0), "{m}");
+    assert_eq!(
+        metric(&m, "billrecon_files_ingested_total{bank=\"ICBC\"}"),
+        Some(1.0),
+        "{m}"
+    );
     assert_eq!(
         metric(&m, "billrecon_payments_ingested_total{bank=\"ICBC\"}"),
         Some(payments.len() as f64)
     );
-    assert_eq!(metric(&m, "billrecon_bank_healthy{bank=\"ICBC\"}"), Some(1.0));
-    assert!(metric(&m, "billrecon_last_successful_pull_timestamp_seconds{bank=\"ICBC\"}").unwrap() > 1.7e9);
+    assert_eq!(
+        metric(&m, "billrecon_bank_healthy{bank=\"ICBC\"}"),
+        Some(1.0)
+    );
+    assert!(
+        metric(
+            &m,
+            "billrecon_last_successful_pull_timestamp_seconds{bank=\"ICBC\"}"
+        )
+        .unwrap()
+            > 1.7e9
+    );
     assert!(metric(&m, "billrecon_payments_matched_total{status=\"applied\"}").unwrap() >= 1.0);
     d.stop().await;
 }
@@ -221,10 +239,18 @@ async fn a_failing_bank_is_reported_unhealthy_and_does_not_block_a_healthy_one()
     })
     .await;
     let down = d.runs("DOWN").await;
-    assert!(down.iter().any(|r| r.outcome == "failed" && r.error.is_some()), "{down:?}");
+    assert!(
+        down.iter()
+            .any(|r| r.outcome == "failed" && r.error.is_some()),
+        "{down:?}"
+    );
     let (_, body) = d.get("/readyz").await;
     let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(ready["unhealthy_banks"], serde_json::json!(["BROKEN", "DOWN"]), "{body}");
+    assert_eq!(
+        ready["unhealthy_banks"],
+        serde_json::json!(["BROKEN", "DOWN"]),
+        "{body}"
+    );
     let broken_runs = d.runs("BROKEN").await;
     assert!(
         broken_runs
@@ -234,7 +260,11 @@ async fn a_failing_bank_is_reported_unhealthy_and_does_not_block_a_healthy_one()
     );
     assert_eq!(ready["database"], "ok");
     let (_, m) = d.get("/metrics").await;
-    assert_eq!(metric(&m, "billrecon_bank_healthy{bank=\"DOWN\"}"), Some(0.0), "{m}");
+    assert_eq!(
+        metric(&m, "billrecon_bank_healthy{bank=\"DOWN\"}"),
+        Some(0.0),
+        "{m}"
+    );
     assert!(metric(&m, "billrecon_pull_failures_total{bank=\"DOWN\"}").unwrap() >= 1.0);
     d.stop().await;
     sim.shutdown().await;
@@ -270,7 +300,11 @@ async fn with_a_done_marker_a_file_waits_for_its_marker() {
 
 /// A bank simulator serving `dir`, with a bearer token; returns it and the `[[bank]]` table of
 /// an HTTPS bank pulling from it.
-async fn simulated_bank(d_dir: &std::path::Path, retries: u32, timeout_secs: u64) -> (billrecon::banksim::BankSim, String) {
+async fn simulated_bank(
+    d_dir: &std::path::Path,
+    retries: u32,
+    timeout_secs: u64,
+) -> (billrecon::banksim::BankSim, String) {
     let files = d_dir.join("bank-files");
     std::fs::create_dir_all(&files).unwrap();
     let token = d_dir.join("icbc.token");
@@ -314,7 +348,9 @@ async fn files_are_pulled_over_https_and_a_restart_resumes_from_the_cursor() {
     let day1 = d.payments().await.len();
     let cursor = {
         let mut conn = d.store.pool().acquire().await.unwrap();
-        billrecon::store::runs::states(&mut conn).await.unwrap()[0].cursor.clone()
+        billrecon::store::runs::states(&mut conn).await.unwrap()[0]
+            .cursor
+            .clone()
     };
     let cursor = cursor.expect("the cursor is stored");
     let d = d.restart().await;
@@ -325,7 +361,10 @@ async fn files_are_pulled_over_https_and_a_restart_resumes_from_the_cursor() {
     )
     .unwrap();
     d.until("day 2 is pulled", || async {
-        d.payments().await.iter().any(|p| p["bank_ref"] == "ICBC-RV-0102")
+        d.payments()
+            .await
+            .iter()
+            .any(|p| p["bank_ref"] == "ICBC-RV-0102")
     })
     .await;
     let requests = sim.requests();
@@ -333,9 +372,18 @@ async fn files_are_pulled_over_https_and_a_restart_resumes_from_the_cursor() {
         .iter()
         .filter(|r| r.contains("/files/ICBC_20261112"))
         .count();
-    assert_eq!(downloads_day1, 1, "day 1 downloaded once in all: {requests:?}");
-    let listings: Vec<&String> = requests.iter().filter(|r| r.contains("/files?") || r.ends_with("/files")).collect();
-    assert!(!listings[0].contains("since="), "the very first listing has no cursor");
+    assert_eq!(
+        downloads_day1, 1,
+        "day 1 downloaded once in all: {requests:?}"
+    );
+    let listings: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.contains("/files?") || r.ends_with("/files"))
+        .collect();
+    assert!(
+        !listings[0].contains("since="),
+        "the very first listing has no cursor"
+    );
     let after_restart = listings.iter().filter(|r| r.contains("since=")).count();
     assert!(after_restart >= 1);
     assert!(
@@ -353,7 +401,11 @@ async fn files_are_pulled_over_https_and_a_restart_resumes_from_the_cursor() {
     let report = billrecon::ledger::verify(&d.store).await.unwrap();
     assert!(report.ok, "{report}");
     let runs = d.runs("ICBC").await;
-    assert_eq!(runs.iter().map(|r| r.stats.files).sum::<i64>(), 2, "{runs:?}");
+    assert_eq!(
+        runs.iter().map(|r| r.stats.files).sum::<i64>(),
+        2,
+        "{runs:?}"
+    );
     assert!(runs.iter().all(|r| r.outcome == "ok"), "{runs:?}");
     d.stop().await;
     sim.shutdown().await;
@@ -371,13 +423,19 @@ async fn a_corrupted_download_is_retried_and_never_ingested() {
     // four corrupted bodies: two runs of two attempts each fail, the third run gets it right
     sim.fail_file("ICBC_20261112", billrecon::banksim::FailMode::BadBody, 4);
     let d = Daemon::start(&bank).await;
-    d.until("the file is finally ingested", || async { !d.payments().await.is_empty() })
-        .await;
+    d.until("the file is finally ingested", || async {
+        !d.payments().await.is_empty()
+    })
+    .await;
     let runs = d.runs("ICBC").await;
     let failed: Vec<_> = runs.iter().filter(|r| r.outcome == "failed").collect();
     assert_eq!(failed.len(), 2, "{runs:?}");
     assert!(
-        failed.iter().all(|r| r.error.as_deref().unwrap_or("").contains("does not match the listing")),
+        failed.iter().all(|r| r
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("does not match the listing")),
         "{failed:?}"
     );
     assert!(failed.iter().all(|r| r.stats.files == 0));
@@ -389,7 +447,10 @@ async fn a_corrupted_download_is_retried_and_never_ingested() {
     let report = billrecon::ledger::verify(&d.store).await.unwrap();
     assert!(report.ok, "{report}");
     // healthy again once a run succeeded
-    d.until("healthy again", || async { d.get("/readyz").await.0 == 200 }).await;
+    d.until("healthy again", || async {
+        d.get("/readyz").await.0 == 200
+    })
+    .await;
     d.stop().await;
     sim.shutdown().await;
 }
@@ -406,11 +467,22 @@ async fn shutdown_while_a_bank_hangs_ends_within_the_timeout_and_records_the_run
     .await;
     let started = std::time::Instant::now();
     let (dir, _) = d.stop().await;
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
     let runs = {
-        let s = Store::open(&format!("sqlite://{}", dir.path().join("db.sqlite").display())).await.unwrap();
+        let s = Store::open(&format!(
+            "sqlite://{}",
+            dir.path().join("db.sqlite").display()
+        ))
+        .await
+        .unwrap();
         let mut conn = s.pool().acquire().await.unwrap();
-        billrecon::store::runs::of_bank(&mut conn, "ICBC", 10).await.unwrap()
+        billrecon::store::runs::of_bank(&mut conn, "ICBC", 10)
+            .await
+            .unwrap()
     };
     assert_eq!(runs[0].outcome, "cancelled", "{runs:?}");
     sim.shutdown().await;
@@ -437,23 +509,38 @@ async fn runs_and_bank_state_work_on_postgres() {
     let mut conn = t.app.store.write_pool().acquire().await.unwrap();
     use billrecon::store::runs;
     let id = runs::start(&mut conn, "B1", "schedule").await.unwrap();
-    let stats = runs::RunStats { files: 2, duplicates: 1, rejected: 0, payments: 7, bytes: 1234 };
-    runs::finish(&mut conn, id, "B1", &stats, "failed", Some("HTTP 503")).await.unwrap();
+    let stats = runs::RunStats {
+        files: 2,
+        duplicates: 1,
+        rejected: 0,
+        payments: 7,
+        bytes: 1234,
+    };
+    runs::finish(&mut conn, id, "B1", &stats, "failed", Some("HTTP 503"))
+        .await
+        .unwrap();
     let id2 = runs::start(&mut conn, "B1", "schedule").await.unwrap();
     assert!(id2 > id);
     assert_eq!(runs::close_abandoned(&mut conn).await.unwrap(), 1);
-    runs::set_cursor(&mut conn, "B1", "2026-11-25T08:00:00.000000000Z").await.unwrap();
+    runs::set_cursor(&mut conn, "B1", "2026-11-25T08:00:00.000000000Z")
+        .await
+        .unwrap();
     let st = runs::states(&mut conn).await.unwrap();
     assert_eq!(st.len(), 1);
     // an abandoned run (the daemon died) says nothing about the bank's health
     assert_eq!(st[0].consecutive_failures, 1, "{st:?}");
     assert_eq!(st[0].last_failure.as_deref(), Some("HTTP 503"));
-    assert_eq!(st[0].cursor.as_deref(), Some("2026-11-25T08:00:00.000000000Z"));
+    assert_eq!(
+        st[0].cursor.as_deref(),
+        Some("2026-11-25T08:00:00.000000000Z")
+    );
     let all = runs::of_bank(&mut conn, "B1", 10).await.unwrap();
     assert_eq!(all[0].outcome, "failed");
     assert_eq!(all[1].stats, stats);
     let id3 = runs::start(&mut conn, "B1", "manual").await.unwrap();
-    runs::finish(&mut conn, id3, "B1", &runs::RunStats::default(), "ok", None).await.unwrap();
+    runs::finish(&mut conn, id3, "B1", &runs::RunStats::default(), "ok", None)
+        .await
+        .unwrap();
     let st = runs::states(&mut conn).await.unwrap();
     assert_eq!(st[0].consecutive_failures, 0);
     assert!(st[0].last_success_at.is_some());

@@ -187,11 +187,18 @@ async fn a_zip_delivery_is_one_file_in_one_transaction() {
         })
         .sum();
     assert_eq!(statements, plain_statements);
-    let strip = |ps: Vec<std::collections::HashMap<String, String>>| -> Vec<(String, String, String)> {
-        ps.into_iter()
-            .map(|p| (p["bank_ref"].clone(), p["amount"].clone(), p["status"].clone()))
-            .collect()
-    };
+    let strip =
+        |ps: Vec<std::collections::HashMap<String, String>>| -> Vec<(String, String, String)> {
+            ps.into_iter()
+                .map(|p| {
+                    (
+                        p["bank_ref"].clone(),
+                        p["amount"].clone(),
+                        p["status"].clone(),
+                    )
+                })
+                .collect()
+        };
     assert_eq!(strip(t.payments().await), strip(u.payments().await));
     t.assert_verified().await;
 
@@ -201,7 +208,10 @@ async fn a_zip_delivery_is_one_file_in_one_transaction() {
     let bad = zip_of(
         v.dir.path(),
         "bad.zip",
-        &[("d1.xml", day1), ("d2.xml", day2[..day2.len() / 2].to_vec())],
+        &[
+            ("d1.xml", day1),
+            ("d2.xml", day2[..day2.len() / 2].to_vec()),
+        ],
     );
     let bank = v.app.bank("ICBC").unwrap().clone();
     let (results, _) = v.app.ingest_paths(&bank, &[bad]).await.unwrap();

@@ -53,7 +53,10 @@ fn the_unit_passes_systemd_analyze_verify() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "systemd-analyze verify failed: {stderr}");
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed: {stderr}"
+    );
     assert!(
         !stderr.contains("billrecon.service"),
         "systemd-analyze verify complained about the unit: {stderr}"
