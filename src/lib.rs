@@ -21,6 +21,7 @@ pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod dunning;
 pub mod formats;
 pub mod gen;
 pub mod ingest;

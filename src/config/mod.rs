@@ -42,6 +42,8 @@ pub struct Config {
     #[serde(default)]
     pub matching: MatchingConfig,
     #[serde(default)]
+    pub dunning: crate::dunning::policy::DunningConfig,
+    #[serde(default)]
     pub log: LogConfig,
     /// Partner banks, one `[[bank]]` table each.
     #[serde(default, rename = "bank")]
@@ -494,6 +496,9 @@ impl Config {
                 .parse::<std::net::SocketAddr>()
                 .map_err(|e| bad(format!("daemon.http_addr `{}`: {e}", self.daemon.http_addr)))?;
         }
+        self.dunning
+            .validate()
+            .map_err(|e| bad(format!("dunning: {e}")))?;
         if self.daemon.unhealthy_after == 0 {
             return Err(bad("daemon.unhealthy_after must be at least 1".into()));
         }

@@ -6,6 +6,7 @@
 
 pub mod bills;
 pub mod customers;
+pub mod dunning;
 pub mod export;
 pub mod files;
 pub mod ledger;

@@ -1,0 +1,274 @@
+//! The dunning policy (`[dunning]` in the config): stages, late fees, grace, the business-day
+//! calendar, per customer class with defaults for all.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DunningConfig {
+    /// Days after the due date before anything happens.
+    #[serde(default = "default_grace")]
+    pub grace_days: i64,
+    /// At most one notice per customer in this many days, whatever the number of bills.
+    #[serde(default = "default_interval")]
+    pub notice_interval_days: i64,
+    /// Public holidays (no notices on them) ...
+    #[serde(default)]
+    pub holidays: Vec<NaiveDate>,
+    /// ... and weekend days that are working days (调休).
+    #[serde(default)]
+    pub workdays: Vec<NaiveDate>,
+    /// Banks whose file for the previous business day must be in before dunning (default:
+    /// every bank with a source).
+    pub wait_for_banks: Option<Vec<String>>,
+    /// The hotline named in notices.
+    #[serde(default = "default_hotline")]
+    pub hotline: String,
+    #[serde(default)]
+    pub late_fee: LateFeeRule,
+    #[serde(default = "default_stages", rename = "stage")]
+    pub stages: Vec<Stage>,
+    /// Per customer class (`residential`, `commercial`, ...): what differs from the defaults.
+    #[serde(default)]
+    pub class: BTreeMap<String, ClassPolicy>,
+}
+
+/// What a customer class changes.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClassPolicy {
+    pub grace_days: Option<i64>,
+    pub late_fee: Option<LateFeeRule>,
+    #[serde(rename = "stage")]
+    pub stages: Option<Vec<Stage>>,
+}
+
+/// Late fee (违约金): a daily rate on the overdue amount from the day after the due date.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LateFeeRule {
+    /// Daily rate on arrears of the current year, e.g. 0.001 (one per mille a day).
+    pub daily_rate: Decimal,
+    /// Daily rate on arrears of bills from earlier years.
+    pub earlier_years_daily_rate: Decimal,
+    /// The smallest fee charged once a fee is due (0 for none).
+    #[serde(default)]
+    pub minimum: Decimal,
+}
+
+impl Default for LateFeeRule {
+    fn default() -> Self {
+        LateFeeRule {
+            daily_rate: Decimal::new(1, 3),
+            earlier_years_daily_rate: Decimal::new(2, 3),
+            minimum: Decimal::ZERO,
+        }
+    }
+}
+
+/// One stage of the reminder ladder.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub name: String,
+    /// Days after the due date from which this stage applies.
+    pub days_after_due: i64,
+    /// sms, email, letter, manager
+    pub channels: Vec<String>,
+    /// Template name under config/templates/.
+    pub template: String,
+    /// Only when the customer owes at least this much (overdue, all bills).
+    #[serde(default)]
+    pub min_amount: Decimal,
+    /// The disconnection warning: disconnection may follow this many days after the notice
+    /// is delivered (the legal notice period).
+    pub disconnection_notice_days: Option<i64>,
+}
+
+fn default_grace() -> i64 {
+    3
+}
+fn default_interval() -> i64 {
+    7
+}
+fn default_hotline() -> String {
+    "95598".into()
+}
+
+fn default_stages() -> Vec<Stage> {
+    let stage = |name: &str, days, channels: &[&str], min: i64, notice| Stage {
+        name: name.into(),
+        days_after_due: days,
+        channels: channels.iter().map(|c| c.to_string()).collect(),
+        template: name.into(),
+        min_amount: Decimal::new(min, 0),
+        disconnection_notice_days: notice,
+    };
+    vec![
+        stage("reminder", 3, &["sms"], 1, None),
+        stage("second_reminder", 15, &["sms", "email"], 1, None),
+        stage("final_notice", 30, &["sms", "letter"], 10, None),
+        stage("disconnection_warning", 45, &["letter", "sms"], 50, Some(7)),
+    ]
+}
+
+impl Default for DunningConfig {
+    fn default() -> Self {
+        DunningConfig {
+            grace_days: default_grace(),
+            notice_interval_days: default_interval(),
+            holidays: vec![],
+            workdays: vec![],
+            wait_for_banks: None,
+            hotline: default_hotline(),
+            late_fee: LateFeeRule::default(),
+            stages: default_stages(),
+            class: BTreeMap::new(),
+        }
+    }
+}
+
+const CHANNELS: &[&str] = &["sms", "email", "letter", "manager"];
+const CLASSES: &[&str] = &[
+    "residential",
+    "commercial",
+    "industrial",
+    "large_industrial",
+    "agricultural",
+];
+
+fn validate_stages(stages: &[Stage], at: &str) -> Result<(), String> {
+    if stages.is_empty() {
+        return Err(format!("{at}: at least one stage"));
+    }
+    for (i, s) in stages.iter().enumerate() {
+        if i > 0 && s.days_after_due <= stages[i - 1].days_after_due {
+            return Err(format!(
+                "{at}: stage `{}` must come later than `{}` (days_after_due)",
+                s.name,
+                stages[i - 1].name
+            ));
+        }
+        if let Some(c) = s.channels.iter().find(|c| !CHANNELS.contains(&c.as_str())) {
+            return Err(format!(
+                "{at}: stage `{}`: unknown channel `{c}` (known: {})",
+                s.name,
+                CHANNELS.join(", ")
+            ));
+        }
+        if s.disconnection_notice_days.is_some() && i + 1 != stages.len() {
+            return Err(format!(
+                "{at}: only the last stage may be a disconnection warning (`{}` is not last)",
+                s.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_fee(f: &LateFeeRule, at: &str) -> Result<(), String> {
+    if f.daily_rate < Decimal::ZERO || f.earlier_years_daily_rate < Decimal::ZERO {
+        return Err(format!("{at}: late fee rates cannot be negative"));
+    }
+    if f.daily_rate > Decimal::new(1, 2) || f.earlier_years_daily_rate > Decimal::new(1, 2) {
+        return Err(format!("{at}: a daily late-fee rate above 1% is surely a typo"));
+    }
+    Ok(())
+}
+
+impl DunningConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        validate_stages(&self.stages, "stages")?;
+        validate_fee(&self.late_fee, "late_fee")?;
+        if self.notice_interval_days < 1 {
+            return Err("notice_interval_days must be at least 1".into());
+        }
+        for (class, p) in &self.class {
+            if !CLASSES.contains(&class.as_str()) {
+                return Err(format!(
+                    "class `{class}` is not a customer class (known: {})",
+                    CLASSES.join(", ")
+                ));
+            }
+            if let Some(st) = &p.stages {
+                validate_stages(st, &format!("class.{class}.stage"))?;
+            }
+            if let Some(f) = &p.late_fee {
+                validate_fee(f, &format!("class.{class}.late_fee"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The policy that applies to a customer class.
+    pub fn for_class(&self, class: &str) -> ClassRules<'_> {
+        let p = self.class.get(class);
+        ClassRules {
+            grace_days: p.and_then(|p| p.grace_days).unwrap_or(self.grace_days),
+            late_fee: p.and_then(|p| p.late_fee.as_ref()).unwrap_or(&self.late_fee),
+            stages: p
+                .and_then(|p| p.stages.as_deref())
+                .unwrap_or(&self.stages),
+        }
+    }
+}
+
+/// The rules of one class, defaults filled in.
+#[derive(Debug, Clone, Copy)]
+pub struct ClassRules<'a> {
+    pub grace_days: i64,
+    pub late_fee: &'a LateFeeRule,
+    pub stages: &'a [Stage],
+}
+
+impl ClassRules<'_> {
+    /// The latest stage reached `days_overdue` days after the due date.
+    pub fn stage_for(&self, days_overdue: i64) -> Option<&Stage> {
+        self.stages
+            .iter()
+            .rev()
+            .find(|s| days_overdue >= s.days_after_due)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> Result<DunningConfig, String> {
+        let c: DunningConfig = toml::from_str(t).map_err(|e| e.to_string())?;
+        c.validate().map(|_| c)
+    }
+
+    #[test]
+    fn defaults_are_valid_and_classes_override_them() {
+        let c = parse(
+            "[class.commercial]\ngrace_days = 0\nlate_fee = { daily_rate = '0.002', earlier_years_daily_rate = '0.003' }\n",
+        )
+        .unwrap();
+        let r = c.for_class("residential");
+        assert_eq!(r.grace_days, 3);
+        assert_eq!(r.stage_for(2), None);
+        assert_eq!(r.stage_for(3).unwrap().name, "reminder");
+        assert_eq!(r.stage_for(29).unwrap().name, "second_reminder");
+        assert_eq!(r.stage_for(400).unwrap().name, "disconnection_warning");
+        let b = c.for_class("commercial");
+        assert_eq!(b.grace_days, 0);
+        assert_eq!(b.late_fee.daily_rate, Decimal::new(2, 3));
+    }
+
+    #[test]
+    fn bad_policies_name_what_is_wrong() {
+        let e = parse("[[stage]]\nname='a'\ndays_after_due=5\nchannels=['pigeon']\ntemplate='a'\n").unwrap_err();
+        assert!(e.contains("pigeon"), "{e}");
+        let e = parse("[[stage]]\nname='a'\ndays_after_due=5\nchannels=['sms']\ntemplate='a'\n[[stage]]\nname='b'\ndays_after_due=5\nchannels=['sms']\ntemplate='b'\n").unwrap_err();
+        assert!(e.contains("later"), "{e}");
+        assert!(parse("[class.martian]\ngrace_days=1\n").unwrap_err().contains("martian"));
+        assert!(parse("late_fee = { daily_rate = '0.5', earlier_years_daily_rate = '0' }\n")
+            .unwrap_err()
+            .contains("typo"));
+    }
+}

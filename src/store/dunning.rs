@@ -1,0 +1,116 @@
+//! What dunning reads: overdue bills with their customers, payments that may still belong to
+//! someone (pending, or held in an open exception), and how far each bank's files reach.
+
+use super::{cell, fetch_packed, num, DbContext, StoreError, Val};
+use sqlx::{AnyConnection, Row};
+
+/// An open bill past its due date, with what dunning needs of its customer.
+#[derive(Debug, Clone)]
+pub struct OverdueBill {
+    pub bill_id: String,
+    pub account_no: String,
+    pub amount_minor: i64,
+    pub paid_minor: i64,
+    pub currency: String,
+    pub due_on: String,
+    pub class: String,
+    pub key_account: bool,
+    pub manager: Option<String>,
+}
+
+/// Open bills due before `date` (YYYY-MM-DD), by account then due date.
+pub async fn overdue_bills(
+    conn: &mut AnyConnection,
+    date: &str,
+) -> Result<Vec<OverdueBill>, StoreError> {
+    let cols = [
+        "b.bill_id",
+        "b.account_no",
+        "b.amount_minor",
+        "b.paid_minor",
+        "b.currency",
+        "b.due_on",
+        "c.class",
+        "c.key_account",
+        "c.manager",
+    ];
+    let rest = "bills b JOIN customers c ON c.account_no = b.account_no \
+                WHERE b.status = 'open' AND b.due_on < $1";
+    let rows = fetch_packed(
+        conn,
+        &cols,
+        rest,
+        "b.account_no, b.due_on, b.bill_id",
+        vec![Val::S(date.to_string())],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| OverdueBill {
+            bill_id: cell(&r, 0).unwrap_or_default(),
+            account_no: cell(&r, 1).unwrap_or_default(),
+            amount_minor: num(&r, 2),
+            paid_minor: num(&r, 3),
+            currency: cell(&r, 4).unwrap_or_default(),
+            due_on: cell(&r, 5).unwrap_or_default(),
+            class: cell(&r, 6).unwrap_or_default(),
+            key_account: num(&r, 7) != 0,
+            manager: cell(&r, 8),
+        })
+        .collect())
+}
+
+/// A payment whose money has not reached a bill yet: pending, or held in an open exception.
+#[derive(Debug, Clone)]
+pub struct UnsettledPayment {
+    pub id: i64,
+    pub bank_id: String,
+    pub state: String,
+    pub reference: Option<String>,
+    pub end_to_end_id: Option<String>,
+    pub remittance: Option<String>,
+    pub additional_info: Option<String>,
+}
+
+pub async fn unsettled_payments(
+    conn: &mut AnyConnection,
+) -> Result<Vec<UnsettledPayment>, StoreError> {
+    let cols = [
+        "p.id",
+        "p.bank_id",
+        "p.status",
+        "p.reference",
+        "p.end_to_end_id",
+        "p.remittance",
+        "p.additional_info",
+    ];
+    let rest = "payments p WHERE p.direction = 'credit' AND (p.status = 'pending' \
+                OR EXISTS (SELECT 1 FROM exceptions x WHERE x.payment_id = p.id AND x.status = 'open'))";
+    let rows = fetch_packed(conn, &cols, rest, "p.id", vec![]).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| UnsettledPayment {
+            id: num(&r, 0),
+            bank_id: cell(&r, 1).unwrap_or_default(),
+            state: cell(&r, 2).unwrap_or_default(),
+            reference: cell(&r, 3),
+            end_to_end_id: cell(&r, 4),
+            remittance: cell(&r, 5),
+            additional_info: cell(&r, 6),
+        })
+        .collect())
+}
+
+/// The latest booking date each bank's files reached: (bank_id, YYYY-MM-DD).
+pub async fn bank_coverage(conn: &mut AnyConnection) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT bank_id, MAX(booking_date) FROM payments WHERE booking_date IS NOT NULL GROUP BY bank_id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .op("reading how far bank files reach")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("reading how far bank files reach")
+}
