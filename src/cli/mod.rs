@@ -34,6 +34,11 @@ pub enum Command {
     Run,
     /// Validate the config (keys, schedules, secrets files, data directory, database) and exit.
     CheckConfig,
+    /// Collection reminders.
+    Dunning {
+        #[command(subcommand)]
+        cmd: DunningCmd,
+    },
     /// Partner banks.
     Banks {
         #[command(subcommand)]
@@ -117,6 +122,19 @@ pub struct BankSimArgs {
     /// Require client certificates signed by this CA (mutual TLS).
     #[arg(long, requires = "tls_cert")]
     pub client_ca: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DunningCmd {
+    /// What would be sent on a day and why each other overdue bill gets nothing (no side
+    /// effects): one row per overdue bill.
+    Plan {
+        /// The day to plan for (YYYY-MM-DD); today when absent.
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: TableFormat,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -219,6 +237,50 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 crate::store::redact(&app.config.storage.database_url),
                 app.config.storage.data_dir.display()
             );
+            0
+        }
+        Command::Dunning {
+            cmd: DunningCmd::Plan { date, format },
+        } => {
+            let date = date.unwrap_or_else(|| {
+                chrono::Utc::now()
+                    .with_timezone(&app.config.daemon.tz())
+                    .date_naive()
+            });
+            let items = crate::dunning::plan(&app.config, &app.store, date).await?;
+            let mut w = TableWriter::new(
+                std::io::stdout().lock(),
+                format,
+                &[
+                    "bill_id",
+                    "account_no",
+                    "due_on",
+                    "days_overdue",
+                    "outstanding",
+                    "currency",
+                    "late_fee",
+                    "stage",
+                    "action",
+                    "channels",
+                    "reason",
+                ],
+            )?;
+            for i in items {
+                w.row(vec![
+                    Some(i.bill_id),
+                    Some(i.account_no),
+                    Some(i.due_on),
+                    Some(i.days_overdue.to_string()),
+                    Some(i.outstanding),
+                    Some(i.currency),
+                    Some(i.late_fee),
+                    i.stage,
+                    Some(i.action.as_str().to_string()),
+                    Some(i.channels.join(" ")),
+                    Some(i.reason),
+                ])?;
+            }
+            w.finish()?;
             0
         }
         Command::Banks {

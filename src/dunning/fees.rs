@@ -61,23 +61,53 @@ mod tests {
     fn one_per_mille_a_day_from_the_day_after_the_due_date() {
         let r = rule("0");
         // 256.80 owed, due Nov 10, counted on Nov 10: nothing; Nov 11: 0.2568 -> 0.26
-        assert_eq!(late_fee(&r, Currency::CNY, 25680, d("2026-11-10"), d("2026-11-10")), 0);
-        assert_eq!(late_fee(&r, Currency::CNY, 25680, d("2026-11-10"), d("2026-11-11")), 26);
+        assert_eq!(
+            late_fee(&r, Currency::CNY, 25680, d("2026-11-10"), d("2026-11-10")),
+            0
+        );
+        assert_eq!(
+            late_fee(&r, Currency::CNY, 25680, d("2026-11-10"), d("2026-11-11")),
+            26
+        );
         // 30 days: 7.704 -> 7.70
-        assert_eq!(late_fee(&r, Currency::CNY, 25680, d("2026-11-10"), d("2026-12-10")), 770);
+        assert_eq!(
+            late_fee(&r, Currency::CNY, 25680, d("2026-11-10"), d("2026-12-10")),
+            770
+        );
         // half a fen rounds away from zero: 50.00 x 0.001 x 1 = 0.05; 5.00 x 0.001 = 0.005 -> 0.01
-        assert_eq!(late_fee(&r, Currency::CNY, 500, d("2026-11-10"), d("2026-11-11")), 1);
+        assert_eq!(
+            late_fee(&r, Currency::CNY, 500, d("2026-11-10"), d("2026-11-11")),
+            1
+        );
     }
 
     #[test]
     fn earlier_years_cost_more_and_the_minimum_applies() {
         let r = rule("1.00");
         // due 2025-12-20, counted 2026-01-09: 20 days at 3 per mille on 100.00 = 6.00
-        assert_eq!(late_fee(&r, Currency::CNY, 10000, d("2025-12-20"), d("2026-01-09")), 600);
+        assert_eq!(
+            late_fee(&r, Currency::CNY, 10000, d("2025-12-20"), d("2026-01-09")),
+            600
+        );
         // 0.10 of fee is lifted to the 1.00 minimum
-        assert_eq!(late_fee(&r, Currency::CNY, 10000, d("2026-11-10"), d("2026-11-11")), 100);
-        assert_eq!(late_fee(&r, Currency::CNY, 0, d("2026-11-10"), d("2026-12-11")), 0);
+        assert_eq!(
+            late_fee(&r, Currency::CNY, 10000, d("2026-11-10"), d("2026-11-11")),
+            100
+        );
+        assert_eq!(
+            late_fee(&r, Currency::CNY, 0, d("2026-11-10"), d("2026-12-11")),
+            0
+        );
         // a currency without minor units
-        assert_eq!(late_fee(&rule("0"), Currency::parse("JPY").unwrap(), 100000, d("2026-11-10"), d("2026-11-12")), 200);
+        assert_eq!(
+            late_fee(
+                &rule("0"),
+                Currency::parse("JPY").unwrap(),
+                100000,
+                d("2026-11-10"),
+                d("2026-11-12")
+            ),
+            200
+        );
     }
 }

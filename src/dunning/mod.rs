@@ -68,7 +68,11 @@ pub struct PlanItem {
 }
 
 /// Decides what to do about every overdue bill on `date`.
-pub async fn plan(config: &Config, store: &Store, date: NaiveDate) -> Result<Vec<PlanItem>, StoreError> {
+pub async fn plan(
+    config: &Config,
+    store: &Store,
+    date: NaiveDate,
+) -> Result<Vec<PlanItem>, StoreError> {
     let d = &config.dunning;
     let calendar = Calendar::new(d.holidays.iter().copied(), d.workdays.iter().copied());
     let mut conn = store.pool().acquire().await.op("connecting")?;
@@ -96,7 +100,11 @@ pub async fn plan(config: &Config, store: &Store, date: NaiveDate) -> Result<Vec
     let prev_text = previous.format("%Y-%m-%d").to_string();
     let late_banks: Vec<String> = expected
         .into_iter()
-        .filter(|b| coverage.get(b).is_none_or(|reached| reached.as_str() < prev_text.as_str()))
+        .filter(|b| {
+            coverage
+                .get(b)
+                .is_none_or(|reached| reached.as_str() < prev_text.as_str())
+        })
         .collect();
 
     // Payments not settled yet, by the keys their references carry.
@@ -138,18 +146,30 @@ pub async fn plan(config: &Config, store: &Store, date: NaiveDate) -> Result<Vec
         }
         let mut suspects: Vec<i64> = suspects.into_iter().collect();
         suspects.sort_unstable();
-        let owed: i64 = acct_bills.iter().map(|b| b.amount_minor - b.paid_minor).sum();
+        let owed: i64 = acct_bills
+            .iter()
+            .map(|b| b.amount_minor - b.paid_minor)
+            .sum();
         for b in acct_bills {
             let rules = d.for_class(&b.class);
             let due = NaiveDate::parse_from_str(&b.due_on, "%Y-%m-%d").unwrap_or(date);
             let days = (date - due).num_days();
             let outstanding = b.amount_minor - b.paid_minor;
-            let currency = crate::domain::Currency::parse(&b.currency).unwrap_or(config.ledger.currency);
+            let currency =
+                crate::domain::Currency::parse(&b.currency).unwrap_or(config.ledger.currency);
             let fee = fees::late_fee(rules.late_fee, currency, outstanding, due, date);
-            let stage = rules.stage_for(days);
+            // within grace no stage is reached yet, whatever the stages say
+            let stage = if days <= rules.grace_days {
+                None
+            } else {
+                rules.stage_for(days)
+            };
             let owed_major = rust_decimal::Decimal::new(owed, currency.exponent());
             let (action, reason) = if days <= rules.grace_days {
-                (Action::Wait, format!("within the {} grace days", rules.grace_days))
+                (
+                    Action::Wait,
+                    format!("within the {} grace days", rules.grace_days),
+                )
             } else if stage.is_none() {
                 (Action::None, "before the first stage".to_string())
             } else if !suspects.is_empty() {
@@ -157,7 +177,11 @@ pub async fn plan(config: &Config, store: &Store, date: NaiveDate) -> Result<Vec
                     Action::Wait,
                     format!(
                         "payment(s) {} not yet applied may be this customer's",
-                        suspects.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+                        suspects
+                            .iter()
+                            .map(|i| i.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
             } else if !late_banks.is_empty() {

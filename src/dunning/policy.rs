@@ -174,7 +174,9 @@ fn validate_fee(f: &LateFeeRule, at: &str) -> Result<(), String> {
         return Err(format!("{at}: late fee rates cannot be negative"));
     }
     if f.daily_rate > Decimal::new(1, 2) || f.earlier_years_daily_rate > Decimal::new(1, 2) {
-        return Err(format!("{at}: a daily late-fee rate above 1% is surely a typo"));
+        return Err(format!(
+            "{at}: a daily late-fee rate above 1% is surely a typo"
+        ));
     }
     Ok(())
 }
@@ -208,10 +210,10 @@ impl DunningConfig {
         let p = self.class.get(class);
         ClassRules {
             grace_days: p.and_then(|p| p.grace_days).unwrap_or(self.grace_days),
-            late_fee: p.and_then(|p| p.late_fee.as_ref()).unwrap_or(&self.late_fee),
-            stages: p
-                .and_then(|p| p.stages.as_deref())
-                .unwrap_or(&self.stages),
+            late_fee: p
+                .and_then(|p| p.late_fee.as_ref())
+                .unwrap_or(&self.late_fee),
+            stages: p.and_then(|p| p.stages.as_deref()).unwrap_or(&self.stages),
         }
     }
 }
@@ -262,13 +264,18 @@ mod tests {
 
     #[test]
     fn bad_policies_name_what_is_wrong() {
-        let e = parse("[[stage]]\nname='a'\ndays_after_due=5\nchannels=['pigeon']\ntemplate='a'\n").unwrap_err();
+        let e = parse("[[stage]]\nname='a'\ndays_after_due=5\nchannels=['pigeon']\ntemplate='a'\n")
+            .unwrap_err();
         assert!(e.contains("pigeon"), "{e}");
         let e = parse("[[stage]]\nname='a'\ndays_after_due=5\nchannels=['sms']\ntemplate='a'\n[[stage]]\nname='b'\ndays_after_due=5\nchannels=['sms']\ntemplate='b'\n").unwrap_err();
         assert!(e.contains("later"), "{e}");
-        assert!(parse("[class.martian]\ngrace_days=1\n").unwrap_err().contains("martian"));
-        assert!(parse("late_fee = { daily_rate = '0.5', earlier_years_daily_rate = '0' }\n")
+        assert!(parse("[class.martian]\ngrace_days=1\n")
             .unwrap_err()
-            .contains("typo"));
+            .contains("martian"));
+        assert!(
+            parse("late_fee = { daily_rate = '0.5', earlier_years_daily_rate = '0' }\n")
+                .unwrap_err()
+                .contains("typo")
+        );
     }
 }

@@ -482,3 +482,50 @@ fn run_tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops() {
     }
     assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
 }
+
+#[test]
+fn dunning_plan_prints_one_row_per_overdue_bill_with_action_and_reason() {
+    let w = Workdir::new(false);
+    w.ok(&["customers", "import", p(&fixture("customers.csv"))]);
+    w.ok(&["bills", "import", p(&fixture("bills.csv"))]);
+    let out = w.ok(&[
+        "dunning",
+        "plan",
+        "--date",
+        "2027-01-15",
+        "--format",
+        "json",
+    ]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert!(!rows.is_empty());
+    for r in &rows {
+        for key in [
+            "bill_id",
+            "account_no",
+            "days_overdue",
+            "late_fee",
+            "stage",
+            "action",
+            "reason",
+        ] {
+            assert!(r.get(key).is_some(), "{key} missing in {r}");
+        }
+        assert!(
+            ["notice", "manager_task", "wait", "none"].contains(&r["action"].as_str().unwrap()),
+            "{r}"
+        );
+        assert!(!r["reason"].as_str().unwrap().is_empty());
+    }
+    // the plan changes nothing
+    assert_eq!(
+        out,
+        w.ok(&[
+            "dunning",
+            "plan",
+            "--date",
+            "2027-01-15",
+            "--format",
+            "json"
+        ])
+    );
+}

@@ -4,6 +4,7 @@
 mod billing;
 mod cli;
 mod daemon;
+mod dunning;
 mod formats;
 mod helpers;
 mod ingest;
