@@ -34,6 +34,11 @@ pub enum Command {
     Run,
     /// Validate the config (keys, schedules, secrets files, data directory, database) and exit.
     CheckConfig,
+    /// The notice outbox.
+    Notices {
+        #[command(subcommand)]
+        cmd: NoticesCmd,
+    },
     /// Collection reminders.
     Dunning {
         #[command(subcommand)]
@@ -125,7 +130,29 @@ pub struct BankSimArgs {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum NoticesCmd {
+    /// The notice outbox, newest first.
+    List {
+        /// Only notices in this status (queued, sent, failed, dead, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: TableFormat,
+    },
+    /// Deliver what is due now through the configured gateway (the daemon does this itself).
+    Deliver,
+}
+
+#[derive(Subcommand, Debug)]
 pub enum DunningCmd {
+    /// Queue the notices and manager tasks of a day's plan (the daemon does this on
+    /// `dunning.schedule`).
+    Run {
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+    },
     /// What would be sent on a day and why each other overdue bill gets nothing (no side
     /// effects): one row per overdue bill.
     Plan {
@@ -237,6 +264,61 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 crate::store::redact(&app.config.storage.database_url),
                 app.config.storage.data_dir.display()
             );
+            0
+        }
+        Command::Dunning {
+            cmd: DunningCmd::Run { date },
+        } => {
+            let date = date.unwrap_or_else(|| {
+                chrono::Utc::now()
+                    .with_timezone(&app.config.daemon.tz())
+                    .date_naive()
+            });
+            let s = crate::dunning::notices::run(&app.config, &app.store, date).await?;
+            println!("{}", serde_json::to_string(&s)?);
+            0
+        }
+        Command::Notices {
+            cmd: NoticesCmd::Deliver,
+        } => {
+            let s =
+                crate::dunning::notices::deliver_due(&app.config, &app.store, chrono::Utc::now())
+                    .await?;
+            println!("{}", serde_json::to_string(&s)?);
+            0
+        }
+        Command::Notices {
+            cmd: NoticesCmd::List { status, limit, format },
+        } => {
+            let mut conn = app.store.pool().acquire().await?;
+            let rows = crate::store::notices::list(&mut conn, status.as_deref(), limit).await?;
+            let mut w = TableWriter::new(
+                std::io::stdout().lock(),
+                format,
+                &[
+                    "id", "kind", "account_no", "bill_ids", "stage", "channel", "status", "attempts",
+                    "next_attempt_at", "last_error", "planned_for", "sent_at", "cancelled_reason", "text",
+                ],
+            )?;
+            for n in rows {
+                w.row(vec![
+                    Some(n.id.to_string()),
+                    Some(n.kind),
+                    Some(n.account_no),
+                    Some(n.bill_ids),
+                    n.stage,
+                    Some(n.channel),
+                    Some(n.status),
+                    Some(n.attempts.to_string()),
+                    Some(n.next_attempt_at),
+                    n.last_error,
+                    Some(n.planned_for),
+                    n.sent_at,
+                    n.cancelled_reason,
+                    Some(n.body),
+                ])?;
+            }
+            w.finish()?;
             0
         }
         Command::Dunning {

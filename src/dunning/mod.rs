@@ -15,6 +15,7 @@
 
 pub mod calendar;
 pub mod fees;
+pub mod notices;
 pub mod policy;
 
 use crate::config::Config;
@@ -53,6 +54,9 @@ impl Action {
 pub struct PlanItem {
     pub bill_id: String,
     pub account_no: String,
+    pub customer: String,
+    pub class: String,
+    pub manager: Option<String>,
     pub due_on: String,
     pub days_overdue: i64,
     /// Still owed on the bill (decimal text).
@@ -224,6 +228,9 @@ pub async fn plan(
             out.push(PlanItem {
                 bill_id: b.bill_id.clone(),
                 account_no: b.account_no.clone(),
+                customer: b.name.clone(),
+                class: b.class.clone(),
+                manager: b.manager.clone(),
                 due_on: b.due_on.clone(),
                 days_overdue: days,
                 outstanding: money_text(outstanding, &b.currency),

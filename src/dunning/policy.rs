@@ -34,6 +34,77 @@ pub struct DunningConfig {
     /// Per customer class (`residential`, `commercial`, ...): what differs from the defaults.
     #[serde(default)]
     pub class: BTreeMap<String, ClassPolicy>,
+    /// The language of notices (`zh` or `en`): templates are `TEMPLATE.LANG.txt`.
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// Where the notice templates (minijinja) are.
+    #[serde(default = "default_templates_dir")]
+    pub templates_dir: std::path::PathBuf,
+    /// No SMS between these local times (`HH:MM`); such notices wait until the end.
+    #[serde(default = "default_quiet_start")]
+    pub quiet_hours_start: chrono::NaiveTime,
+    #[serde(default = "default_quiet_end")]
+    pub quiet_hours_end: chrono::NaiveTime,
+    /// The notification gateway notices are posted to; without one they stay queued.
+    pub gateway: Option<GatewayConfig>,
+}
+
+/// The utility's SMS / e-mail / WeChat gateway: each notice is POSTed as JSON, signed with
+/// HMAC-SHA256 over the body (`X-Billrecon-Signature: sha256=HEX`), with its idempotency key
+/// (`Idempotency-Key`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    pub url: String,
+    /// The signing secret: the content of this file, or of this environment variable.
+    pub secret_file: Option<std::path::PathBuf>,
+    pub secret_env: Option<String>,
+    /// Attempts before a notice is given up (dead letter).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: i64,
+    /// First retry delay; doubled on each attempt.
+    #[serde(default = "default_backoff")]
+    pub backoff_secs: i64,
+    #[serde(default = "default_gateway_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_max_attempts() -> i64 {
+    8
+}
+fn default_backoff() -> i64 {
+    60
+}
+fn default_gateway_timeout() -> u64 {
+    10
+}
+
+impl GatewayConfig {
+    /// The signing secret (errors name the file or variable, never the value).
+    pub fn secret(&self) -> Result<String, String> {
+        match (&self.secret_file, &self.secret_env) {
+            (Some(f), None) => std::fs::read_to_string(f)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| format!("gateway secret file {}: {e}", f.display())),
+            (None, Some(v)) => std::env::var(v)
+                .map(|s| s.trim().to_string())
+                .map_err(|_| format!("gateway secret: environment variable {v} is not set")),
+            _ => Err("gateway: set exactly one of secret_file and secret_env".into()),
+        }
+    }
+}
+
+fn default_language() -> String {
+    "zh".into()
+}
+fn default_templates_dir() -> std::path::PathBuf {
+    "config/templates".into()
+}
+fn default_quiet_start() -> chrono::NaiveTime {
+    chrono::NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default()
+}
+fn default_quiet_end() -> chrono::NaiveTime {
+    chrono::NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default()
 }
 
 /// What a customer class changes.
@@ -127,6 +198,11 @@ impl Default for DunningConfig {
             late_fee: LateFeeRule::default(),
             stages: default_stages(),
             class: BTreeMap::new(),
+            language: default_language(),
+            templates_dir: default_templates_dir(),
+            quiet_hours_start: default_quiet_start(),
+            quiet_hours_end: default_quiet_end(),
+            gateway: None,
         }
     }
 }
@@ -185,6 +261,16 @@ impl DunningConfig {
     pub fn validate(&self) -> Result<(), String> {
         validate_stages(&self.stages, "stages")?;
         validate_fee(&self.late_fee, "late_fee")?;
+        if !["zh", "en"].contains(&self.language.as_str()) {
+            return Err(format!("language `{}`: use zh or en", self.language));
+        }
+        if let Some(g) = &self.gateway {
+            reqwest::Url::parse(&g.url).map_err(|e| format!("gateway.url `{}`: {e}", g.url))?;
+            g.secret()?;
+            if g.max_attempts < 1 || g.backoff_secs < 1 {
+                return Err("gateway: max_attempts and backoff_secs must be at least 1".into());
+            }
+        }
         if self.notice_interval_days < 1 {
             return Err("notice_interval_days must be at least 1".into());
         }

@@ -16,6 +16,7 @@ pub struct OverdueBill {
     pub class: String,
     pub key_account: bool,
     pub manager: Option<String>,
+    pub name: String,
 }
 
 /// Open bills due before `date` (YYYY-MM-DD), by account then due date.
@@ -33,6 +34,7 @@ pub async fn overdue_bills(
         "c.class",
         "c.key_account",
         "c.manager",
+        "c.name",
     ];
     let rest = "bills b JOIN customers c ON c.account_no = b.account_no \
                 WHERE b.status = 'open' AND b.due_on < $1";
@@ -56,6 +58,7 @@ pub async fn overdue_bills(
             class: cell(&r, 6).unwrap_or_default(),
             key_account: num(&r, 7) != 0,
             manager: cell(&r, 8),
+            name: cell(&r, 9).unwrap_or_default(),
         })
         .collect())
 }

@@ -11,6 +11,7 @@ pub mod export;
 pub mod files;
 pub mod ledger;
 pub mod matching;
+pub mod notices;
 pub mod runs;
 
 use sqlx::any::{AnyArguments, AnyPoolOptions};

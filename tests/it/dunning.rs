@@ -196,3 +196,174 @@ async fn key_accounts_go_to_their_manager_and_small_debts_wait_for_the_minimum()
     );
     assert!(s.reason.contains("minimum"), "{}", s.reason);
 }
+
+// ---- the outbox and the gateway ----
+
+use std::sync::{Arc, Mutex};
+
+/// A notification gateway on loopback: records what it receives, answers `fail_with` to the
+/// first `fail_times` requests.
+#[derive(Clone, Default)]
+struct Gateway {
+    seen: Arc<Mutex<Vec<(String, String, String)>>>, // (idempotency key, signature, body)
+    fail_times: Arc<Mutex<(u32, u16)>>,
+}
+
+impl Gateway {
+    async fn start(&self) -> String {
+        use axum::routing::post;
+        let me = self.clone();
+        let app = axum::Router::new().route(
+            "/notify",
+            post(move |headers: axum::http::HeaderMap, body: String| {
+                let me = me.clone();
+                async move {
+                    let h = |k: &str| {
+                        headers
+                            .get(k)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string()
+                    };
+                    me.seen
+                        .lock()
+                        .unwrap()
+                        .push((h("idempotency-key"), h("x-billrecon-signature"), body));
+                    let mut f = me.fail_times.lock().unwrap();
+                    if f.0 > 0 {
+                        f.0 -= 1;
+                        axum::http::StatusCode::from_u16(f.1).unwrap()
+                    } else {
+                        axum::http::StatusCode::ACCEPTED
+                    }
+                }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        format!("http://{addr}/notify")
+    }
+
+    fn seen(&self) -> Vec<(String, String, String)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn with_gateway(g: &Gateway) -> TestApp {
+    let url = g.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("gw.secret");
+    std::fs::write(&secret, "gw-secret-1").unwrap();
+    let templates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
+    let t = TestApp::spawn_with(&format!(
+        "[dunning]\ntemplates_dir = \"{}\"\nlanguage = \"en\"\n\
+         gateway = {{ url = \"{url}\", secret_file = \"{}\", max_attempts = 3, backoff_secs = 60 }}\n",
+        templates.display(),
+        secret.display()
+    ))
+    .await;
+    // keep the secret file alive with the app's temp dir
+    std::fs::copy(&secret, t.dir.path().join("gw.secret")).unwrap();
+    std::mem::forget(dir);
+    t.bills(&[("B1", "31000001", "100.00", "2026-11-02", "")]).await;
+    t
+}
+
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc)
+}
+
+async fn notices(t: &TestApp) -> Vec<billrecon::store::notices::NoticeRow> {
+    let mut conn = t.app.store.pool().acquire().await.unwrap();
+    billrecon::store::notices::list(&mut conn, None, 100).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_notice_is_queued_once_signed_delivered_once_and_spaced_out() {
+    use billrecon::dunning::notices::{deliver_due, run};
+    use hmac::Mac;
+    let g = Gateway::default();
+    let t = with_gateway(&g).await;
+    let (cfg, store) = (&t.app.config, &t.app.store);
+    let s = run(cfg, store, d("2026-11-06")).await.unwrap();
+    assert_eq!((s.notices, s.already_queued), (1, 0), "{s:?}");
+    let again = run(cfg, store, d("2026-11-06")).await.unwrap();
+    assert_eq!((again.notices, again.already_queued), (0, 1), "the same day queues nothing twice");
+    let n = &notices(&t).await[0];
+    assert_eq!((n.status.as_str(), n.channel.as_str()), ("queued", "sms"));
+    assert!(n.body.contains("B1") && n.body.contains("100.00") && n.body.contains("95598"), "{}", n.body);
+    assert!(n.body.contains("If you have already paid"), "courteous: {}", n.body);
+
+    let out = deliver_due(cfg, store, at("2026-11-06T10:00:00Z")).await.unwrap();
+    assert_eq!(out.sent, 1, "{out:?}");
+    let out = deliver_due(cfg, store, at("2026-11-06T10:05:00Z")).await.unwrap();
+    assert_eq!(out.sent, 0, "a sent notice is never sent again");
+    let seen = g.seen();
+    assert_eq!(seen.len(), 1);
+    let (key, sig, body) = &seen[0];
+    assert_eq!(key, &n.idempotency_key);
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"gw-secret-1").unwrap();
+    mac.update(body.as_bytes());
+    assert_eq!(sig, &format!("sha256={}", hex::encode(mac.finalize().into_bytes())));
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(json["account_no"], "31000001");
+
+    // within the notice interval (7 days): nothing new; at the second stage: sms and email
+    assert_eq!(run(cfg, store, d("2026-11-10")).await.unwrap().too_soon, 1);
+    let later = run(cfg, store, d("2026-11-18")).await.unwrap();
+    assert_eq!(later.notices, 2, "{later:?}");
+}
+
+#[tokio::test]
+async fn a_gateway_that_fails_is_retried_with_backoff_and_a_refusal_is_a_dead_letter() {
+    use billrecon::dunning::notices::{deliver_due, run};
+    let g = Gateway::default();
+    *g.fail_times.lock().unwrap() = (2, 503);
+    let t = with_gateway(&g).await;
+    let (cfg, store) = (&t.app.config, &t.app.store);
+    run(cfg, store, d("2026-11-06")).await.unwrap();
+    assert_eq!(deliver_due(cfg, store, at("2026-11-06T10:00:00Z")).await.unwrap().retrying, 1);
+    // not due again before its backoff (60 s)
+    assert_eq!(deliver_due(cfg, store, at("2026-11-06T10:00:30Z")).await.unwrap(), Default::default());
+    assert_eq!(deliver_due(cfg, store, at("2026-11-06T10:01:01Z")).await.unwrap().retrying, 1);
+    // second backoff: 120 s
+    let out = deliver_due(cfg, store, at("2026-11-06T10:03:02Z")).await.unwrap();
+    assert_eq!(out.sent, 1, "{out:?}");
+    let n = &notices(&t).await[0];
+    assert_eq!((n.status.as_str(), n.attempts), ("sent", 3));
+    let keys: Vec<String> = g.seen().into_iter().map(|s| s.0).collect();
+    assert_eq!(keys, vec![n.idempotency_key.clone(); 3], "one key for every attempt");
+
+    // a gateway that refuses the notice (4xx): no blind retries, dead letter
+    let g2 = Gateway::default();
+    *g2.fail_times.lock().unwrap() = (1, 400);
+    let u = with_gateway(&g2).await;
+    run(&u.app.config, &u.app.store, d("2026-11-06")).await.unwrap();
+    let out = deliver_due(&u.app.config, &u.app.store, at("2026-11-06T10:00:00Z")).await.unwrap();
+    assert_eq!(out.dead, 1, "{out:?}");
+    assert_eq!(notices(&u).await[0].status, "dead");
+}
+
+#[tokio::test]
+async fn a_notice_whose_bill_is_paid_before_sending_is_cancelled_and_sms_waits_for_morning() {
+    use billrecon::dunning::notices::{deliver_due, run};
+    let g = Gateway::default();
+    let t = with_gateway(&g).await;
+    let (cfg, store) = (&t.app.config, &t.app.store);
+    run(cfg, store, d("2026-11-06")).await.unwrap();
+    // 22:00 UTC (the test daemon's time zone): quiet hours
+    let out = deliver_due(cfg, store, at("2026-11-06T22:00:00Z")).await.unwrap();
+    assert_eq!(out.deferred, 1);
+    let n = &notices(&t).await[0];
+    assert_eq!(n.next_attempt_at, "2026-11-07T08:00:00Z");
+    assert!(n.last_error.as_deref().unwrap_or("").contains("quiet hours"));
+    // the customer pays overnight: the notice is cancelled, never sent
+    t.pay("pay.xml", &[Pay::new("P1", "100.00").reference("B1")]).await;
+    let out = deliver_due(cfg, store, at("2026-11-07T08:00:00Z")).await.unwrap();
+    assert_eq!(out.cancelled, 1, "{out:?}");
+    assert!(g.seen().is_empty(), "nothing reached the gateway");
+    let n = &notices(&t).await[0];
+    assert_eq!(n.status, "cancelled");
+    assert!(n.cancelled_reason.as_deref().unwrap_or("").contains("B1"));
+}
