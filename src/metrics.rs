@@ -35,6 +35,13 @@ pub struct BucketLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NoticeLabel {
+    pub kind: String,
+    pub stage: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     pub reason: String,
 }
@@ -53,6 +60,7 @@ pub struct Metrics {
     pub matched: Family<StatusLabel, Counter>,
     pub matched_amount: Family<BucketLabel, Counter<f64, AtomicU64>>,
     pub exceptions_open: Family<ReasonLabel, Gauge>,
+    pub notices: Family<NoticeLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -79,6 +87,7 @@ impl Metrics {
             matched: Family::default(),
             matched_amount: Family::default(),
             exceptions_open: Family::default(),
+            notices: Family::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
             r.register("files_ingested", "Bank files ingested", m.files.clone());

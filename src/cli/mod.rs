@@ -288,7 +288,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             0
         }
         Command::Notices {
-            cmd: NoticesCmd::List { status, limit, format },
+            cmd:
+                NoticesCmd::List {
+                    status,
+                    limit,
+                    format,
+                },
         } => {
             let mut conn = app.store.pool().acquire().await?;
             let rows = crate::store::notices::list(&mut conn, status.as_deref(), limit).await?;
@@ -296,8 +301,20 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 std::io::stdout().lock(),
                 format,
                 &[
-                    "id", "kind", "account_no", "bill_ids", "stage", "channel", "status", "attempts",
-                    "next_attempt_at", "last_error", "planned_for", "sent_at", "cancelled_reason", "text",
+                    "id",
+                    "kind",
+                    "account_no",
+                    "bill_ids",
+                    "stage",
+                    "channel",
+                    "status",
+                    "attempts",
+                    "next_attempt_at",
+                    "last_error",
+                    "planned_for",
+                    "sent_at",
+                    "cancelled_reason",
+                    "text",
                 ],
             )?;
             for n in rows {

@@ -51,7 +51,11 @@ fn env(config: &Config) -> minijinja::Environment<'static> {
 }
 
 /// Queues the notices and manager tasks of `date`'s plan.
-pub async fn run(config: &Config, store: &Store, date: NaiveDate) -> Result<RunSummary, DunningError> {
+pub async fn run(
+    config: &Config,
+    store: &Store,
+    date: NaiveDate,
+) -> Result<RunSummary, DunningError> {
     let items = plan(config, store, date).await?;
     let d = &config.dunning;
     let day = date.format("%Y-%m-%d").to_string();
@@ -59,7 +63,10 @@ pub async fn run(config: &Config, store: &Store, date: NaiveDate) -> Result<RunS
     let mut summary = RunSummary::default();
     let _w = store.writer().await;
     let mut tx = store.begin().await?;
-    let last: HashMap<String, String> = store::notices::last_reminders(&mut tx).await?.into_iter().collect();
+    let last: HashMap<String, String> = store::notices::last_reminders(&mut tx)
+        .await?
+        .into_iter()
+        .collect();
     let mut by_account: BTreeMap<&str, Vec<&PlanItem>> = BTreeMap::new();
     for i in &items {
         match i.action {
@@ -71,7 +78,10 @@ pub async fn run(config: &Config, store: &Store, date: NaiveDate) -> Result<RunS
         }
     }
     for (account, bills) in by_account {
-        if let Some(prev) = last.get(account).and_then(|p| NaiveDate::parse_from_str(p, "%Y-%m-%d").ok()) {
+        if let Some(prev) = last
+            .get(account)
+            .and_then(|p| NaiveDate::parse_from_str(p, "%Y-%m-%d").ok())
+        {
             // a rerun of the same day goes on: its notices are already queued (same keys)
             let gap = (date - prev).num_days();
             if gap > 0 && gap < d.notice_interval_days {
@@ -92,7 +102,11 @@ pub async fn run(config: &Config, store: &Store, date: NaiveDate) -> Result<RunS
             .find(|s| Some(&s.name) == lead.stage.as_ref());
         let manager = lead.action == Action::ManagerTask;
         let (kind, template, channels) = if manager {
-            ("manager_task", "manager_task".to_string(), vec!["manager".to_string()])
+            (
+                "manager_task",
+                "manager_task".to_string(),
+                vec!["manager".to_string()],
+            )
         } else {
             (
                 "dunning",
@@ -103,7 +117,10 @@ pub async fn run(config: &Config, store: &Store, date: NaiveDate) -> Result<RunS
         let mut bill_ids: Vec<String> = bills.iter().map(|b| b.bill_id.clone()).collect();
         bill_ids.sort();
         let total = |f: fn(&PlanItem) -> &str| -> String {
-            let sum: rust_decimal::Decimal = bills.iter().filter_map(|b| f(b).parse::<rust_decimal::Decimal>().ok()).sum();
+            let sum: rust_decimal::Decimal = bills
+                .iter()
+                .filter_map(|b| f(b).parse::<rust_decimal::Decimal>().ok())
+                .sum();
             format!("{sum:.2}")
         };
         let data = serde_json::json!({
@@ -216,12 +233,32 @@ pub async fn deliver_due(
         let mut conn = store.write_pool().acquire().await.op("connecting")?;
         match decision {
             Precheck::Cancel(reason) => {
-                store::notices::record(&mut conn, n.id, "cancelled", n.attempts, &n.next_attempt_at, None, None, Some(&reason)).await?;
+                store::notices::record(
+                    &mut conn,
+                    n.id,
+                    "cancelled",
+                    n.attempts,
+                    &n.next_attempt_at,
+                    None,
+                    None,
+                    Some(&reason),
+                )
+                .await?;
                 out.cancelled += 1;
                 continue;
             }
             Precheck::Defer(until, why) => {
-                store::notices::record(&mut conn, n.id, &n.status, n.attempts, &ts(until), Some(&why), None, None).await?;
+                store::notices::record(
+                    &mut conn,
+                    n.id,
+                    &n.status,
+                    n.attempts,
+                    &ts(until),
+                    Some(&why),
+                    None,
+                    None,
+                )
+                .await?;
                 out.deferred += 1;
                 continue;
             }
@@ -233,18 +270,48 @@ pub async fn deliver_due(
         let mut conn = store.write_pool().acquire().await.op("connecting")?;
         match result {
             Ok(()) => {
-                store::notices::record(&mut conn, n.id, "sent", attempts, &n.next_attempt_at, None, Some(&ts(Utc::now())), None).await?;
+                store::notices::record(
+                    &mut conn,
+                    n.id,
+                    "sent",
+                    attempts,
+                    &n.next_attempt_at,
+                    None,
+                    Some(&ts(Utc::now())),
+                    None,
+                )
+                .await?;
                 out.sent += 1;
             }
             Err((retry, err)) if retry && attempts < gw.max_attempts => {
                 let delay = gw.backoff_secs.saturating_mul(1 << (attempts - 1).min(16));
                 let next = now + chrono::Duration::seconds(delay);
-                store::notices::record(&mut conn, n.id, "failed", attempts, &ts(next), Some(&err), None, None).await?;
+                store::notices::record(
+                    &mut conn,
+                    n.id,
+                    "failed",
+                    attempts,
+                    &ts(next),
+                    Some(&err),
+                    None,
+                    None,
+                )
+                .await?;
                 out.retrying += 1;
             }
             Err((_, err)) => {
                 tracing::warn!(notice = n.id, error = %err, "notice given up (dead letter)");
-                store::notices::record(&mut conn, n.id, "dead", attempts, &n.next_attempt_at, Some(&err), None, None).await?;
+                store::notices::record(
+                    &mut conn,
+                    n.id,
+                    "dead",
+                    attempts,
+                    &n.next_attempt_at,
+                    Some(&err),
+                    None,
+                    None,
+                )
+                .await?;
                 out.dead += 1;
             }
         }
@@ -274,7 +341,10 @@ async fn precheck(
         }
         drop(conn);
         if let Some(why) = waiting.get(&n.account_no) {
-            return Ok(Precheck::Defer(now + chrono::Duration::hours(1), why.clone()));
+            return Ok(Precheck::Defer(
+                now + chrono::Duration::hours(1),
+                why.clone(),
+            ));
         }
     }
     if n.channel == "sms" {
@@ -296,7 +366,10 @@ async fn precheck(
                 .earliest()
                 .map(|t| t.with_timezone(&Utc))
                 .unwrap_or(now + chrono::Duration::hours(1));
-            return Ok(Precheck::Defer(until, "quiet hours: no SMS at night".into()));
+            return Ok(Precheck::Defer(
+                until,
+                "quiet hours: no SMS at night".into(),
+            ));
         }
     }
     Ok(Precheck::Send)

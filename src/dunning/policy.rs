@@ -47,6 +47,19 @@ pub struct DunningConfig {
     pub quiet_hours_end: chrono::NaiveTime,
     /// The notification gateway notices are posted to; without one they stay queued.
     pub gateway: Option<GatewayConfig>,
+    /// When the daemon runs dunning (cron with seconds, in `daemon.time_zone`); `""` never.
+    #[serde(default = "default_dunning_schedule")]
+    pub schedule: String,
+    /// Seconds between two looks at the outbox for notices due.
+    #[serde(default = "default_delivery_interval")]
+    pub delivery_interval_secs: u64,
+}
+
+fn default_dunning_schedule() -> String {
+    "0 0 9 * * *".into()
+}
+fn default_delivery_interval() -> u64 {
+    30
 }
 
 /// The utility's SMS / e-mail / WeChat gateway: each notice is POSTed as JSON, signed with
@@ -203,6 +216,8 @@ impl Default for DunningConfig {
             quiet_hours_start: default_quiet_start(),
             quiet_hours_end: default_quiet_end(),
             gateway: None,
+            schedule: default_dunning_schedule(),
+            delivery_interval_secs: default_delivery_interval(),
         }
     }
 }
@@ -270,6 +285,12 @@ impl DunningConfig {
             if g.max_attempts < 1 || g.backoff_secs < 1 {
                 return Err("gateway: max_attempts and backoff_secs must be at least 1".into());
             }
+        }
+        if !self.schedule.is_empty() {
+            crate::config::parse_schedule(&self.schedule).map_err(|e| format!("schedule: {e}"))?;
+        }
+        if self.delivery_interval_secs == 0 {
+            return Err("delivery_interval_secs must be at least 1".into());
         }
         if self.notice_interval_days < 1 {
             return Err("notice_interval_days must be at least 1".into());

@@ -152,6 +152,41 @@ pub async fn run_with_listener(
         });
     }
 
+    // dunning: the plan's notices queued on its schedule; the outbox delivered continuously
+    if let Ok(schedule) = crate::config::parse_schedule(&app.config.dunning.schedule) {
+        let (app, stop) = (app.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            while sleep_until_next(&schedule, &app, &stop).await {
+                let today = Utc::now()
+                    .with_timezone(&app.config.daemon.tz())
+                    .date_naive();
+                match crate::dunning::notices::run(&app.config, &app.store, today).await {
+                    Ok(s) => tracing::info!(?s, "dunning run"),
+                    Err(e) => tracing::error!(error = %e, "dunning run failed"),
+                }
+            }
+        });
+    }
+    if app.config.dunning.gateway.is_some() {
+        let (app, stop) = (app.clone(), shutdown.clone());
+        let every = Duration::from_secs(app.config.dunning.delivery_interval_secs);
+        tasks.spawn(async move {
+            loop {
+                match crate::dunning::notices::deliver_due(&app.config, &app.store, Utc::now())
+                    .await
+                {
+                    Ok(s) if s != Default::default() => tracing::info!(?s, "notices delivered"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "notice delivery failed"),
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+        });
+    }
+
     for bank in app.banks.iter().filter(|b| b.source.is_some()) {
         let (state, stop, id) = (state.clone(), shutdown.clone(), bank.id.clone());
         tasks.spawn(async move { bank_loop(state, id, stop).await });

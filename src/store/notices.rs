@@ -100,9 +100,7 @@ pub async fn insert(conn: &mut AnyConnection, n: &NewNotice) -> Result<Option<i6
 }
 
 /// The day (planned_for) of each account's latest reminder that was not cancelled.
-pub async fn last_reminders(
-    conn: &mut AnyConnection,
-) -> Result<Vec<(String, String)>, StoreError> {
+pub async fn last_reminders(conn: &mut AnyConnection) -> Result<Vec<(String, String)>, StoreError> {
     let rows = sqlx::query(
         "SELECT account_no, MAX(planned_for) FROM notices WHERE kind IN ('dunning', 'manager_task') \
          AND status <> 'cancelled' GROUP BY account_no",
@@ -135,7 +133,10 @@ pub async fn due(
         .fetch_all(&mut *conn)
         .await
         .op("reading due notices")?;
-    rows.iter().map(row).collect::<Result<Vec<_>, _>>().op("reading due notices")
+    rows.iter()
+        .map(row)
+        .collect::<Result<Vec<_>, _>>()
+        .op("reading due notices")
 }
 
 /// Notices, newest first, optionally of one status.
@@ -164,7 +165,10 @@ pub async fn list(
         .fetch_all(&mut *conn)
         .await
         .op("listing notices")?;
-    rows.iter().map(row).collect::<Result<Vec<_>, _>>().op("listing notices")
+    rows.iter()
+        .map(row)
+        .collect::<Result<Vec<_>, _>>()
+        .op("listing notices")
 }
 
 /// Records a delivery attempt's outcome. `status` is sent, failed, dead or cancelled; only a
@@ -225,4 +229,20 @@ pub async fn bill_statuses(
         }
     }
     Ok(out)
+}
+
+/// Notices per (kind, stage, status), for the metrics.
+pub async fn counts(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT kind, COALESCE(stage, ''), status, COUNT(*) FROM notices GROUP BY kind, stage, status",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .op("counting notices")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("counting notices")
 }

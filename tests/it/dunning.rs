@@ -225,10 +225,11 @@ impl Gateway {
                             .unwrap_or("")
                             .to_string()
                     };
-                    me.seen
-                        .lock()
-                        .unwrap()
-                        .push((h("idempotency-key"), h("x-billrecon-signature"), body));
+                    me.seen.lock().unwrap().push((
+                        h("idempotency-key"),
+                        h("x-billrecon-signature"),
+                        body,
+                    ));
                     let mut f = me.fail_times.lock().unwrap();
                     if f.0 > 0 {
                         f.0 -= 1;
@@ -266,17 +267,22 @@ async fn with_gateway(g: &Gateway) -> TestApp {
     // keep the secret file alive with the app's temp dir
     std::fs::copy(&secret, t.dir.path().join("gw.secret")).unwrap();
     std::mem::forget(dir);
-    t.bills(&[("B1", "31000001", "100.00", "2026-11-02", "")]).await;
+    t.bills(&[("B1", "31000001", "100.00", "2026-11-02", "")])
+        .await;
     t
 }
 
 fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc)
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
 }
 
 async fn notices(t: &TestApp) -> Vec<billrecon::store::notices::NoticeRow> {
     let mut conn = t.app.store.pool().acquire().await.unwrap();
-    billrecon::store::notices::list(&mut conn, None, 100).await.unwrap()
+    billrecon::store::notices::list(&mut conn, None, 100)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -289,15 +295,31 @@ async fn a_notice_is_queued_once_signed_delivered_once_and_spaced_out() {
     let s = run(cfg, store, d("2026-11-06")).await.unwrap();
     assert_eq!((s.notices, s.already_queued), (1, 0), "{s:?}");
     let again = run(cfg, store, d("2026-11-06")).await.unwrap();
-    assert_eq!((again.notices, again.already_queued), (0, 1), "the same day queues nothing twice");
+    assert_eq!(
+        (again.notices, again.already_queued),
+        (0, 1),
+        "the same day queues nothing twice"
+    );
     let n = &notices(&t).await[0];
     assert_eq!((n.status.as_str(), n.channel.as_str()), ("queued", "sms"));
-    assert!(n.body.contains("B1") && n.body.contains("100.00") && n.body.contains("95598"), "{}", n.body);
-    assert!(n.body.contains("If you have already paid"), "courteous: {}", n.body);
+    assert!(
+        n.body.contains("B1") && n.body.contains("100.00") && n.body.contains("95598"),
+        "{}",
+        n.body
+    );
+    assert!(
+        n.body.contains("If you have already paid"),
+        "courteous: {}",
+        n.body
+    );
 
-    let out = deliver_due(cfg, store, at("2026-11-06T10:00:00Z")).await.unwrap();
+    let out = deliver_due(cfg, store, at("2026-11-06T10:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(out.sent, 1, "{out:?}");
-    let out = deliver_due(cfg, store, at("2026-11-06T10:05:00Z")).await.unwrap();
+    let out = deliver_due(cfg, store, at("2026-11-06T10:05:00Z"))
+        .await
+        .unwrap();
     assert_eq!(out.sent, 0, "a sent notice is never sent again");
     let seen = g.seen();
     assert_eq!(seen.len(), 1);
@@ -305,7 +327,10 @@ async fn a_notice_is_queued_once_signed_delivered_once_and_spaced_out() {
     assert_eq!(key, &n.idempotency_key);
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"gw-secret-1").unwrap();
     mac.update(body.as_bytes());
-    assert_eq!(sig, &format!("sha256={}", hex::encode(mac.finalize().into_bytes())));
+    assert_eq!(
+        sig,
+        &format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    );
     let json: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(json["account_no"], "31000001");
 
@@ -323,24 +348,51 @@ async fn a_gateway_that_fails_is_retried_with_backoff_and_a_refusal_is_a_dead_le
     let t = with_gateway(&g).await;
     let (cfg, store) = (&t.app.config, &t.app.store);
     run(cfg, store, d("2026-11-06")).await.unwrap();
-    assert_eq!(deliver_due(cfg, store, at("2026-11-06T10:00:00Z")).await.unwrap().retrying, 1);
+    assert_eq!(
+        deliver_due(cfg, store, at("2026-11-06T10:00:00Z"))
+            .await
+            .unwrap()
+            .retrying,
+        1
+    );
     // not due again before its backoff (60 s)
-    assert_eq!(deliver_due(cfg, store, at("2026-11-06T10:00:30Z")).await.unwrap(), Default::default());
-    assert_eq!(deliver_due(cfg, store, at("2026-11-06T10:01:01Z")).await.unwrap().retrying, 1);
+    assert_eq!(
+        deliver_due(cfg, store, at("2026-11-06T10:00:30Z"))
+            .await
+            .unwrap(),
+        Default::default()
+    );
+    assert_eq!(
+        deliver_due(cfg, store, at("2026-11-06T10:01:01Z"))
+            .await
+            .unwrap()
+            .retrying,
+        1
+    );
     // second backoff: 120 s
-    let out = deliver_due(cfg, store, at("2026-11-06T10:03:02Z")).await.unwrap();
+    let out = deliver_due(cfg, store, at("2026-11-06T10:03:02Z"))
+        .await
+        .unwrap();
     assert_eq!(out.sent, 1, "{out:?}");
     let n = &notices(&t).await[0];
     assert_eq!((n.status.as_str(), n.attempts), ("sent", 3));
     let keys: Vec<String> = g.seen().into_iter().map(|s| s.0).collect();
-    assert_eq!(keys, vec![n.idempotency_key.clone(); 3], "one key for every attempt");
+    assert_eq!(
+        keys,
+        vec![n.idempotency_key.clone(); 3],
+        "one key for every attempt"
+    );
 
     // a gateway that refuses the notice (4xx): no blind retries, dead letter
     let g2 = Gateway::default();
     *g2.fail_times.lock().unwrap() = (1, 400);
     let u = with_gateway(&g2).await;
-    run(&u.app.config, &u.app.store, d("2026-11-06")).await.unwrap();
-    let out = deliver_due(&u.app.config, &u.app.store, at("2026-11-06T10:00:00Z")).await.unwrap();
+    run(&u.app.config, &u.app.store, d("2026-11-06"))
+        .await
+        .unwrap();
+    let out = deliver_due(&u.app.config, &u.app.store, at("2026-11-06T10:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(out.dead, 1, "{out:?}");
     assert_eq!(notices(&u).await[0].status, "dead");
 }
@@ -353,14 +405,23 @@ async fn a_notice_whose_bill_is_paid_before_sending_is_cancelled_and_sms_waits_f
     let (cfg, store) = (&t.app.config, &t.app.store);
     run(cfg, store, d("2026-11-06")).await.unwrap();
     // 22:00 UTC (the test daemon's time zone): quiet hours
-    let out = deliver_due(cfg, store, at("2026-11-06T22:00:00Z")).await.unwrap();
+    let out = deliver_due(cfg, store, at("2026-11-06T22:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(out.deferred, 1);
     let n = &notices(&t).await[0];
     assert_eq!(n.next_attempt_at, "2026-11-07T08:00:00Z");
-    assert!(n.last_error.as_deref().unwrap_or("").contains("quiet hours"));
+    assert!(n
+        .last_error
+        .as_deref()
+        .unwrap_or("")
+        .contains("quiet hours"));
     // the customer pays overnight: the notice is cancelled, never sent
-    t.pay("pay.xml", &[Pay::new("P1", "100.00").reference("B1")]).await;
-    let out = deliver_due(cfg, store, at("2026-11-07T08:00:00Z")).await.unwrap();
+    t.pay("pay.xml", &[Pay::new("P1", "100.00").reference("B1")])
+        .await;
+    let out = deliver_due(cfg, store, at("2026-11-07T08:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(out.cancelled, 1, "{out:?}");
     assert!(g.seen().is_empty(), "nothing reached the gateway");
     let n = &notices(&t).await[0];
