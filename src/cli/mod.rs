@@ -153,6 +153,16 @@ pub enum DunningCmd {
         #[arg(long)]
         date: Option<chrono::NaiveDate>,
     },
+    /// Waive the late fee of a bill (a supervisor's decision, recorded with its reason).
+    Waive {
+        #[arg(long)]
+        bill: String,
+        /// Who decides (the supervisor's id).
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// What would be sent on a day and why each other overdue bill gets nothing (no side
     /// effects): one row per overdue bill.
     Plan {
@@ -276,6 +286,25 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             });
             let s = crate::dunning::notices::run(&app.config, &app.store, date).await?;
             println!("{}", serde_json::to_string(&s)?);
+            0
+        }
+        Command::Dunning {
+            cmd: DunningCmd::Waive { bill, by, reason },
+        } => {
+            anyhow::ensure!(!reason.trim().is_empty(), "a waiver needs a reason");
+            let _w = app.store.writer().await;
+            let mut conn = app.store.write_pool().acquire().await?;
+            let done = crate::store::dunning::waive_late_fee(&mut conn, &bill, &by, &reason)
+                .await
+                .with_context(|| format!("bill {bill}"))?;
+            println!(
+                "{}",
+                if done {
+                    format!("late fee of bill {bill} waived by {by}")
+                } else {
+                    format!("the late fee of bill {bill} was already waived")
+                }
+            );
             0
         }
         Command::Notices {

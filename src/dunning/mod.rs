@@ -131,6 +131,20 @@ pub async fn plan(
         }
     }
 
+    let waived: HashMap<String, (String, String)> = store::dunning::waivers(&mut conn)
+        .await?
+        .into_iter()
+        .map(|(b, by, why)| (b, (by, why)))
+        .collect();
+    let top: HashSet<String> = if d.key_accounts_top_n > 0 {
+        store::dunning::top_billed_accounts(&mut conn, d.key_accounts_top_n)
+            .await?
+            .into_iter()
+            .collect()
+    } else {
+        HashSet::new()
+    };
+
     // Per account: what is overdue in all, and which unsettled payments may be its.
     let mut by_account: BTreeMap<&str, Vec<&store::dunning::OverdueBill>> = BTreeMap::new();
     for b in &bills {
@@ -161,7 +175,12 @@ pub async fn plan(
             let outstanding = b.amount_minor - b.paid_minor;
             let currency =
                 crate::domain::Currency::parse(&b.currency).unwrap_or(config.ledger.currency);
-            let fee = fees::late_fee(rules.late_fee, currency, outstanding, due, date);
+            let fee = if waived.contains_key(&b.bill_id) {
+                0
+            } else {
+                fees::late_fee(rules.late_fee, currency, outstanding, due, date)
+            };
+            let key_account = b.key_account || top.contains(&b.account_no);
             // within grace no stage is reached yet, whatever the stages say
             let stage = if days <= rules.grace_days {
                 None
@@ -207,7 +226,7 @@ pub async fn plan(
                         stage.map(|s| s.min_amount).unwrap_or_default()
                     ),
                 )
-            } else if b.key_account {
+            } else if key_account {
                 (
                     Action::ManagerTask,
                     format!(
@@ -224,6 +243,10 @@ pub async fn plan(
                         stage.map(|s| s.name.as_str()).unwrap_or("")
                     ),
                 )
+            };
+            let reason = match waived.get(&b.bill_id) {
+                Some((by, why)) => format!("{reason}; late fee waived by {by}: {why}"),
+                None => reason,
             };
             out.push(PlanItem {
                 bill_id: b.bill_id.clone(),

@@ -50,6 +50,10 @@ pub struct DunningConfig {
     /// When the daemon runs dunning (cron with seconds, in `daemon.time_zone`); `""` never.
     #[serde(default = "default_dunning_schedule")]
     pub schedule: String,
+    /// Also treat the customers with the largest billed amounts as key accounts (0: only
+    /// those flagged `key_account`).
+    #[serde(default)]
+    pub key_accounts_top_n: i64,
     /// Seconds between two looks at the outbox for notices due.
     #[serde(default = "default_delivery_interval")]
     pub delivery_interval_secs: u64,
@@ -218,6 +222,7 @@ impl Default for DunningConfig {
             gateway: None,
             schedule: default_dunning_schedule(),
             delivery_interval_secs: default_delivery_interval(),
+            key_accounts_top_n: 0,
         }
     }
 }

@@ -117,3 +117,62 @@ pub async fn bank_coverage(conn: &mut AnyConnection) -> Result<Vec<(String, Stri
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .op("reading how far bank files reach")
 }
+
+/// Waives the late fee of a bill (a supervisor's decision, with its reason). Idempotent: a
+/// second waiver of the same bill keeps the first.
+pub async fn waive_late_fee(
+    conn: &mut AnyConnection,
+    bill_id: &str,
+    by: &str,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    let sql = super::dialect(
+        conn,
+        "INSERT INTO late_fee_waivers (bill_id, waived_by, reason, waived_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (bill_id) DO NOTHING",
+    );
+    sqlx::query(&sql)
+        .bind(bill_id.to_string())
+        .bind(by.to_string())
+        .bind(reason.to_string())
+        .bind(super::now())
+        .execute(&mut *conn)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .op("waiving a late fee")
+}
+
+/// Bills whose late fee is waived: (bill_id, by, reason).
+pub async fn waivers(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    let rows = sqlx::query("SELECT bill_id, waived_by, reason FROM late_fee_waivers")
+        .fetch_all(&mut *conn)
+        .await
+        .op("reading late-fee waivers")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("reading late-fee waivers")
+}
+
+/// The `n` accounts with the largest billed amount in all.
+pub async fn top_billed_accounts(
+    conn: &mut AnyConnection,
+    n: i64,
+) -> Result<Vec<String>, StoreError> {
+    let sql = super::dialect(
+        conn,
+        "SELECT account_no FROM bills WHERE status <> 'cancelled' GROUP BY account_no \
+         ORDER BY SUM(amount_minor) DESC, account_no LIMIT $1",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(n)
+        .fetch_all(&mut *conn)
+        .await
+        .op("ranking accounts by billed amount")?;
+    rows.iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<Vec<String>, sqlx::Error>>()
+        .op("ranking accounts by billed amount")
+}

@@ -428,3 +428,52 @@ async fn a_notice_whose_bill_is_paid_before_sending_is_cancelled_and_sms_waits_f
     assert_eq!(n.status, "cancelled");
     assert!(n.cancelled_reason.as_deref().unwrap_or("").contains("B1"));
 }
+
+#[tokio::test]
+async fn a_supervisor_can_waive_a_late_fee_with_a_reason() {
+    let t = TestApp::spawn().await;
+    t.bills(&[("B1", "31000001", "100.00", "2026-11-02", "")])
+        .await;
+    assert_eq!(
+        item(&plan_on(&t, "2026-12-02").await, "B1").late_fee,
+        "3.00"
+    );
+    let mut conn = t.app.store.write_pool().acquire().await.unwrap();
+    use billrecon::store::dunning::waive_late_fee;
+    assert!(waive_late_fee(&mut conn, "B1", "SUP1", "hardship case 17")
+        .await
+        .unwrap());
+    assert!(
+        !waive_late_fee(&mut conn, "B1", "SUP2", "again")
+            .await
+            .unwrap(),
+        "first waiver stands"
+    );
+    assert!(
+        waive_late_fee(&mut conn, "NOPE", "SUP1", "x")
+            .await
+            .is_err(),
+        "no such bill"
+    );
+    drop(conn);
+    let i = item(&plan_on(&t, "2026-12-02").await, "B1").clone();
+    assert_eq!(i.late_fee, "0.00");
+    assert!(
+        i.reason.contains("waived by SUP1: hardship case 17"),
+        "{}",
+        i.reason
+    );
+}
+
+#[tokio::test]
+async fn the_largest_customers_can_be_treated_as_key_accounts() {
+    let t = TestApp::spawn_with("[dunning]\nkey_accounts_top_n = 1\n").await;
+    t.bills(&[
+        ("B1", "31000001", "900.00", "2026-11-02", ""),
+        ("B2", "31000002", "50.00", "2026-11-02", ""),
+    ])
+    .await;
+    let items = plan_on(&t, "2026-11-06").await;
+    assert_eq!(item(&items, "B1").action, Action::ManagerTask);
+    assert_eq!(item(&items, "B2").action, Action::Notice);
+}

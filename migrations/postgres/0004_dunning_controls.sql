@@ -1,0 +1,17 @@
+-- Dunning controls: late fees waived per bill by a supervisor (with the reason), and customer
+-- managers' acknowledgements of a key account's last stage.
+
+CREATE TABLE late_fee_waivers (
+    bill_id    TEXT PRIMARY KEY REFERENCES bills (bill_id),
+    waived_by  TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    waived_at  TEXT NOT NULL
+);
+
+CREATE TABLE manager_acks (
+    account_no  TEXT NOT NULL REFERENCES customers (account_no),
+    stage       TEXT NOT NULL,
+    acked_by    TEXT NOT NULL,
+    acked_at    TEXT NOT NULL,
+    PRIMARY KEY (account_no, stage)
+);
