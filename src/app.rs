@@ -84,8 +84,18 @@ impl App {
         Ok((results, summary))
     }
 
+    /// Matches every pending payment, then queues receipts for what was applied (when
+    /// `dunning.receipt_channels` asks for them).
     pub async fn match_pending(&self) -> Result<MatchSummary, StoreError> {
-        self.matcher.run(&self.store).await
+        let summary = self.matcher.run(&self.store).await?;
+        if summary.processed > 0 {
+            match crate::dunning::notices::queue_receipts(&self.config, &self.store).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(receipts = n, "receipts queued"),
+                Err(e) => tracing::error!(error = %e, "queueing receipts failed"),
+            }
+        }
+        Ok(summary)
     }
 
     /// Imports the billing exports named in the config, if any.

@@ -15,3 +15,7 @@ CREATE TABLE manager_acks (
     acked_at    TEXT NOT NULL,
     PRIMARY KEY (account_no, stage)
 );
+
+-- the payment a receipt confirms
+ALTER TABLE notices ADD COLUMN payment_id BIGINT;
+CREATE INDEX notices_by_payment ON notices (payment_id);

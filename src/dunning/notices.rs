@@ -177,6 +177,65 @@ pub async fn run(
     Ok(summary)
 }
 
+/// Queues a receipt for every payment applied (or held as credit) in the last two days that
+/// has none yet, on each of `dunning.receipt_channels`. Returns how many were queued.
+pub async fn queue_receipts(config: &Config, store: &Store) -> Result<u64, DunningError> {
+    let d = &config.dunning;
+    if d.receipt_channels.is_empty() {
+        return Ok(0);
+    }
+    let since = ts(Utc::now() - chrono::Duration::days(2));
+    let env = env(config);
+    let _w = store.writer().await;
+    let mut tx = store.begin().await?;
+    let due = store::notices::receipts_due(&mut tx, &since).await?;
+    let name = format!("receipt.{}.txt", d.language);
+    let template = env
+        .get_template(&name)
+        .map_err(|e| DunningError::Template {
+            name: name.clone(),
+            reason: e.to_string(),
+        })?;
+    let mut queued = 0;
+    for r in due {
+        let data = serde_json::json!({
+            "customer": r.customer,
+            "account_no": r.account_no,
+            "amount": crate::domain::money_text(r.amount_minor, &r.currency),
+            "applied": crate::domain::money_text(r.applied_minor, &r.currency),
+            "credit": crate::domain::money_text(r.credit_minor, &r.currency),
+            "has_credit": r.credit_minor > 0,
+            "date": r.booking_date.clone().unwrap_or_default(),
+            "bank_id": r.bank_id,
+            "hotline": d.hotline,
+        });
+        let body = template.render(&data).map_err(|e| DunningError::Template {
+            name: name.clone(),
+            reason: e.to_string(),
+        })?;
+        for channel in &d.receipt_channels {
+            let n = NewNotice {
+                kind: "receipt".into(),
+                account_no: r.account_no.clone(),
+                bill_ids: vec![],
+                stage: None,
+                channel: channel.clone(),
+                language: d.language.clone(),
+                body: body.clone(),
+                payload: data.to_string(),
+                idempotency_key: format!("receipt:{}:{channel}", r.payment_id),
+                planned_for: Utc::now().format("%Y-%m-%d").to_string(),
+            };
+            if let Some(id) = store::notices::insert(&mut tx, &n).await? {
+                store::notices::set_payment(&mut tx, id, r.payment_id).await?;
+                queued += 1;
+            }
+        }
+    }
+    tx.commit().await.op("committing receipts")?;
+    Ok(queued)
+}
+
 /// What a delivery pass did.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
 pub struct DeliverySummary {

@@ -54,6 +54,10 @@ pub struct DunningConfig {
     /// those flagged `key_account`).
     #[serde(default)]
     pub key_accounts_top_n: i64,
+    /// Channels on which a customer is told that a payment arrived and was applied (none:
+    /// no receipts).
+    #[serde(default)]
+    pub receipt_channels: Vec<String>,
     /// Seconds between two looks at the outbox for notices due.
     #[serde(default = "default_delivery_interval")]
     pub delivery_interval_secs: u64,
@@ -223,6 +227,7 @@ impl Default for DunningConfig {
             schedule: default_dunning_schedule(),
             delivery_interval_secs: default_delivery_interval(),
             key_accounts_top_n: 0,
+            receipt_channels: vec![],
         }
     }
 }
@@ -293,6 +298,13 @@ impl DunningConfig {
         }
         if !self.schedule.is_empty() {
             crate::config::parse_schedule(&self.schedule).map_err(|e| format!("schedule: {e}"))?;
+        }
+        if let Some(c) = self
+            .receipt_channels
+            .iter()
+            .find(|c| !["sms", "email", "letter"].contains(&c.as_str()))
+        {
+            return Err(format!("receipt_channels: unknown channel `{c}`"));
         }
         if self.delivery_interval_secs == 0 {
             return Err("delivery_interval_secs must be at least 1".into());

@@ -246,3 +246,71 @@ pub async fn counts(
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .op("counting notices")
 }
+
+/// A payment applied (or held as credit) that has no receipt yet.
+#[derive(Debug, Clone)]
+pub struct ReceiptDue {
+    pub payment_id: i64,
+    pub account_no: String,
+    pub customer: String,
+    pub amount_minor: i64,
+    pub applied_minor: i64,
+    pub credit_minor: i64,
+    pub currency: String,
+    pub booking_date: Option<String>,
+    pub bank_id: String,
+}
+
+/// Payments matched since `since` (RFC 3339) to a customer, credits, not reversed, without a
+/// receipt notice.
+pub async fn receipts_due(
+    conn: &mut AnyConnection,
+    since: &str,
+) -> Result<Vec<ReceiptDue>, StoreError> {
+    let sql = dialect(
+        conn,
+        "SELECT p.id, p.account_no, COALESCE(c.name, ''), p.amount_minor, p.applied_minor, p.credit_minor, \
+         p.currency, p.booking_date, p.bank_id FROM payments p LEFT JOIN customers c ON c.account_no = p.account_no \
+         WHERE p.status IN ('applied', 'partially_applied', 'credit') AND p.reversal = 0 \
+         AND p.direction = 'credit' AND p.account_no IS NOT NULL AND p.matched_at >= $1 \
+         AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.payment_id = p.id AND n.kind = 'receipt') \
+         ORDER BY p.id LIMIT 5000",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(since.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .op("finding payments to confirm")?;
+    rows.iter()
+        .map(|r| {
+            Ok(ReceiptDue {
+                payment_id: r.try_get(0)?,
+                account_no: r.try_get(1)?,
+                customer: r.try_get(2)?,
+                amount_minor: r.try_get(3)?,
+                applied_minor: r.try_get(4)?,
+                credit_minor: r.try_get(5)?,
+                currency: r.try_get(6)?,
+                booking_date: r.try_get(7)?,
+                bank_id: r.try_get(8)?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("finding payments to confirm")
+}
+
+/// Links a notice to the payment it confirms.
+pub async fn set_payment(
+    conn: &mut AnyConnection,
+    id: i64,
+    payment_id: i64,
+) -> Result<(), StoreError> {
+    let sql = dialect(conn, "UPDATE notices SET payment_id = $1 WHERE id = $2");
+    sqlx::query(&sql)
+        .bind(payment_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .op("linking a receipt")?;
+    Ok(())
+}

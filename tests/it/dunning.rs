@@ -477,3 +477,45 @@ async fn the_largest_customers_can_be_treated_as_key_accounts() {
     assert_eq!(item(&items, "B1").action, Action::ManagerTask);
     assert_eq!(item(&items, "B2").action, Action::Notice);
 }
+
+#[tokio::test]
+async fn an_applied_payment_gets_a_receipt_once_per_channel() {
+    let templates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
+    let t = TestApp::spawn_with(&format!(
+        "[dunning]\ntemplates_dir = \"{}\"\nreceipt_channels = [\"sms\", \"email\"]\n",
+        templates.display()
+    ))
+    .await;
+    t.bills(&[("B1", "31000001", "100.00", "2026-11-02", "")])
+        .await;
+    t.pay(
+        "pay.xml",
+        &[
+            Pay::new("P1", "120.00").reference("B1"),
+            Pay::new("P2", "5.00").reference("NOBODY"),
+        ],
+    )
+    .await;
+    let n = notices(&t).await;
+    let receipts: Vec<_> = n.iter().filter(|n| n.kind == "receipt").collect();
+    assert_eq!(
+        receipts.len(),
+        2,
+        "sms and email for P1; nothing for the exception P2: {n:?}"
+    );
+    assert!(receipts.iter().all(|r| r.account_no == "31000001"));
+    assert!(
+        receipts[0].body.contains("120.00") && receipts[0].body.contains("20.00"),
+        "{}",
+        receipts[0].body
+    );
+    // matching again (another file) does not confirm P1 twice
+    t.pay("more.xml", &[Pay::new("P3", "1.00").reference("B1")])
+        .await;
+    let n = notices(&t).await;
+    assert_eq!(
+        n.iter().filter(|n| n.kind == "receipt").count(),
+        4,
+        "P3 gets its own two"
+    );
+}
