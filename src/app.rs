@@ -94,6 +94,15 @@ impl App {
                 Ok(n) => tracing::info!(receipts = n, "receipts queued"),
                 Err(e) => tracing::error!(error = %e, "queueing receipts failed"),
             }
+            // a payment after a disconnection warning cancels it at once
+            let today = chrono::Utc::now()
+                .with_timezone(&self.config.daemon.tz())
+                .date_naive();
+            if let Err(e) =
+                crate::dunning::notices::field_ops_events(&self.config, &self.store, today).await
+            {
+                tracing::error!(error = %e, "disconnection events failed");
+            }
         }
         Ok(summary)
     }

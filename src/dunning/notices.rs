@@ -33,6 +33,10 @@ pub struct RunSummary {
     /// Customers reminded within the notice interval.
     pub too_soon: u64,
     pub waiting: u64,
+    /// Customers published to field operations as eligible for disconnection.
+    pub disconnections: u64,
+    /// Cancellations of a disconnection warning (the customer paid).
+    pub cancellations: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +178,10 @@ pub async fn run(
         }
     }
     tx.commit().await.op("committing notices")?;
+    drop(_w);
+    let (published, cancelled) = field_ops_events(config, store, date).await?;
+    summary.disconnections = published;
+    summary.cancellations = cancelled;
     Ok(summary)
 }
 
@@ -236,6 +244,132 @@ pub async fn queue_receipts(config: &Config, store: &Store) -> Result<u64, Dunni
     Ok(queued)
 }
 
+/// Field operations' events. A customer whose disconnection warning was delivered at least
+/// its notice period ago, and who still owes every bill it named (checked now, and no payment
+/// not yet applied names them), is published as eligible for disconnection (`disconnection`).
+/// When a bill of a warned customer is paid, a `disconnection_cancelled` event follows, once.
+/// Both go to the `field_ops` webhook. Returns (published, cancelled).
+pub async fn field_ops_events(
+    config: &Config,
+    store: &Store,
+    today: NaiveDate,
+) -> Result<(u64, u64), DunningError> {
+    let d = &config.dunning;
+    // the disconnection stages and their notice periods, by stage name
+    let notice_days: HashMap<&str, i64> = d
+        .stages
+        .iter()
+        .chain(d.class.values().filter_map(|c| c.stages.as_ref()).flatten())
+        .filter_map(|s| s.disconnection_notice_days.map(|n| (s.name.as_str(), n)))
+        .collect();
+    if notice_days.is_empty() {
+        return Ok((0, 0));
+    }
+    let warnings: Vec<NoticeRow> = {
+        let mut conn = store.pool().acquire().await.op("connecting")?;
+        store::notices::sent_of_kind(&mut conn, "dunning")
+            .await?
+            .into_iter()
+            .filter(|w| {
+                w.stage
+                    .as_deref()
+                    .is_some_and(|s| notice_days.contains_key(s))
+            })
+            .collect()
+    };
+    if warnings.is_empty() {
+        return Ok((0, 0));
+    }
+    let waiting: HashMap<String, String> = plan(config, store, today)
+        .await?
+        .into_iter()
+        .filter(|i| i.action == Action::Wait && i.reason.contains("may be this customer's"))
+        .map(|i| (i.account_no, i.reason))
+        .collect();
+    let day = today.format("%Y-%m-%d").to_string();
+    let _w = store.writer().await;
+    let mut tx = store.begin().await?;
+    let (mut published, mut cancelled) = (0, 0);
+    for warning in warnings {
+        let Some(days) = warning.stage.as_deref().and_then(|s| notice_days.get(s)) else {
+            continue;
+        };
+        let ids: Vec<String> = warning
+            .bill_ids
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let statuses = store::notices::bill_statuses(&mut tx, &ids).await?;
+        let paid: Vec<&String> = statuses
+            .iter()
+            .filter(|(_, s)| s != "open")
+            .map(|(b, _)| b)
+            .collect();
+        let sent_on = warning
+            .sent_at
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&config.daemon.tz()).date_naive());
+        let data = serde_json::json!({
+            "account_no": warning.account_no,
+            "bill_ids": ids,
+            "warning_notice_id": warning.id,
+            "warning_delivered_at": warning.sent_at,
+            "notice_period_days": days,
+            "paid_bills": paid,
+            "date": day,
+        });
+        let (kind, key, text) = if !paid.is_empty() {
+            (
+                "disconnection_cancelled",
+                format!("disconnection_cancelled:{}:{}", warning.account_no, ids.join(",")),
+                format!(
+                    "account {}: bill(s) {} paid after the disconnection warning of {}; do not disconnect",
+                    warning.account_no,
+                    paid.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                    warning.sent_at.as_deref().unwrap_or("")
+                ),
+            )
+        } else if sent_on.is_some_and(|s| (today - s).num_days() >= *days)
+            && !waiting.contains_key(&warning.account_no)
+        {
+            (
+                "disconnection",
+                format!("disconnection:{}:{}", warning.account_no, ids.join(",")),
+                format!(
+                    "account {} is eligible for disconnection: warning delivered {}, {days} days' notice over, bills {} unpaid",
+                    warning.account_no,
+                    warning.sent_at.as_deref().unwrap_or(""),
+                    ids.join(", ")
+                ),
+            )
+        } else {
+            continue;
+        };
+        let n = NewNotice {
+            kind: kind.into(),
+            account_no: warning.account_no.clone(),
+            bill_ids: ids.clone(),
+            stage: warning.stage.clone(),
+            channel: "field_ops".into(),
+            language: "en".into(),
+            body: text,
+            payload: data.to_string(),
+            idempotency_key: key,
+            planned_for: day.clone(),
+        };
+        if store::notices::insert(&mut tx, &n).await?.is_some() {
+            if kind == "disconnection" {
+                published += 1;
+            } else {
+                cancelled += 1;
+            }
+        }
+    }
+    tx.commit().await.op("committing field operations events")?;
+    Ok((published, cancelled))
+}
+
 /// What a delivery pass did.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
 pub struct DeliverySummary {
@@ -257,20 +391,32 @@ pub async fn deliver_due(
     now: DateTime<Utc>,
 ) -> Result<DeliverySummary, DunningError> {
     let mut out = DeliverySummary::default();
-    let Some(gw) = &config.dunning.gateway else {
+    let d = &config.dunning;
+    if d.gateway.is_none() && d.field_ops.is_none() {
         return Ok(out);
-    };
-    let secret = gw.secret().map_err(|reason| DunningError::Template {
-        name: "gateway".into(),
-        reason,
-    })?;
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(gw.timeout_secs))
-        .build()
-        .map_err(|e| DunningError::Template {
+    }
+    let setup = |gw: &GatewayConfig| -> Result<(reqwest::Client, String), DunningError> {
+        let bad = |reason: String| DunningError::Template {
             name: "gateway".into(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let secret = gw.secret().map_err(bad)?;
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(gw.timeout_secs))
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        Ok((client, secret))
+    };
+    let gateway = d
+        .gateway
+        .as_ref()
+        .map(|g| setup(g).map(|c| (g, c)))
+        .transpose()?;
+    let field_ops = d
+        .field_ops
+        .as_ref()
+        .map(|g| setup(g).map(|c| (g, c)))
+        .transpose()?;
     let due = {
         let mut conn = store.pool().acquire().await.op("connecting")?;
         store::notices::due(&mut conn, &ts(now), 500).await?
@@ -288,6 +434,15 @@ pub async fn deliver_due(
         HashMap::new()
     };
     for n in due {
+        // field operations' events go to their webhook, everything else to the gateway
+        let target = if n.channel == "field_ops" {
+            field_ops.as_ref()
+        } else {
+            gateway.as_ref()
+        };
+        let Some((gw, (client, secret))) = target else {
+            continue;
+        };
         let decision = precheck(config, store, &n, now, &waiting).await?;
         let mut conn = store.write_pool().acquire().await.op("connecting")?;
         match decision {
@@ -325,7 +480,7 @@ pub async fn deliver_due(
         }
         drop(conn);
         let attempts = n.attempts + 1;
-        let result = post(&client, gw, &secret, &n).await;
+        let result = post(client, gw, secret, &n).await;
         let mut conn = store.write_pool().acquire().await.op("connecting")?;
         match result {
             Ok(()) => {
@@ -336,7 +491,7 @@ pub async fn deliver_due(
                     attempts,
                     &n.next_attempt_at,
                     None,
-                    Some(&ts(Utc::now())),
+                    Some(&ts(now)),
                     None,
                 )
                 .await?;
@@ -391,7 +546,7 @@ async fn precheck(
     now: DateTime<Utc>,
     waiting: &HashMap<String, String>,
 ) -> Result<Precheck, DunningError> {
-    if n.kind == "dunning" || n.kind == "manager_task" {
+    if ["dunning", "manager_task", "disconnection"].contains(&n.kind.as_str()) {
         let ids: Vec<String> = n.bill_ids.split_whitespace().map(str::to_string).collect();
         let mut conn = store.pool().acquire().await.op("connecting")?;
         let statuses = store::notices::bill_statuses(&mut conn, &ids).await?;

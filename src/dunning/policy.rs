@@ -47,6 +47,9 @@ pub struct DunningConfig {
     pub quiet_hours_end: chrono::NaiveTime,
     /// The notification gateway notices are posted to; without one they stay queued.
     pub gateway: Option<GatewayConfig>,
+    /// Field operations' webhook: accounts eligible for disconnection (notice period over,
+    /// still unpaid), and the cancellation when one of them pays. Same signing as the gateway.
+    pub field_ops: Option<GatewayConfig>,
     /// When the daemon runs dunning (cron with seconds, in `daemon.time_zone`); `""` never.
     #[serde(default = "default_dunning_schedule")]
     pub schedule: String,
@@ -224,6 +227,7 @@ impl Default for DunningConfig {
             quiet_hours_start: default_quiet_start(),
             quiet_hours_end: default_quiet_end(),
             gateway: None,
+            field_ops: None,
             schedule: default_dunning_schedule(),
             delivery_interval_secs: default_delivery_interval(),
             key_accounts_top_n: 0,
@@ -289,7 +293,7 @@ impl DunningConfig {
         if !["zh", "en"].contains(&self.language.as_str()) {
             return Err(format!("language `{}`: use zh or en", self.language));
         }
-        if let Some(g) = &self.gateway {
+        for g in self.gateway.iter().chain(self.field_ops.iter()) {
             reqwest::Url::parse(&g.url).map_err(|e| format!("gateway.url `{}`: {e}", g.url))?;
             g.secret()?;
             if g.max_attempts < 1 || g.backoff_secs < 1 {

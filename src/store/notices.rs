@@ -314,3 +314,23 @@ pub async fn set_payment(
         .op("linking a receipt")?;
     Ok(())
 }
+
+/// Sent notices of these kinds (optionally only those of a stage), oldest first.
+pub async fn sent_of_kind(
+    conn: &mut AnyConnection,
+    kind: &str,
+) -> Result<Vec<NoticeRow>, StoreError> {
+    let sql = dialect(
+        conn,
+        &format!("SELECT {COLS} FROM notices WHERE kind = $1 AND status = 'sent' ORDER BY id"),
+    );
+    let rows = sqlx::query(&sql)
+        .bind(kind.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .op("reading sent notices")?;
+    rows.iter()
+        .map(row)
+        .collect::<Result<Vec<_>, _>>()
+        .op("reading sent notices")
+}

@@ -519,3 +519,99 @@ async fn an_applied_payment_gets_a_receipt_once_per_channel() {
         "P3 gets its own two"
     );
 }
+
+#[tokio::test]
+async fn after_the_notice_period_field_ops_learn_who_may_be_disconnected_and_a_payment_cancels_it()
+{
+    use billrecon::dunning::notices::{deliver_due, field_ops_events, run};
+    let (g, ops) = (Gateway::default(), Gateway::default());
+    let gw = g.start().await;
+    let ops_url = ops.start().await;
+    let dir = t_dir();
+    let secret = dir.join("gw.secret");
+    std::fs::write(&secret, "s").unwrap();
+    let templates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
+    let t = TestApp::spawn_with(&format!(
+        "[dunning]\ntemplates_dir = \"{}\"\n\
+         gateway = {{ url = \"{gw}\", secret_file = \"{s}\" }}\n\
+         field_ops = {{ url = \"{ops_url}\", secret_file = \"{s}\" }}\n",
+        templates.display(),
+        s = secret.display()
+    ))
+    .await;
+    t.bills(&[("B1", "31000001", "100.00", "2026-11-02", "")])
+        .await;
+    let (cfg, store) = (&t.app.config, &t.app.store);
+    // 45 days overdue (Thursday 2026-12-17): the disconnection warning, by letter and sms
+    let s = run(cfg, store, d("2026-12-17")).await.unwrap();
+    assert_eq!(s.notices, 2, "{s:?}");
+    assert_eq!(
+        deliver_due(cfg, store, at("2026-12-17T10:00:00Z"))
+            .await
+            .unwrap()
+            .sent,
+        2
+    );
+    // within the 7 days' notice: nothing for field operations
+    assert_eq!(
+        field_ops_events(cfg, store, d("2026-12-20")).await.unwrap(),
+        (0, 0)
+    );
+    // notice period over, still unpaid: published once (not once per channel)
+    assert_eq!(
+        field_ops_events(cfg, store, d("2026-12-24")).await.unwrap(),
+        (1, 0)
+    );
+    assert_eq!(
+        field_ops_events(cfg, store, d("2026-12-25")).await.unwrap(),
+        (0, 0)
+    );
+    assert_eq!(
+        deliver_due(cfg, store, at("2026-12-24T10:00:00Z"))
+            .await
+            .unwrap()
+            .sent,
+        1
+    );
+    let published = ops.seen();
+    assert_eq!(published.len(), 1);
+    assert!(
+        published[0].2.contains("\"kind\":\"disconnection\""),
+        "{}",
+        published[0].2
+    );
+    assert!(
+        g.seen()
+            .iter()
+            .all(|s| !s.2.contains("\"kind\":\"disconnection\"")),
+        "field ops only"
+    );
+    // the customer pays: a cancellation event, once
+    t.pay("pay.xml", &[Pay::new("P1", "100.00").reference("B1")])
+        .await;
+    let cancels: Vec<_> = notices(&t)
+        .await
+        .into_iter()
+        .filter(|n| n.kind == "disconnection_cancelled")
+        .collect();
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    assert_eq!(
+        field_ops_events(cfg, store, d("2026-12-26")).await.unwrap(),
+        (0, 0)
+    );
+    assert_eq!(
+        deliver_due(cfg, store, at("2026-12-26T10:00:00Z"))
+            .await
+            .unwrap()
+            .sent,
+        1
+    );
+    assert!(ops.seen()[1].2.contains("disconnection_cancelled"));
+}
+
+fn t_dir() -> std::path::PathBuf {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().to_path_buf();
+    std::mem::forget(d);
+    p
+}
