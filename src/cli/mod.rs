@@ -153,6 +153,17 @@ pub enum DunningCmd {
         #[arg(long)]
         date: Option<chrono::NaiveDate>,
     },
+    /// A customer manager acknowledges a key account's stage (the last stage needs it before
+    /// the customer gets the disconnection warning).
+    Ack {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        stage: String,
+        /// The manager's id.
+        #[arg(long)]
+        by: String,
+    },
     /// Waive the late fee of a bill (a supervisor's decision, recorded with its reason).
     Waive {
         #[arg(long)]
@@ -286,6 +297,17 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             });
             let s = crate::dunning::notices::run(&app.config, &app.store, date).await?;
             println!("{}", serde_json::to_string(&s)?);
+            0
+        }
+        Command::Dunning {
+            cmd: DunningCmd::Ack { account, stage, by },
+        } => {
+            let _w = app.store.writer().await;
+            let mut conn = app.store.write_pool().acquire().await?;
+            crate::store::dunning::acknowledge(&mut conn, &account, &stage, &by)
+                .await
+                .with_context(|| format!("account {account}"))?;
+            println!("stage {stage} of account {account} acknowledged by {by}");
             0
         }
         Command::Dunning {

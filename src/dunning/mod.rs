@@ -136,6 +136,11 @@ pub async fn plan(
         .into_iter()
         .map(|(b, by, why)| (b, (by, why)))
         .collect();
+    let acks: HashMap<(String, String), String> = store::dunning::acks(&mut conn)
+        .await?
+        .into_iter()
+        .map(|(a, s, by)| ((a, s), by))
+        .collect();
     let top: HashSet<String> = if d.key_accounts_top_n > 0 {
         store::dunning::top_billed_accounts(&mut conn, d.key_accounts_top_n)
             .await?
@@ -226,12 +231,27 @@ pub async fn plan(
                         stage.map(|s| s.min_amount).unwrap_or_default()
                     ),
                 )
+            } else if let (true, Some(by)) = (
+                key_account,
+                stage
+                    .filter(|s| s.disconnection_notice_days.is_some())
+                    .and_then(|s| acks.get(&(b.account_no.clone(), s.name.clone()))),
+            ) {
+                (
+                    Action::Notice,
+                    format!("key account: the last stage, acknowledged by its manager {by}"),
+                )
             } else if key_account {
                 (
                     Action::ManagerTask,
                     format!(
-                        "key account: a task for its customer manager {}",
-                        b.manager.as_deref().unwrap_or("(none set)")
+                        "key account: a task for its customer manager {}{}",
+                        b.manager.as_deref().unwrap_or("(none set)"),
+                        if stage.is_some_and(|s| s.disconnection_notice_days.is_some()) {
+                            " (the last stage needs the manager's acknowledgement: `billrecon dunning ack`)"
+                        } else {
+                            ""
+                        }
                     ),
                 )
             } else {

@@ -176,3 +176,38 @@ pub async fn top_billed_accounts(
         .collect::<Result<Vec<String>, sqlx::Error>>()
         .op("ranking accounts by billed amount")
 }
+
+/// A customer manager acknowledges a key account's stage (the last stage needs it).
+pub async fn acknowledge(
+    conn: &mut AnyConnection,
+    account_no: &str,
+    stage: &str,
+    by: &str,
+) -> Result<bool, StoreError> {
+    let sql = super::dialect(
+        conn,
+        "INSERT INTO manager_acks (account_no, stage, acked_by, acked_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (account_no, stage) DO NOTHING",
+    );
+    sqlx::query(&sql)
+        .bind(account_no.to_string())
+        .bind(stage.to_string())
+        .bind(by.to_string())
+        .bind(super::now())
+        .execute(&mut *conn)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .op("recording an acknowledgement")
+}
+
+/// Acknowledged (account, stage) pairs, with who acknowledged.
+pub async fn acks(conn: &mut AnyConnection) -> Result<Vec<(String, String, String)>, StoreError> {
+    let rows = sqlx::query("SELECT account_no, stage, acked_by FROM manager_acks")
+        .fetch_all(&mut *conn)
+        .await
+        .op("reading acknowledgements")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("reading acknowledgements")
+}

@@ -615,3 +615,38 @@ fn t_dir() -> std::path::PathBuf {
     std::mem::forget(d);
     p
 }
+
+#[tokio::test]
+async fn a_key_accounts_last_stage_waits_for_its_managers_acknowledgement() {
+    let t = TestApp::spawn().await;
+    let c = t.write(
+        "customers.csv",
+        "account_no,name,class,key_account,manager,phone,email\n31000001,Steel Works,large_industrial,true,M007,,\n",
+    );
+    billrecon::billing::import_customers(&t.app.store, &c)
+        .await
+        .unwrap();
+    let b = t.write(
+        "bills.csv",
+        "bill_id,account_no,period,amount,currency,issued_on,due_on\nK1,31000001,2026-10,90000.00,CNY,2026-10-05,2026-11-02\n",
+    );
+    billrecon::billing::import_bills(&t.app.store, &b)
+        .await
+        .unwrap();
+    let i = item(&plan_on(&t, "2026-12-17").await, "K1").clone();
+    assert_eq!(i.action, Action::ManagerTask);
+    assert!(i.reason.contains("acknowledgement"), "{}", i.reason);
+    let mut conn = t.app.store.write_pool().acquire().await.unwrap();
+    billrecon::store::dunning::acknowledge(&mut conn, "31000001", "disconnection_warning", "M007")
+        .await
+        .unwrap();
+    drop(conn);
+    let i = item(&plan_on(&t, "2026-12-17").await, "K1").clone();
+    assert_eq!(i.action, Action::Notice, "{}", i.reason);
+    assert!(i.reason.contains("acknowledged by its manager M007"));
+    // an earlier stage is still the manager's task: the acknowledgement is for the last one
+    assert_eq!(
+        item(&plan_on(&t, "2026-12-02").await, "K1").action,
+        Action::ManagerTask
+    );
+}
