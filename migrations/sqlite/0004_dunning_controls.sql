@@ -19,3 +19,6 @@ CREATE TABLE manager_acks (
 -- the payment a receipt confirms
 ALTER TABLE notices ADD COLUMN payment_id BIGINT;
 CREATE INDEX notices_by_payment ON notices (payment_id);
+
+-- the language a customer's notices are written in (zh, en; empty: the configured default)
+ALTER TABLE customers ADD COLUMN language TEXT;

@@ -248,6 +248,11 @@ fn customer_row(csv: &Csv, rec: &csv::StringRecord) -> Result<CustomerRow, Strin
         "false" | "0" | "" => false,
         other => return Err(format!("key_account `{other}` is not true or false")),
     };
+    let language = match csv.get(rec, "language").to_ascii_lowercase().as_str() {
+        "" => None,
+        l @ ("zh" | "en") => Some(l.to_string()),
+        other => return Err(format!("language `{other}` is not zh or en")),
+    };
     let email = csv.get(rec, "email");
     if !email.is_empty() && !email.contains('@') {
         return Err(format!("email `{email}` is not an e-mail address"));
@@ -261,6 +266,7 @@ fn customer_row(csv: &Csv, rec: &csv::StringRecord) -> Result<CustomerRow, Strin
         manager: opt(csv.get(rec, "manager")),
         phone: opt(csv.get(rec, "phone")),
         email: opt(email),
+        language,
     })
 }
 

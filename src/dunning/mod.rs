@@ -55,6 +55,8 @@ pub struct PlanItem {
     pub bill_id: String,
     pub account_no: String,
     pub customer: String,
+    /// The customer's language, when set (else the configured one).
+    pub language: Option<String>,
     pub class: String,
     pub manager: Option<String>,
     pub due_on: String,
@@ -272,6 +274,7 @@ pub async fn plan(
                 bill_id: b.bill_id.clone(),
                 account_no: b.account_no.clone(),
                 customer: b.name.clone(),
+                language: b.language.clone(),
                 class: b.class.clone(),
                 manager: b.manager.clone(),
                 due_on: b.due_on.clone(),

@@ -144,7 +144,8 @@ pub async fn run(
                 "late_fee": b.late_fee, "days_overdue": b.days_overdue,
             })).collect::<Vec<_>>(),
         });
-        let name = format!("{template}.{}.txt", d.language);
+        let language = lead.language.clone().unwrap_or_else(|| d.language.clone());
+        let name = format!("{template}.{language}.txt");
         let body = env
             .get_template(&name)
             .and_then(|t| t.render(&data))
@@ -164,7 +165,7 @@ pub async fn run(
                 bill_ids: bill_ids.clone(),
                 stage: lead.stage.clone(),
                 channel: channel.clone(),
-                language: d.language.clone(),
+                language: language.clone(),
                 body: body.clone(),
                 payload: data.to_string(),
                 idempotency_key: key,
@@ -197,15 +198,16 @@ pub async fn queue_receipts(config: &Config, store: &Store) -> Result<u64, Dunni
     let _w = store.writer().await;
     let mut tx = store.begin().await?;
     let due = store::notices::receipts_due(&mut tx, &since).await?;
-    let name = format!("receipt.{}.txt", d.language);
-    let template = env
-        .get_template(&name)
-        .map_err(|e| DunningError::Template {
-            name: name.clone(),
-            reason: e.to_string(),
-        })?;
     let mut queued = 0;
     for r in due {
+        let language = r.language.clone().unwrap_or_else(|| d.language.clone());
+        let name = format!("receipt.{language}.txt");
+        let template = env
+            .get_template(&name)
+            .map_err(|e| DunningError::Template {
+                name: name.clone(),
+                reason: e.to_string(),
+            })?;
         let data = serde_json::json!({
             "customer": r.customer,
             "account_no": r.account_no,
@@ -228,7 +230,7 @@ pub async fn queue_receipts(config: &Config, store: &Store) -> Result<u64, Dunni
                 bill_ids: vec![],
                 stage: None,
                 channel: channel.clone(),
-                language: d.language.clone(),
+                language: language.clone(),
                 body: body.clone(),
                 payload: data.to_string(),
                 idempotency_key: format!("receipt:{}:{channel}", r.payment_id),

@@ -15,6 +15,8 @@ pub struct CustomerRow {
     pub manager: Option<String>,
     pub phone: Option<String>,
     pub email: Option<String>,
+    /// The language of the customer's notices (zh, en); `None`: the configured default.
+    pub language: Option<String>,
 }
 
 /// Inserts or updates customers by account number.
@@ -32,6 +34,7 @@ pub async fn upsert(conn: &mut AnyConnection, rows: &[CustomerRow]) -> Result<()
                 Val::OS(c.manager.clone()),
                 Val::OS(c.phone.clone()),
                 Val::OS(c.email.clone()),
+                Val::OS(c.language.clone()),
                 Val::S(at.clone()),
             ]
         })
@@ -40,11 +43,11 @@ pub async fn upsert(conn: &mut AnyConnection, rows: &[CustomerRow]) -> Result<()
     let per = 1000;
     for chunk in vals.chunks(per) {
         let sql = format!(
-            "INSERT INTO customers (account_no, account_key, name, class, key_account, manager, phone, email, updated_at) VALUES {} \
+            "INSERT INTO customers (account_no, account_key, name, class, key_account, manager, phone, email, language, updated_at) VALUES {} \
              ON CONFLICT (account_no) DO UPDATE SET name = excluded.name, class = excluded.class, \
              key_account = excluded.key_account, manager = excluded.manager, phone = excluded.phone, \
-             email = excluded.email, updated_at = excluded.updated_at",
-            super::placeholders(chunk.len(), 9, 1)
+             email = excluded.email, language = excluded.language, updated_at = excluded.updated_at",
+            super::placeholders(chunk.len(), 10, 1)
         );
         let sql = super::dialect(conn, &sql);
         let q = super::bind_vals(sqlx::query(&sql), chunk.iter().flatten().cloned().collect());

@@ -17,6 +17,7 @@ pub struct OverdueBill {
     pub key_account: bool,
     pub manager: Option<String>,
     pub name: String,
+    pub language: Option<String>,
 }
 
 /// Open bills due before `date` (YYYY-MM-DD), by account then due date.
@@ -35,6 +36,7 @@ pub async fn overdue_bills(
         "c.key_account",
         "c.manager",
         "c.name",
+        "c.language",
     ];
     let rest = "bills b JOIN customers c ON c.account_no = b.account_no \
                 WHERE b.status = 'open' AND b.due_on < $1";
@@ -59,6 +61,7 @@ pub async fn overdue_bills(
             key_account: num(&r, 7) != 0,
             manager: cell(&r, 8),
             name: cell(&r, 9).unwrap_or_default(),
+            language: cell(&r, 10).filter(|l| !l.is_empty()),
         })
         .collect())
 }

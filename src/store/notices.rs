@@ -259,6 +259,7 @@ pub struct ReceiptDue {
     pub currency: String,
     pub booking_date: Option<String>,
     pub bank_id: String,
+    pub language: Option<String>,
 }
 
 /// Payments matched since `since` (RFC 3339) to a customer, credits, not reversed, without a
@@ -270,7 +271,7 @@ pub async fn receipts_due(
     let sql = dialect(
         conn,
         "SELECT p.id, p.account_no, COALESCE(c.name, ''), p.amount_minor, p.applied_minor, p.credit_minor, \
-         p.currency, p.booking_date, p.bank_id FROM payments p LEFT JOIN customers c ON c.account_no = p.account_no \
+         p.currency, p.booking_date, p.bank_id, c.language FROM payments p LEFT JOIN customers c ON c.account_no = p.account_no \
          WHERE p.status IN ('applied', 'partially_applied', 'credit') AND p.reversal = 0 \
          AND p.direction = 'credit' AND p.account_no IS NOT NULL AND p.matched_at >= $1 \
          AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.payment_id = p.id AND n.kind = 'receipt') \
@@ -293,6 +294,7 @@ pub async fn receipts_due(
                 currency: r.try_get(6)?,
                 booking_date: r.try_get(7)?,
                 bank_id: r.try_get(8)?,
+                language: r.try_get::<Option<String>, _>(9)?.filter(|l| !l.is_empty()),
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()

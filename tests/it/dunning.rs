@@ -650,3 +650,50 @@ async fn a_key_accounts_last_stage_waits_for_its_managers_acknowledgement() {
         Action::ManagerTask
     );
 }
+
+#[tokio::test]
+async fn each_customer_is_written_to_in_their_language() {
+    use billrecon::dunning::notices::run;
+    let templates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
+    let t = TestApp::spawn_with(&format!(
+        "[dunning]\ntemplates_dir = \"{}\"\n",
+        templates.display()
+    ))
+    .await;
+    let c = t.write(
+        "customers.csv",
+        "account_no,name,class,key_account,manager,phone,email,language\n\
+         31000001,张伟,residential,false,,,,\n\
+         31000002,John Smith,residential,false,,,,en\n",
+    );
+    billrecon::billing::import_customers(&t.app.store, &c)
+        .await
+        .unwrap();
+    let b = t.write(
+        "bills.csv",
+        "bill_id,account_no,period,amount,currency,issued_on,due_on\n\
+         B1,31000001,2026-10,100.00,CNY,2026-10-05,2026-11-02\n\
+         B2,31000002,2026-10,100.00,CNY,2026-10-05,2026-11-02\n",
+    );
+    billrecon::billing::import_bills(&t.app.store, &b)
+        .await
+        .unwrap();
+    run(&t.app.config, &t.app.store, d("2026-11-06"))
+        .await
+        .unwrap();
+    let n = notices(&t).await;
+    let zh = n.iter().find(|n| n.account_no == "31000001").unwrap();
+    let en = n.iter().find(|n| n.account_no == "31000002").unwrap();
+    assert_eq!((zh.language.as_str(), en.language.as_str()), ("zh", "en"));
+    assert!(zh.body.contains("尊敬的张伟客户"), "{}", zh.body);
+    assert!(en.body.starts_with("Dear John Smith"), "{}", en.body);
+    // a language the templates do not have is refused at import
+    let bad = t.write(
+        "bad.csv",
+        "account_no,name,class,key_account,manager,phone,email,language\n31000003,X,residential,false,,,,fr\n",
+    );
+    let err = billrecon::billing::import_customers(&t.app.store, &bad)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("fr"), "{err}");
+}
