@@ -23,6 +23,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
+/// The plan's reasons that make a notice wait even once queued.
+const SUSPECT: &str = "may be this customer's";
+const LATE_BANK: &str = "waiting for the file of";
+
 /// What a dunning run queued.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
 pub struct RunSummary {
@@ -285,7 +289,7 @@ pub async fn field_ops_events(
     let waiting: HashMap<String, String> = plan(config, store, today)
         .await?
         .into_iter()
-        .filter(|i| i.action == Action::Wait && i.reason.contains("may be this customer's"))
+        .filter(|i| i.action == Action::Wait && i.reason.contains(SUSPECT))
         .map(|i| (i.account_no, i.reason))
         .collect();
     let day = today.format("%Y-%m-%d").to_string();
@@ -423,13 +427,17 @@ pub async fn deliver_due(
         let mut conn = store.pool().acquire().await.op("connecting")?;
         store::notices::due(&mut conn, &ts(now), 500).await?
     };
-    // today's plan, once: customers with a payment not yet applied that may be theirs wait
+    // today's plan, once: customers with a payment not yet applied that may be theirs, and
+    // everybody while a bank's file for the previous business day is missing, wait
     let today = now.with_timezone(&config.daemon.tz()).date_naive();
     let waiting: HashMap<String, String> = if due.iter().any(|n| n.kind != "receipt") {
         plan(config, store, today)
             .await?
             .into_iter()
-            .filter(|i| i.action == Action::Wait && i.reason.contains("may be this customer's"))
+            .filter(|i| {
+                i.action == Action::Wait
+                    && (i.reason.contains(SUSPECT) || i.reason.contains(LATE_BANK))
+            })
             .map(|i| (i.account_no, i.reason))
             .collect()
     } else {

@@ -697,3 +697,43 @@ async fn each_customer_is_written_to_in_their_language() {
         .unwrap_err();
     assert!(err.to_string().contains("fr"), "{err}");
 }
+
+#[tokio::test]
+async fn a_queued_notice_waits_again_if_a_bank_is_late_when_it_is_about_to_be_sent() {
+    use billrecon::dunning::notices::{deliver_due, run};
+    let g = Gateway::default();
+    let url = g.start().await;
+    let dir = t_dir();
+    let secret = dir.join("gw.secret");
+    std::fs::write(&secret, "s").unwrap();
+    let templates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
+    let t = TestApp::spawn_with(&format!(
+        "[dunning]\ntemplates_dir = \"{}\"\nwait_for_banks = [\"TEST\"]\n\
+         gateway = {{ url = \"{url}\", secret_file = \"{}\" }}\n",
+        templates.display(),
+        secret.display()
+    ))
+    .await;
+    t.bills(&[
+        ("B1", "31000001", "100.00", "2026-11-02", ""),
+        ("B9", "31000009", "5.00", "2026-12-01", ""),
+    ])
+    .await;
+    // TEST's file booked on Thursday the 12th is in: Friday's run queues the reminder
+    t.pay("day.xml", &[Pay::new("P1", "5.00").reference("B9")])
+        .await;
+    let (cfg, store) = (&t.app.config, &t.app.store);
+    assert_eq!(run(cfg, store, d("2026-11-13")).await.unwrap().notices, 1);
+    // Monday the 16th, before Friday's file came: not sent, it waits and says why
+    let out = deliver_due(cfg, store, at("2026-11-16T10:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!((out.sent, out.deferred), (0, 1), "{out:?}");
+    let n = &notices(&t).await[0];
+    assert_eq!(n.status, "queued");
+    assert!(
+        n.last_error.as_deref().unwrap_or("").contains("TEST"),
+        "{n:?}"
+    );
+    assert!(g.seen().is_empty());
+}
