@@ -16,14 +16,16 @@ CREATE TABLE notices (
     body             TEXT NOT NULL,
     payload          TEXT NOT NULL,
     idempotency_key  TEXT NOT NULL UNIQUE,
-    -- queued, sent, failed (retrying), dead (gave up), cancelled
-    status           TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed', 'dead', 'cancelled')),
+    -- queued, sent (the gateway took it), delivered (the gateway says it reached the
+    -- customer), failed (retrying), dead (gave up), cancelled
+    status           TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'delivered', 'failed', 'dead', 'cancelled')),
     attempts         BIGINT NOT NULL DEFAULT 0,
     next_attempt_at  TEXT NOT NULL,
     last_error       TEXT,
     planned_for      TEXT NOT NULL,
     created_at       TEXT NOT NULL,
     sent_at          TEXT,
+    delivered_at     TEXT,
     cancelled_reason TEXT
 );
 CREATE INDEX notices_due ON notices (status, next_attempt_at);

@@ -15,7 +15,91 @@ pub fn router(state: Arc<DaemonState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/gateway/receipts", axum::routing::post(gateway_receipt))
         .with_state(state)
+}
+
+/// The notification gateway's delivery receipt for a notice:
+/// `{"idempotency_key": "...", "status": "delivered" | "undeliverable", "detail": "..."}`,
+/// signed like the notices (`X-Billrecon-Signature: sha256=HEX`, HMAC-SHA256 of the body with
+/// the gateway secret). 200 when recorded, 401 when the signature is wrong, 404 when no sent
+/// notice has that key.
+async fn gateway_receipt(
+    State(state): State<Arc<DaemonState>>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Response {
+    use hmac::{Hmac, Mac};
+    let Some(gw) = &state.app.config.dunning.gateway else {
+        return (StatusCode::NOT_FOUND, "no gateway configured\n").into_response();
+    };
+    let Ok(secret) = gw.secret() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "gateway secret unavailable\n",
+        )
+            .into_response();
+    };
+    let given = headers
+        .get("x-billrecon-signature")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("sha256="))
+        .and_then(|h| hex::decode(h).ok());
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    mac.update(body.as_bytes());
+    if given.is_none_or(|g| mac.verify_slice(&g).is_err()) {
+        return (StatusCode::UNAUTHORIZED, "bad signature\n").into_response();
+    }
+    #[derive(serde::Deserialize)]
+    struct Receipt {
+        idempotency_key: String,
+        status: String,
+        detail: Option<String>,
+    }
+    let Ok(r) = serde_json::from_str::<Receipt>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "expected {idempotency_key, status, detail}\n",
+        )
+            .into_response();
+    };
+    let status = match r.status.as_str() {
+        "delivered" => "delivered",
+        "undeliverable" => "dead",
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "status: delivered or undeliverable\n",
+            )
+                .into_response()
+        }
+    };
+    let _w = state.app.store.writer().await;
+    let recorded = match state.app.store.write_pool().acquire().await {
+        Ok(mut conn) => {
+            crate::store::notices::confirm(
+                &mut conn,
+                &r.idempotency_key,
+                status,
+                r.detail.as_deref(),
+            )
+            .await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "delivery receipt");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    match recorded {
+        Ok(true) => (StatusCode::OK, "recorded\n").into_response(),
+        Ok(false) => (StatusCode::NOT_FOUND, "no sent notice with that key\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "delivery receipt");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
 }
 
 async fn healthz() -> &'static str {

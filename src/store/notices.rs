@@ -324,7 +324,9 @@ pub async fn sent_of_kind(
 ) -> Result<Vec<NoticeRow>, StoreError> {
     let sql = dialect(
         conn,
-        &format!("SELECT {COLS} FROM notices WHERE kind = $1 AND status = 'sent' ORDER BY id"),
+        &format!(
+            "SELECT {COLS} FROM notices WHERE kind = $1 AND status IN ('sent', 'delivered') ORDER BY id"
+        ),
     );
     let rows = sqlx::query(&sql)
         .bind(kind.to_string())
@@ -335,4 +337,28 @@ pub async fn sent_of_kind(
         .map(row)
         .collect::<Result<Vec<_>, _>>()
         .op("reading sent notices")
+}
+
+/// The gateway's word on a sent notice: `delivered`, or `dead` (undeliverable), with the
+/// detail. Only a sent notice changes; false when none matched.
+pub async fn confirm(
+    conn: &mut AnyConnection,
+    idempotency_key: &str,
+    status: &str,
+    detail: Option<&str>,
+) -> Result<bool, StoreError> {
+    let sql = dialect(
+        conn,
+        "UPDATE notices SET status = $1, delivered_at = $2, last_error = $3 \
+         WHERE idempotency_key = $4 AND status = 'sent'",
+    );
+    sqlx::query(&sql)
+        .bind(status.to_string())
+        .bind(super::now())
+        .bind(detail.map(str::to_string))
+        .bind(idempotency_key.to_string())
+        .execute(&mut *conn)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .op("recording a delivery receipt")
 }

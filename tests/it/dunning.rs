@@ -737,3 +737,54 @@ async fn a_queued_notice_waits_again_if_a_bank_is_late_when_it_is_about_to_be_se
     );
     assert!(g.seen().is_empty());
 }
+
+#[tokio::test]
+async fn the_gateway_confirms_delivery_with_a_signed_receipt() {
+    use billrecon::dunning::notices::{deliver_due, run};
+    use hmac::Mac;
+    let g = Gateway::default();
+    let t = with_gateway(&g).await;
+    let (cfg, store) = (&t.app.config, &t.app.store);
+    run(cfg, store, d("2026-11-06")).await.unwrap();
+    deliver_due(cfg, store, at("2026-11-06T10:00:00Z"))
+        .await
+        .unwrap();
+    let key = notices(&t).await[0].idempotency_key.clone();
+    // the daemon's HTTP endpoint, on loopback
+    let app = billrecon::app::App::build(cfg.clone()).await.unwrap();
+    let router = billrecon::api::router(billrecon::scheduler::DaemonState::new(Arc::new(app)));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/gateway/receipts", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
+    let post = |body: String, secret: &'static [u8]| {
+        let url = url.clone();
+        async move {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+            mac.update(body.as_bytes());
+            reqwest::Client::new()
+                .post(url)
+                .header(
+                    "X-Billrecon-Signature",
+                    format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let receipt = serde_json::json!({"idempotency_key": key, "status": "delivered"}).to_string();
+    assert_eq!(post(receipt.clone(), b"wrong-secret").await, 401);
+    assert_eq!(notices(&t).await[0].status, "sent");
+    assert_eq!(post(receipt.clone(), b"gw-secret-1").await, 200);
+    assert_eq!(notices(&t).await[0].status, "delivered");
+    assert_eq!(
+        post(receipt, b"gw-secret-1").await,
+        404,
+        "only a sent notice is confirmed"
+    );
+    let unknown = serde_json::json!({"idempotency_key": "nope", "status": "delivered"}).to_string();
+    assert_eq!(post(unknown, b"gw-secret-1").await, 404);
+}
