@@ -252,21 +252,27 @@ impl Gateway {
 }
 
 async fn with_gateway(g: &Gateway) -> TestApp {
+    with_gateway_on(g, false).await
+}
+
+/// An app (SQLite, or PostgreSQL when `pg`) whose notices go to `g`, with bill B1 due
+/// 2026-11-02.
+async fn with_gateway_on(g: &Gateway, pg: bool) -> TestApp {
     let url = g.start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("gw.secret");
+    let secret = t_dir().join("gw.secret");
     std::fs::write(&secret, "gw-secret-1").unwrap();
     let templates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
-    let t = TestApp::spawn_with(&format!(
+    let extra = format!(
         "[dunning]\ntemplates_dir = \"{}\"\nlanguage = \"en\"\n\
          gateway = {{ url = \"{url}\", secret_file = \"{}\", max_attempts = 3, backoff_secs = 60 }}\n",
         templates.display(),
         secret.display()
-    ))
-    .await;
-    // keep the secret file alive with the app's temp dir
-    std::fs::copy(&secret, t.dir.path().join("gw.secret")).unwrap();
-    std::mem::forget(dir);
+    );
+    let t = if pg {
+        TestApp::spawn_pg_with(&extra).await
+    } else {
+        TestApp::spawn_with(&extra).await
+    };
     t.bills(&[("B1", "31000001", "100.00", "2026-11-02", "")])
         .await;
     t
@@ -787,4 +793,41 @@ async fn the_gateway_confirms_delivery_with_a_signed_receipt() {
     );
     let unknown = serde_json::json!({"idempotency_key": "nope", "status": "delivered"}).to_string();
     assert_eq!(post(unknown, b"gw-secret-1").await, 404);
+}
+
+#[tokio::test]
+async fn dunning_runs_on_postgres_too() {
+    use billrecon::dunning::notices::{deliver_due, field_ops_events, queue_receipts, run};
+    let g = Gateway::default();
+    let t = with_gateway_on(&g, true).await;
+    let (cfg, store) = (&t.app.config, &t.app.store);
+    let mut conn = t.app.store.write_pool().acquire().await.unwrap();
+    billrecon::store::dunning::waive_late_fee(&mut conn, "B1", "SUP1", "test")
+        .await
+        .unwrap();
+    drop(conn);
+    let i = item(&plan_on(&t, "2026-12-02").await, "B1").clone();
+    assert_eq!((i.action, i.late_fee.as_str()), (Action::Notice, "0.00"));
+    assert_eq!(run(cfg, store, d("2026-12-02")).await.unwrap().notices, 2);
+    assert_eq!(
+        run(cfg, store, d("2026-12-02"))
+            .await
+            .unwrap()
+            .already_queued,
+        2
+    );
+    assert_eq!(
+        deliver_due(cfg, store, at("2026-12-02T10:00:00Z"))
+            .await
+            .unwrap()
+            .sent,
+        2
+    );
+    assert_eq!(
+        field_ops_events(cfg, store, d("2026-12-03")).await.unwrap(),
+        (0, 0)
+    );
+    assert_eq!(queue_receipts(cfg, store).await.unwrap(), 0);
+    assert_eq!(g.seen().len(), 2);
+    assert!(notices(&t).await.iter().all(|n| n.status == "sent"));
 }

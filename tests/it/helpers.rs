@@ -70,6 +70,11 @@ impl TestApp {
 
     /// A fresh app on its own, newly created PostgreSQL database.
     pub async fn spawn_pg() -> TestApp {
+        Self::spawn_pg_with("").await
+    }
+
+    /// [`TestApp::spawn_pg`] with more config (TOML tables) added.
+    pub async fn spawn_pg_with(extra: &str) -> TestApp {
         use sqlx::Connection;
         sqlx::any::install_default_drivers();
         let admin = pg_admin_url();
@@ -106,7 +111,12 @@ impl TestApp {
             .await
             .unwrap();
         let base = admin.rsplit_once('/').unwrap().0;
-        Self::build(tempfile::tempdir().unwrap(), format!("{base}/{name}"), "").await
+        Self::build(
+            tempfile::tempdir().unwrap(),
+            format!("{base}/{name}"),
+            extra,
+        )
+        .await
     }
 
     async fn build(dir: tempfile::TempDir, db_url: String, extra: &str) -> TestApp {
