@@ -165,24 +165,16 @@ async fn a_bank_whose_file_for_the_previous_business_day_is_missing_makes_everyo
 #[tokio::test]
 async fn key_accounts_go_to_their_manager_and_small_debts_wait_for_the_minimum() {
     let t = TestApp::spawn().await;
-    let c = t.write(
-        "customers.csv",
+    import(
+        &t,
         "account_no,name,class,key_account,manager,phone,email\n\
          31000001,Steel Works,large_industrial,true,M007,,\n\
          31000002,A Household,residential,false,,,\n",
-    );
-    billrecon::billing::import_customers(&t.app.store, &c)
-        .await
-        .unwrap();
-    let b = t.write(
-        "bills.csv",
         "bill_id,account_no,period,amount,currency,issued_on,due_on\n\
          K1,31000001,2026-10,90000.00,CNY,2026-10-05,2026-11-02\n\
          S1,31000002,2026-10,0.50,CNY,2026-10-05,2026-11-02\n",
-    );
-    billrecon::billing::import_bills(&t.app.store, &b)
-        .await
-        .unwrap();
+    )
+    .await;
     let items = plan_on(&t, "2026-11-06").await;
     let k = item(&items, "K1");
     assert_eq!(k.action, Action::ManagerTask);
@@ -625,20 +617,12 @@ fn t_dir() -> std::path::PathBuf {
 #[tokio::test]
 async fn a_key_accounts_last_stage_waits_for_its_managers_acknowledgement() {
     let t = TestApp::spawn().await;
-    let c = t.write(
-        "customers.csv",
+    import(
+        &t,
         "account_no,name,class,key_account,manager,phone,email\n31000001,Steel Works,large_industrial,true,M007,,\n",
-    );
-    billrecon::billing::import_customers(&t.app.store, &c)
-        .await
-        .unwrap();
-    let b = t.write(
-        "bills.csv",
         "bill_id,account_no,period,amount,currency,issued_on,due_on\nK1,31000001,2026-10,90000.00,CNY,2026-10-05,2026-11-02\n",
-    );
-    billrecon::billing::import_bills(&t.app.store, &b)
-        .await
-        .unwrap();
+    )
+    .await;
     let i = item(&plan_on(&t, "2026-12-17").await, "K1").clone();
     assert_eq!(i.action, Action::ManagerTask);
     assert!(i.reason.contains("acknowledgement"), "{}", i.reason);
@@ -666,24 +650,16 @@ async fn each_customer_is_written_to_in_their_language() {
         templates.display()
     ))
     .await;
-    let c = t.write(
-        "customers.csv",
+    import(
+        &t,
         "account_no,name,class,key_account,manager,phone,email,language\n\
          31000001,张伟,residential,false,,,,\n\
          31000002,John Smith,residential,false,,,,en\n",
-    );
-    billrecon::billing::import_customers(&t.app.store, &c)
-        .await
-        .unwrap();
-    let b = t.write(
-        "bills.csv",
         "bill_id,account_no,period,amount,currency,issued_on,due_on\n\
          B1,31000001,2026-10,100.00,CNY,2026-10-05,2026-11-02\n\
          B2,31000002,2026-10,100.00,CNY,2026-10-05,2026-11-02\n",
-    );
-    billrecon::billing::import_bills(&t.app.store, &b)
-        .await
-        .unwrap();
+    )
+    .await;
     run(&t.app.config, &t.app.store, d("2026-11-06"))
         .await
         .unwrap();
@@ -830,4 +806,16 @@ async fn dunning_runs_on_postgres_too() {
     assert_eq!(queue_receipts(cfg, store).await.unwrap(), 0);
     assert_eq!(g.seen().len(), 2);
     assert!(notices(&t).await.iter().all(|n| n.status == "sent"));
+}
+
+/// Imports customers and bills from CSV text.
+async fn import(t: &TestApp, customers: &str, bills: &str) {
+    let c = t.write("customers.csv", customers);
+    billrecon::billing::import_customers(&t.app.store, &c)
+        .await
+        .unwrap();
+    let b = t.write("bills.csv", bills);
+    billrecon::billing::import_bills(&t.app.store, &b)
+        .await
+        .unwrap();
 }
