@@ -83,6 +83,18 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Reports for finance staff and banks.
+    Report {
+        what: ReportWhat,
+        /// The business day (YYYY-MM-DD); yesterday when absent.
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: TableFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Prove that the money adds up; exits 1 if it does not.
     Verify {
         #[arg(long, value_enum, default_value = "text")]
@@ -213,6 +225,13 @@ pub enum ExceptionsCmd {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ReportWhat {
+    /// Per bank and for all banks: the day's payments and what became of them, beside what
+    /// the bank's statements declare.
+    DailySettlement,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum ExportWhat {
     Allocations,
     Payments,
@@ -285,6 +304,33 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 crate::store::redact(&app.config.storage.database_url),
                 app.config.storage.data_dir.display()
             );
+            0
+        }
+        Command::Report {
+            what: ReportWhat::DailySettlement,
+            date,
+            format,
+            out,
+        } => {
+            let date = date.unwrap_or_else(|| {
+                chrono::Utc::now()
+                    .with_timezone(&app.config.daemon.tz())
+                    .date_naive()
+                    - chrono::Duration::days(1)
+            });
+            let rows = crate::reports::settlement::daily_settlement(&app.store, date).await?;
+            let sink: Box<dyn Write> = match &out {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let mut w = TableWriter::new(sink, format, crate::reports::settlement::COLUMNS)?;
+            for r in rows {
+                w.row(r)?;
+            }
+            w.finish()?;
             0
         }
         Command::Dunning {

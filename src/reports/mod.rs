@@ -1,7 +1,10 @@
 //! Reports and exports for finance staff and automated checks.
 //!
-//! For now: the tabular writer the exports share (CSV or JSON, to stdout or a file, streamed).
-//! The settlement, ageing and collection-rate reports come with their own issue.
+//! The tabular writer the exports and reports share (CSV or JSON, to stdout or a file,
+//! streamed), and the reports: [`settlement`] (the daily settlement). Ageing, collection rate,
+//! XLSX/HTML and publishing are still to come (issue 6).
+
+pub mod settlement;
 
 use std::io::Write;
 

@@ -9,6 +9,7 @@ mod formats;
 mod helpers;
 mod ingest;
 mod matching;
+mod reports;
 mod scenario;
 mod systemd;
 mod verify;

@@ -1,0 +1,89 @@
+//! The daily settlement: per bank and for all banks, the payments booked on a day, and what
+//! became of them (applied to bills, held as customer credit, held in exceptions, reversed),
+//! beside what the bank's statements declare. The page a finance officer signs.
+
+use crate::domain::money_text;
+use crate::store::{self, DbContext, Store, StoreError};
+use chrono::NaiveDate;
+
+pub const COLUMNS: &[&str] = &[
+    "date",
+    "bank_id",
+    "currency",
+    "received_count",
+    "received",
+    "applied",
+    "credit",
+    "held_in_exceptions",
+    "reversal_count",
+    "reversed",
+    "debit_count",
+    "debits",
+    "files",
+    "declared_credits",
+    "difference",
+];
+
+/// The report's rows: one per bank and currency, then one `ALL` row per currency.
+pub async fn daily_settlement(
+    store: &Store,
+    date: NaiveDate,
+) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+    let day = date.format("%Y-%m-%d").to_string();
+    let mut conn = store.pool().acquire().await.op("connecting")?;
+    let rows = store::reports::settlement(&mut conn, &day).await?;
+    let mut totals: Vec<store::reports::SettlementSums> = Vec::new();
+    for r in &rows {
+        let t = match totals.iter_mut().find(|t| t.currency == r.currency) {
+            Some(t) => t,
+            None => {
+                totals.push(store::reports::SettlementSums {
+                    bank_id: "ALL".into(),
+                    currency: r.currency.clone(),
+                    declared_credit_minor: Some(0),
+                    ..Default::default()
+                });
+                totals.last_mut().expect("just pushed")
+            }
+        };
+        t.received_count += r.received_count;
+        t.received_minor += r.received_minor;
+        t.applied_minor += r.applied_minor;
+        t.credit_minor += r.credit_minor;
+        t.held_minor += r.held_minor;
+        t.reversal_count += r.reversal_count;
+        t.reversal_minor += r.reversal_minor;
+        t.debit_count += r.debit_count;
+        t.debit_minor += r.debit_minor;
+        t.files += r.files;
+        t.declared_credit_minor = match (t.declared_credit_minor, r.declared_credit_minor) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+    }
+    Ok(rows
+        .iter()
+        .chain(totals.iter())
+        .map(|r| {
+            let m = |v: i64| Some(money_text(v, &r.currency));
+            vec![
+                Some(day.clone()),
+                Some(r.bank_id.clone()),
+                Some(r.currency.clone()),
+                Some(r.received_count.to_string()),
+                m(r.received_minor),
+                m(r.applied_minor),
+                m(r.credit_minor),
+                m(r.held_minor),
+                Some(r.reversal_count.to_string()),
+                m(r.reversal_minor),
+                Some(r.debit_count.to_string()),
+                m(r.debit_minor),
+                Some(r.files.to_string()),
+                r.declared_credit_minor.and_then(m),
+                r.declared_credit_minor
+                    .and_then(|d| m(r.received_minor - d)),
+            ]
+        })
+        .collect())
+}

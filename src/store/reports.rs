@@ -1,0 +1,102 @@
+//! What the reports read.
+
+use super::{dialect, DbContext, StoreError};
+use sqlx::{AnyConnection, Row};
+
+/// One bank's (and currency's) booked lines of a day, summed by what became of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettlementSums {
+    pub bank_id: String,
+    pub currency: String,
+    pub received_count: i64,
+    pub received_minor: i64,
+    pub applied_minor: i64,
+    pub credit_minor: i64,
+    pub held_minor: i64,
+    pub reversal_count: i64,
+    pub reversal_minor: i64,
+    pub debit_count: i64,
+    pub debit_minor: i64,
+    pub files: i64,
+    /// What the statements carrying the day's lines declare as credits (when they declare it).
+    pub declared_credit_minor: Option<i64>,
+}
+
+/// Sums of the lines booked on `date` (YYYY-MM-DD) per bank and currency.
+pub async fn settlement(
+    conn: &mut AnyConnection,
+    date: &str,
+) -> Result<Vec<SettlementSums>, StoreError> {
+    let sql = dialect(
+        conn,
+        "SELECT p.bank_id, p.currency, \
+         CAST(SUM(CASE WHEN p.direction = 'credit' AND p.reversal = 0 THEN 1 ELSE 0 END) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN p.direction = 'credit' AND p.reversal = 0 THEN p.amount_minor ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN p.reversal = 0 THEN p.applied_minor ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN p.reversal = 0 THEN p.credit_minor ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(p.held_minor), 0) AS BIGINT), \
+         CAST(SUM(CASE WHEN p.reversal = 1 THEN 1 ELSE 0 END) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN p.reversal = 1 THEN -p.amount_minor ELSE 0 END), 0) AS BIGINT), \
+         CAST(SUM(CASE WHEN p.direction = 'debit' AND p.reversal = 0 THEN 1 ELSE 0 END) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN p.direction = 'debit' AND p.reversal = 0 THEN -p.amount_minor ELSE 0 END), 0) AS BIGINT), \
+         CAST(COUNT(DISTINCT p.file_id) AS BIGINT) \
+         FROM payments p WHERE p.booking_date = $1 AND p.status <> 'not_booked' \
+         GROUP BY p.bank_id, p.currency ORDER BY p.bank_id, p.currency",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(date.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .op("summing the day's payments")?;
+    let mut out = rows
+        .iter()
+        .map(|r| {
+            Ok(SettlementSums {
+                bank_id: r.try_get(0)?,
+                currency: r.try_get(1)?,
+                received_count: r.try_get(2)?,
+                received_minor: r.try_get(3)?,
+                applied_minor: r.try_get(4)?,
+                credit_minor: r.try_get(5)?,
+                held_minor: r.try_get(6)?,
+                reversal_count: r.try_get(7)?,
+                reversal_minor: r.try_get(8)?,
+                debit_count: r.try_get(9)?,
+                debit_minor: r.try_get(10)?,
+                files: r.try_get(11)?,
+                declared_credit_minor: None,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("summing the day's payments")?;
+    // the statements that carry the day's lines, each once
+    let sql = dialect(
+        conn,
+        "SELECT f.bank_id, COALESCE(s.currency, ''), CAST(SUM(s.declared_credit_minor) AS BIGINT), \
+         CAST(SUM(CASE WHEN s.declared_credit_minor IS NULL THEN 1 ELSE 0 END) AS BIGINT) \
+         FROM statements s JOIN bank_files f ON f.id = s.file_id \
+         WHERE s.id IN (SELECT DISTINCT statement_row FROM payments WHERE booking_date = $1) \
+         GROUP BY f.bank_id, s.currency",
+    );
+    for r in sqlx::query(&sql)
+        .bind(date.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .op("reading declared totals")?
+    {
+        let (bank, ccy): (String, String) = (
+            r.try_get(0).op("reading declared totals")?,
+            r.try_get(1).op("reading declared totals")?,
+        );
+        let sum: Option<i64> = r.try_get(2).op("reading declared totals")?;
+        let undeclared: i64 = r.try_get(3).op("reading declared totals")?;
+        if let Some(row) = out
+            .iter_mut()
+            .find(|o| o.bank_id == bank && (ccy.is_empty() || o.currency == ccy))
+        {
+            // only when every statement declares its credits
+            row.declared_credit_minor = if undeclared == 0 { sum } else { None };
+        }
+    }
+    Ok(out)
+}
