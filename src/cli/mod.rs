@@ -86,7 +86,8 @@ pub enum Command {
     /// Reports for finance staff and banks.
     Report {
         what: ReportWhat,
-        /// The business day (YYYY-MM-DD); yesterday when absent.
+        /// The business day (YYYY-MM-DD); the settlement defaults to yesterday, the others
+        /// to today.
         #[arg(long)]
         date: Option<chrono::NaiveDate>,
         #[arg(long, value_enum, default_value = "csv")]
@@ -229,6 +230,10 @@ pub enum ReportWhat {
     /// Per bank and for all banks: the day's payments and what became of them, beside what
     /// the bank's statements declare.
     DailySettlement,
+    /// Exceptions by reason: open (count, amount, age) and resolved on the day.
+    Exceptions,
+    /// Receivables ageing by customer class and by customer manager, with late fees.
+    Ageing,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -307,18 +312,34 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             0
         }
         Command::Report {
-            what: ReportWhat::DailySettlement,
+            what,
             date,
             format,
             out,
         } => {
-            let date = date.unwrap_or_else(|| {
-                chrono::Utc::now()
-                    .with_timezone(&app.config.daemon.tz())
-                    .date_naive()
-                    - chrono::Duration::days(1)
-            });
-            let rows = crate::reports::settlement::daily_settlement(&app.store, date).await?;
+            let today = chrono::Utc::now()
+                .with_timezone(&app.config.daemon.tz())
+                .date_naive();
+            let (columns, rows) = match what {
+                ReportWhat::DailySettlement => (
+                    crate::reports::settlement::COLUMNS,
+                    crate::reports::settlement::daily_settlement(
+                        &app.store,
+                        date.unwrap_or(today - chrono::Duration::days(1)),
+                    )
+                    .await?,
+                ),
+                ReportWhat::Exceptions => (
+                    crate::reports::exceptions::COLUMNS,
+                    crate::reports::exceptions::exceptions(&app.store, date.unwrap_or(today))
+                        .await?,
+                ),
+                ReportWhat::Ageing => (
+                    crate::reports::ageing::COLUMNS,
+                    crate::reports::ageing::ageing(&app.config, &app.store, date.unwrap_or(today))
+                        .await?,
+                ),
+            };
             let sink: Box<dyn Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(p)
@@ -326,7 +347,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            let mut w = TableWriter::new(sink, format, crate::reports::settlement::COLUMNS)?;
+            let mut w = TableWriter::new(sink, format, columns)?;
             for r in rows {
                 w.row(r)?;
             }

@@ -1,9 +1,12 @@
 //! Reports and exports for finance staff and automated checks.
 //!
 //! The tabular writer the exports and reports share (CSV or JSON, to stdout or a file,
-//! streamed), and the reports: [`settlement`] (the daily settlement). Ageing, collection rate,
-//! XLSX/HTML and publishing are still to come (issue 6).
+//! streamed), and the reports: [`settlement`] (the daily settlement), [`exceptions`],
+//! [`ageing`]. Collection rate, key customers, payment behaviour, XLSX/HTML and publishing are
+//! still to come (issue 6).
 
+pub mod ageing;
+pub mod exceptions;
 pub mod settlement;
 
 use std::io::Write;

@@ -100,3 +100,69 @@ pub async fn settlement(
     }
     Ok(out)
 }
+
+/// An open bill with its customer's class and manager, for the ageing report.
+#[derive(Debug, Clone)]
+pub struct OpenBill {
+    pub bill_id: String,
+    pub outstanding_minor: i64,
+    pub currency: String,
+    pub due_on: String,
+    pub class: String,
+    pub manager: Option<String>,
+}
+
+pub async fn open_bills(conn: &mut AnyConnection) -> Result<Vec<OpenBill>, StoreError> {
+    let cols = [
+        "b.bill_id",
+        "b.amount_minor - b.paid_minor",
+        "b.currency",
+        "b.due_on",
+        "c.class",
+        "c.manager",
+    ];
+    let rows = super::fetch_packed(
+        conn,
+        &cols,
+        "bills b JOIN customers c ON c.account_no = b.account_no WHERE b.status = 'open'",
+        "b.bill_id",
+        vec![],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| OpenBill {
+            bill_id: super::cell(&r, 0).unwrap_or_default(),
+            outstanding_minor: super::num(&r, 1),
+            currency: super::cell(&r, 2).unwrap_or_default(),
+            due_on: super::cell(&r, 3).unwrap_or_default(),
+            class: super::cell(&r, 4).unwrap_or_default(),
+            manager: super::cell(&r, 5).filter(|m| !m.is_empty()),
+        })
+        .collect())
+}
+
+/// Exceptions as the report needs them: (reason, status, amount, currency, created_at, resolved_at).
+pub async fn exceptions(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, String, i64, String, String, Option<String>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT reason, status, amount_minor, currency, created_at, resolved_at FROM exceptions ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .op("reading exceptions")?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("reading exceptions")
+}

@@ -93,3 +93,140 @@ async fn settlement_adds_up(t: TestApp) {
     assert_eq!(icbc["declared_credits"], icbc["received"]);
     assert_eq!(icbc["difference"], "0.00");
 }
+
+fn csv_rows(path: &str) -> Vec<HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(fixture(path)).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn ageing_buckets_what_is_owed_by_class_and_manager() {
+    let t = TestApp::spawn().await;
+    t.import_fixtures().await;
+    t.ingest(
+        "ICBC",
+        &[
+            fixture("banks/icbc/ICBC_20261112_camt054.xml"),
+            fixture("banks/icbc/ICBC_20261113_camt054.xml"),
+        ],
+    )
+    .await;
+    let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 10).unwrap();
+    let rows = billrecon::reports::ageing::ageing(&t.app.config, &t.app.store, day)
+        .await
+        .unwrap();
+    let report = crate::helpers::to_maps(billrecon::reports::ageing::COLUMNS, rows);
+
+    // independently: the billing export minus the allocations, by the customer master's class
+    let customers: HashMap<String, HashMap<String, String>> = csv_rows("customers.csv")
+        .into_iter()
+        .map(|c| (c["account_no"].clone(), c))
+        .collect();
+    let mut paid: HashMap<String, Decimal> = HashMap::new();
+    for a in t.allocations().await {
+        *paid.entry(a["bill_id"].clone()).or_default() += dec(&a["amount"]);
+    }
+    let mut expect: HashMap<(String, String), [Decimal; 5]> = HashMap::new();
+    for b in csv_rows("bills.csv") {
+        if b["status"] == "cancelled" {
+            continue;
+        }
+        let owed = dec(&b["amount"]) - paid.get(&b["bill_id"]).copied().unwrap_or_default();
+        if owed <= Decimal::ZERO {
+            continue;
+        }
+        let due = chrono::NaiveDate::parse_from_str(&b["due_on"], "%Y-%m-%d").unwrap();
+        let days = (day - due).num_days();
+        let i = billrecon::reports::ageing::bucket(days);
+        let c = &customers[&b["account_no"]];
+        let manager = if c["manager"].is_empty() {
+            "(none)".to_string()
+        } else {
+            c["manager"].clone()
+        };
+        for key in [
+            ("class".to_string(), c["class"].clone()),
+            ("manager".to_string(), manager),
+            ("all".to_string(), "all".to_string()),
+        ] {
+            expect.entry(key).or_default()[i] += owed;
+        }
+    }
+    assert!(!expect.is_empty());
+    assert_eq!(report.len(), expect.len(), "{report:?}");
+    let cols = [
+        "not_yet_due",
+        "days_1_30",
+        "days_31_60",
+        "days_61_90",
+        "over_90",
+    ];
+    for ((by, group), buckets) in &expect {
+        let r = report
+            .iter()
+            .find(|r| &r["by"] == by && &r["group"] == group)
+            .unwrap_or_else(|| panic!("no row {by} {group}"));
+        for (i, col) in cols.iter().enumerate() {
+            assert_eq!(dec(&r[*col]), buckets[i], "{by} {group} {col}");
+        }
+        assert_eq!(dec(&r["total"]), buckets.iter().sum::<Decimal>());
+        assert!(
+            dec(&r["late_fees"]) > Decimal::ZERO,
+            "{by} {group}: overdue on 2027-01-10"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_exceptions_report_counts_what_is_open_by_reason() {
+    let t = TestApp::spawn().await;
+    t.import_fixtures().await;
+    t.ingest(
+        "ICBC",
+        &[
+            fixture("banks/icbc/ICBC_20261112_camt054.xml"),
+            fixture("banks/icbc/ICBC_20261113_camt054.xml"),
+        ],
+    )
+    .await;
+    let today = chrono::Utc::now().date_naive();
+    let rows = billrecon::reports::exceptions::exceptions(&t.app.store, today)
+        .await
+        .unwrap();
+    let report = crate::helpers::to_maps(billrecon::reports::exceptions::COLUMNS, rows);
+    let mut expect: HashMap<(String, String), (usize, Decimal)> = HashMap::new();
+    for e in t.exceptions().await {
+        for reason in [e["reason"].clone(), "all".to_string()] {
+            let x = expect.entry((reason, e["currency"].clone())).or_default();
+            x.0 += 1;
+            x.1 += dec(&e["amount"]);
+        }
+    }
+    assert!(expect.len() > 2);
+    assert_eq!(report.len(), expect.len(), "{report:?}");
+    for ((reason, ccy), (n, amount)) in &expect {
+        let r = report
+            .iter()
+            .find(|r| &r["reason"] == reason && &r["currency"] == ccy)
+            .unwrap();
+        assert_eq!(r["open_count"], n.to_string(), "{reason}");
+        assert_eq!(dec(&r["open_amount"]), *amount, "{reason}");
+        assert_eq!(r["open_0_1_days"], n.to_string(), "raised today");
+    }
+    // the day before anything was raised, nothing was open
+    let before =
+        billrecon::reports::exceptions::exceptions(&t.app.store, today - chrono::Duration::days(1))
+            .await
+            .unwrap();
+    assert!(before.is_empty());
+}

@@ -1,0 +1,103 @@
+//! Receivables ageing: what is still owed on open bills on a day, by how long past due
+//! (not yet due, 1-30, 31-60, 61-90, over 90 days), by customer class and by customer manager,
+//! with the late fees accrued by the dunning policy.
+
+use crate::config::Config;
+use crate::domain::{money_text, Currency};
+use crate::store::{self, DbContext, Store, StoreError};
+use chrono::NaiveDate;
+use std::collections::BTreeMap;
+
+pub const COLUMNS: &[&str] = &[
+    "date",
+    "by",
+    "group",
+    "currency",
+    "bills",
+    "not_yet_due",
+    "days_1_30",
+    "days_31_60",
+    "days_61_90",
+    "over_90",
+    "total",
+    "late_fees",
+];
+
+/// The bucket of a bill `days` past due: 0 not yet due, then 1-30, 31-60, 61-90, over 90.
+pub fn bucket(days: i64) -> usize {
+    match days {
+        i64::MIN..=0 => 0,
+        1..=30 => 1,
+        31..=60 => 2,
+        61..=90 => 3,
+        _ => 4,
+    }
+}
+
+#[derive(Default)]
+struct Acc {
+    bills: i64,
+    buckets: [i64; 5],
+    fees: i64,
+}
+
+/// Rows by class, then by manager (`(none)` for customers without one), then `all`.
+pub async fn ageing(
+    config: &Config,
+    store: &Store,
+    date: NaiveDate,
+) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+    let mut conn = store.pool().acquire().await.op("connecting")?;
+    let bills = store::reports::open_bills(&mut conn).await?;
+    let mut acc: BTreeMap<(&'static str, String, String), Acc> = BTreeMap::new();
+    for b in &bills {
+        let due = NaiveDate::parse_from_str(&b.due_on, "%Y-%m-%d").unwrap_or(date);
+        let days = (date - due).num_days();
+        let currency = Currency::parse(&b.currency).unwrap_or(config.ledger.currency);
+        let rules = config.dunning.for_class(&b.class);
+        let fee = crate::dunning::fees::late_fee(
+            rules.late_fee,
+            currency,
+            b.outstanding_minor,
+            due,
+            date,
+        );
+        let manager = b.manager.clone().unwrap_or_else(|| "(none)".into());
+        for key in [
+            ("class", b.class.clone()),
+            ("manager", manager),
+            ("all", "all".to_string()),
+        ] {
+            let a = acc.entry((key.0, key.1, b.currency.clone())).or_default();
+            a.bills += 1;
+            a.buckets[bucket(days)] += b.outstanding_minor;
+            a.fees += fee;
+        }
+    }
+    let day = date.format("%Y-%m-%d").to_string();
+    let order = |k: &str| match k {
+        "class" => 0,
+        "manager" => 1,
+        _ => 2,
+    };
+    let mut keys: Vec<&(&str, String, String)> = acc.keys().collect();
+    keys.sort_by_key(|k| (order(k.0), k.1.clone(), k.2.clone()));
+    Ok(keys
+        .into_iter()
+        .map(|k| {
+            let a = &acc[k];
+            let m = |v: i64| Some(money_text(v, &k.2));
+            let mut row = vec![
+                Some(day.clone()),
+                Some(k.0.to_string()),
+                Some(k.1.clone()),
+                Some(k.2.clone()),
+                Some(a.bills.to_string()),
+            ];
+            row.extend(a.buckets.iter().map(|v| m(*v)));
+            row.push(m(a.buckets.iter().sum()));
+            row.push(m(a.fees));
+            row
+        })
+        .collect())
+}
