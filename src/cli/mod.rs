@@ -234,6 +234,9 @@ pub enum ReportWhat {
     Exceptions,
     /// Receivables ageing by customer class and by customer manager, with late fees.
     Ageing,
+    /// Collected over billed for the bills of the 30 days up to the date, by class, manager,
+    /// bank and in all, days from bill to payment, and the daily trend.
+    CollectionRate,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -332,6 +335,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 ReportWhat::Exceptions => (
                     crate::reports::exceptions::COLUMNS,
                     crate::reports::exceptions::exceptions(&app.store, date.unwrap_or(today))
+                        .await?,
+                ),
+                ReportWhat::CollectionRate => (
+                    crate::reports::collection::COLUMNS,
+                    crate::reports::collection::collection_rate(&app.store, date.unwrap_or(today))
                         .await?,
                 ),
                 ReportWhat::Ageing => (

@@ -2,10 +2,11 @@
 //!
 //! The tabular writer the exports and reports share (CSV or JSON, to stdout or a file,
 //! streamed), and the reports: [`settlement`] (the daily settlement), [`exceptions`],
-//! [`ageing`]. Collection rate, key customers, payment behaviour, XLSX/HTML and publishing are
+//! [`ageing`], [`collection`]. Key customers, payment behaviour, XLSX/HTML and publishing are
 //! still to come (issue 6).
 
 pub mod ageing;
+pub mod collection;
 pub mod exceptions;
 pub mod settlement;
 

@@ -166,3 +166,77 @@ pub async fn exceptions(
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .op("reading exceptions")
 }
+
+/// A bill issued in a window, with its customer's class and manager.
+#[derive(Debug, Clone)]
+pub struct IssuedBill {
+    pub bill_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub issued_on: String,
+    pub class: String,
+    pub manager: Option<String>,
+}
+
+/// Bills issued from `from` to `to` (inclusive, YYYY-MM-DD), cancelled ones left out.
+pub async fn issued_bills(
+    conn: &mut AnyConnection,
+    from: &str,
+    to: &str,
+) -> Result<Vec<IssuedBill>, StoreError> {
+    let rows = super::fetch_packed(
+        conn,
+        &[
+            "b.bill_id",
+            "b.amount_minor",
+            "b.currency",
+            "b.issued_on",
+            "c.class",
+            "c.manager",
+        ],
+        "bills b JOIN customers c ON c.account_no = b.account_no \
+         WHERE b.status <> 'cancelled' AND b.issued_on >= $1 AND b.issued_on <= $2",
+        "b.bill_id",
+        vec![super::Val::S(from.into()), super::Val::S(to.into())],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| IssuedBill {
+            bill_id: super::cell(&r, 0).unwrap_or_default(),
+            amount_minor: super::num(&r, 1),
+            currency: super::cell(&r, 2).unwrap_or_default(),
+            issued_on: super::cell(&r, 3).unwrap_or_default(),
+            class: super::cell(&r, 4).unwrap_or_default(),
+            manager: super::cell(&r, 5).filter(|m| !m.is_empty()),
+        })
+        .collect())
+}
+
+/// Money allocated to bills (net of reversals), with the paying bank and the payment's
+/// booking date: (bill_id, bank_id, booking_date, amount).
+pub async fn allocations_by_payment(
+    conn: &mut AnyConnection,
+    to: &str,
+) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+    let rows = super::fetch_packed(
+        conn,
+        &["a.bill_id", "p.bank_id", "p.booking_date", "a.amount_minor"],
+        "allocations a JOIN payments p ON p.id = a.payment_id \
+         WHERE p.booking_date IS NOT NULL AND p.booking_date <= $1",
+        "a.id",
+        vec![super::Val::S(to.into())],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                super::cell(&r, 0).unwrap_or_default(),
+                super::cell(&r, 1).unwrap_or_default(),
+                super::cell(&r, 2).unwrap_or_default(),
+                super::num(&r, 3),
+            )
+        })
+        .collect())
+}

@@ -230,3 +230,66 @@ async fn the_exceptions_report_counts_what_is_open_by_reason() {
             .unwrap();
     assert!(before.is_empty());
 }
+
+#[tokio::test]
+async fn the_collection_rate_is_what_was_collected_of_what_was_billed() {
+    let t = TestApp::spawn().await;
+    t.import_fixtures().await;
+    t.ingest(
+        "ICBC",
+        &[
+            fixture("banks/icbc/ICBC_20261112_camt054.xml"),
+            fixture("banks/icbc/ICBC_20261113_camt054.xml"),
+        ],
+    )
+    .await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+    let rows = billrecon::reports::collection::collection_rate(&t.app.store, day)
+        .await
+        .unwrap();
+    let report = crate::helpers::to_maps(billrecon::reports::collection::COLUMNS, rows);
+    // independently: bills issued in the 30 days up to the 20th, and what was allocated to them
+    let from = day - chrono::Duration::days(29);
+    let customers: HashMap<String, String> = csv_rows("customers.csv")
+        .into_iter()
+        .map(|c| (c["account_no"].clone(), c["class"].clone()))
+        .collect();
+    let mut collected_by_bill: HashMap<String, Decimal> = HashMap::new();
+    for a in t.allocations().await {
+        *collected_by_bill.entry(a["bill_id"].clone()).or_default() += dec(&a["amount"]);
+    }
+    let mut expect: HashMap<String, (Decimal, Decimal)> = HashMap::new();
+    for b in csv_rows("bills.csv") {
+        let issued = chrono::NaiveDate::parse_from_str(&b["issued_on"], "%Y-%m-%d").unwrap();
+        if b["status"] == "cancelled" || issued < from || issued > day {
+            continue;
+        }
+        let collected = collected_by_bill
+            .get(&b["bill_id"])
+            .copied()
+            .unwrap_or_default();
+        for group in [customers[&b["account_no"]].clone(), "all".to_string()] {
+            let e = expect.entry(group).or_default();
+            e.0 += dec(&b["amount"]);
+            e.1 += collected;
+        }
+    }
+    assert!(expect.len() > 2);
+    for (group, (billed, collected)) in &expect {
+        let r = report
+            .iter()
+            .find(|r| &r["group"] == group && (r["by"] == "class" || r["by"] == "all"))
+            .unwrap_or_else(|| panic!("no row for {group}"));
+        assert_eq!(dec(&r["billed"]), *billed, "{group}");
+        assert_eq!(dec(&r["collected"]), *collected, "{group}");
+        let rate = (*collected * Decimal::from(100) / *billed).round_dp(2);
+        assert_eq!(dec(&r["collection_rate_pct"]), rate, "{group}");
+    }
+    // the daily trend adds up to what was collected in the window
+    let trend: Decimal = report
+        .iter()
+        .filter(|r| r["by"] == "day")
+        .map(|r| dec(&r["collected"]))
+        .sum();
+    assert_eq!(trend, expect["all"].1);
+}

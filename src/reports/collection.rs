@@ -1,0 +1,139 @@
+//! Collection rate: of what was billed in the 30 days up to a day, how much has been collected
+//! (allocated to those bills by payments booked up to that day), by customer class, customer
+//! manager, paying bank and in all; the average days from a bill's issue to the payments that
+//! settled it; and the daily trend of the window (billed and collected each day).
+
+use crate::domain::money_text;
+use crate::store::{self, DbContext, Store, StoreError};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, HashMap};
+
+pub const COLUMNS: &[&str] = &[
+    "date",
+    "window_from",
+    "by",
+    "group",
+    "currency",
+    "billed",
+    "collected",
+    "collection_rate_pct",
+    "avg_days_to_payment",
+];
+
+/// The window's length in days.
+pub const WINDOW_DAYS: i64 = 30;
+
+#[derive(Default)]
+struct Acc {
+    billed: i64,
+    collected: i64,
+    /// sum of (days from issue to payment) weighted by the amount, and that amount
+    day_weight: i128,
+    weight: i64,
+}
+
+pub async fn collection_rate(
+    store: &Store,
+    date: NaiveDate,
+) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+    let from = date - chrono::Duration::days(WINDOW_DAYS - 1);
+    let (from_s, to_s) = (
+        from.format("%Y-%m-%d").to_string(),
+        date.format("%Y-%m-%d").to_string(),
+    );
+    let mut conn = store.pool().acquire().await.op("connecting")?;
+    let bills = store::reports::issued_bills(&mut conn, &from_s, &to_s).await?;
+    let allocs = store::reports::allocations_by_payment(&mut conn, &to_s).await?;
+    let by_id: HashMap<&str, &store::reports::IssuedBill> =
+        bills.iter().map(|b| (b.bill_id.as_str(), b)).collect();
+    let mut acc: BTreeMap<(u8, String, String), Acc> = BTreeMap::new();
+    let keys = |b: &store::reports::IssuedBill| {
+        [
+            (0u8, format!("class:{}", b.class)),
+            (
+                1,
+                format!(
+                    "manager:{}",
+                    b.manager.clone().unwrap_or_else(|| "(none)".into())
+                ),
+            ),
+            (3, "all:all".to_string()),
+        ]
+    };
+    for b in &bills {
+        for (o, k) in keys(b) {
+            acc.entry((o, k, b.currency.clone())).or_default().billed += b.amount_minor;
+        }
+    }
+    let mut trend: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    for b in &bills {
+        trend
+            .entry((b.issued_on.clone(), b.currency.clone()))
+            .or_default()
+            .0 += b.amount_minor;
+    }
+    for (bill_id, bank, booked, amount) in &allocs {
+        if let Some(b) = by_id.get(bill_id.as_str()) {
+            let days = match (
+                NaiveDate::parse_from_str(&b.issued_on, "%Y-%m-%d"),
+                NaiveDate::parse_from_str(booked, "%Y-%m-%d"),
+            ) {
+                (Ok(i), Ok(p)) => (p - i).num_days().max(0),
+                _ => 0,
+            };
+            let mut ks: Vec<(u8, String)> = keys(b).to_vec();
+            ks.push((2, format!("bank:{bank}")));
+            for (o, k) in ks {
+                let a = acc.entry((o, k, b.currency.clone())).or_default();
+                a.collected += amount;
+                a.day_weight += i128::from(days) * i128::from(*amount);
+                a.weight += amount;
+            }
+        }
+        if booked.as_str() >= from_s.as_str() {
+            if let Some(b) = by_id.get(bill_id.as_str()) {
+                trend
+                    .entry((booked.clone(), b.currency.clone()))
+                    .or_default()
+                    .1 += amount;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((_, key, ccy), a) in &acc {
+        let (by, group) = key.split_once(':').unwrap_or(("all", "all"));
+        let rate = (a.billed > 0).then(|| {
+            (Decimal::from(a.collected) * Decimal::from(100) / Decimal::from(a.billed)).round_dp(2)
+        });
+        let avg = (a.weight > 0).then(|| {
+            (Decimal::from_i128_with_scale(a.day_weight, 0) / Decimal::from(a.weight)).round_dp(1)
+        });
+        out.push(vec![
+            Some(to_s.clone()),
+            Some(from_s.clone()),
+            Some(by.to_string()),
+            Some(group.to_string()),
+            Some(ccy.clone()),
+            // what a bank collected is not billed by that bank
+            (by != "bank").then(|| money_text(a.billed, ccy)),
+            Some(money_text(a.collected, ccy)),
+            rate.filter(|_| by != "bank").map(|r| format!("{r:.2}")),
+            avg.map(|d| format!("{d:.1}")),
+        ]);
+    }
+    for ((day, ccy), (billed, collected)) in trend {
+        out.push(vec![
+            Some(to_s.clone()),
+            Some(from_s.clone()),
+            Some("day".into()),
+            Some(day),
+            Some(ccy.clone()),
+            Some(money_text(billed, &ccy)),
+            Some(money_text(collected, &ccy)),
+            None,
+            None,
+        ]);
+    }
+    Ok(out)
+}
