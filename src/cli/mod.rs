@@ -237,6 +237,10 @@ pub enum ReportWhat {
     /// Collected over billed for the bills of the 30 days up to the date, by class, manager,
     /// bank and in all, days from bill to payment, and the daily trend.
     CollectionRate,
+    /// The customers who make up 80 % of the billed amount, with arrears and behaviour.
+    KeyCustomers,
+    /// Per customer: bills on time, days late, reversed payments, and a risk flag.
+    PaymentBehaviour,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -340,6 +344,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 ReportWhat::CollectionRate => (
                     crate::reports::collection::COLUMNS,
                     crate::reports::collection::collection_rate(&app.store, date.unwrap_or(today))
+                        .await?,
+                ),
+                ReportWhat::KeyCustomers => (
+                    crate::reports::customers::KEY_COLUMNS,
+                    crate::reports::customers::key_customers(&app.store, date.unwrap_or(today))
+                        .await?,
+                ),
+                ReportWhat::PaymentBehaviour => (
+                    crate::reports::customers::BEHAVIOUR_COLUMNS,
+                    crate::reports::customers::payment_behaviour(&app.store, date.unwrap_or(today))
                         .await?,
                 ),
                 ReportWhat::Ageing => (

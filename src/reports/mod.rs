@@ -2,11 +2,12 @@
 //!
 //! The tabular writer the exports and reports share (CSV or JSON, to stdout or a file,
 //! streamed), and the reports: [`settlement`] (the daily settlement), [`exceptions`],
-//! [`ageing`], [`collection`]. Key customers, payment behaviour, XLSX/HTML and publishing are
-//! still to come (issue 6).
+//! [`ageing`], [`collection`], [`customers`] (key customers, payment behaviour). XLSX/HTML and
+//! publishing are still to come (issue 6).
 
 pub mod ageing;
 pub mod collection;
+pub mod customers;
 pub mod exceptions;
 pub mod settlement;
 

@@ -171,6 +171,11 @@ pub async fn exceptions(
 #[derive(Debug, Clone)]
 pub struct IssuedBill {
     pub bill_id: String,
+    pub account_no: String,
+    pub name: String,
+    pub due_on: String,
+    pub status: String,
+    pub outstanding_minor: i64,
     pub amount_minor: i64,
     pub currency: String,
     pub issued_on: String,
@@ -193,6 +198,11 @@ pub async fn issued_bills(
             "b.issued_on",
             "c.class",
             "c.manager",
+            "b.account_no",
+            "c.name",
+            "b.due_on",
+            "b.status",
+            "b.amount_minor - b.paid_minor",
         ],
         "bills b JOIN customers c ON c.account_no = b.account_no \
          WHERE b.status <> 'cancelled' AND b.issued_on >= $1 AND b.issued_on <= $2",
@@ -209,8 +219,30 @@ pub async fn issued_bills(
             issued_on: super::cell(&r, 3).unwrap_or_default(),
             class: super::cell(&r, 4).unwrap_or_default(),
             manager: super::cell(&r, 5).filter(|m| !m.is_empty()),
+            account_no: super::cell(&r, 6).unwrap_or_default(),
+            name: super::cell(&r, 7).unwrap_or_default(),
+            due_on: super::cell(&r, 8).unwrap_or_default(),
+            status: super::cell(&r, 9).unwrap_or_default(),
+            outstanding_minor: super::num(&r, 10),
         })
         .collect())
+}
+
+/// Reversed payments per account: (account_no, count).
+pub async fn reversals_by_account(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT account_no, COUNT(*) FROM payments WHERE status = 'reversed' AND reversal = 0 \
+         AND account_no IS NOT NULL GROUP BY account_no",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .op("counting reversals")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("counting reversals")
 }
 
 /// Money allocated to bills (net of reversals), with the paying bank and the payment's

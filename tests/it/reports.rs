@@ -1,6 +1,6 @@
 //! Reports, checked against independent sums of the raw exported lines.
 
-use crate::helpers::{fixture, TestApp};
+use crate::helpers::{fixture, Pay, TestApp};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 
@@ -292,4 +292,97 @@ async fn the_collection_rate_is_what_was_collected_of_what_was_billed() {
         .map(|r| dec(&r["collected"]))
         .sum();
     assert_eq!(trend, expect["all"].1);
+}
+
+#[tokio::test]
+async fn key_customers_are_the_largest_until_80_percent_of_billing() {
+    let t = TestApp::spawn().await;
+    t.import_fixtures().await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+    let rows = billrecon::reports::customers::key_customers(&t.app.store, day)
+        .await
+        .unwrap();
+    let report = crate::helpers::to_maps(billrecon::reports::customers::KEY_COLUMNS, rows);
+    // independently: billed per account in the year, largest first, until 80 % is reached
+    let mut billed: HashMap<String, Decimal> = HashMap::new();
+    for b in csv_rows("bills.csv") {
+        if b["status"] != "cancelled" {
+            *billed.entry(b["account_no"].clone()).or_default() += dec(&b["amount"]);
+        }
+    }
+    let total: Decimal = billed.values().sum();
+    let mut ranked: Vec<(String, Decimal)> = billed.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut expect = Vec::new();
+    let mut cum = Decimal::ZERO;
+    for (a, v) in ranked {
+        if cum * Decimal::from(100) >= total * Decimal::from(80) {
+            break;
+        }
+        cum += v;
+        expect.push((a, v));
+    }
+    let got: Vec<(String, Decimal)> = report
+        .iter()
+        .map(|r| (r["account_no"].clone(), dec(&r["billed"])))
+        .collect();
+    assert_eq!(got, expect);
+    assert!(dec(&report.last().unwrap()["cumulative_pct"]) >= Decimal::from(80));
+}
+
+#[tokio::test]
+async fn payment_behaviour_counts_bills_on_time_and_late_and_flags_the_risky() {
+    let t = TestApp::spawn().await;
+    // the test camt file books every payment on 2026-11-12
+    t.bills(&[
+        ("A1", "31000001", "100.00", "2026-11-20", ""), // paid 8 days early
+        ("B1", "31000002", "100.00", "2026-11-02", ""), // paid 10 days late
+        ("B2", "31000002", "100.00", "2026-11-20", ""), // paid on time
+        ("C1", "31000003", "100.00", "2026-11-02", ""), // never paid: 28 days late on the 30th
+    ])
+    .await;
+    t.pay(
+        "p.xml",
+        &[
+            Pay::new("P1", "100.00").reference("A1"),
+            Pay::new("P2", "100.00").reference("B1"),
+            Pay::new("P3", "100.00").reference("B2"),
+        ],
+    )
+    .await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    let rows = billrecon::reports::customers::payment_behaviour(&t.app.store, day)
+        .await
+        .unwrap();
+    let report = crate::helpers::to_maps(billrecon::reports::customers::BEHAVIOUR_COLUMNS, rows);
+    let row = |a: &str| {
+        report
+            .iter()
+            .find(|r| r["account_no"] == a)
+            .unwrap()
+            .clone()
+    };
+    let a = row("31000001");
+    assert_eq!(
+        (
+            a["on_time"].as_str(),
+            a["late"].as_str(),
+            a["risk"].as_str()
+        ),
+        ("1", "0", "low")
+    );
+    let b = row("31000002");
+    assert_eq!((b["on_time"].as_str(), b["late"].as_str()), ("1", "1"));
+    assert_eq!(b["avg_days_late"], "10.0");
+    assert_eq!(b["on_time_rate_pct"], "50.00");
+    assert_eq!(b["risk"], "medium");
+    let c = row("31000003");
+    assert_eq!(
+        (
+            c["late"].as_str(),
+            c["avg_days_late"].as_str(),
+            c["risk"].as_str()
+        ),
+        ("1", "28.0", "high")
+    );
 }
