@@ -95,6 +95,9 @@ pub enum Command {
         /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Start CSV with a UTF-8 byte-order mark (for Excel).
+        #[arg(long)]
+        bom: bool,
     },
     /// Prove that the money adds up; exits 1 if it does not.
     Verify {
@@ -323,6 +326,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             date,
             format,
             out,
+            bom,
         } => {
             let today = chrono::Utc::now()
                 .with_timezone(&app.config.daemon.tz())
@@ -369,7 +373,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            let mut w = TableWriter::new(sink, format, columns)?;
+            let mut w = TableWriter::with_bom(sink, format, columns, bom)?;
             for r in rows {
                 w.row(r)?;
             }

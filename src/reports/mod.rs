@@ -19,6 +19,23 @@ pub enum TableFormat {
     Json,
 }
 
+/// A CSV cell that a spreadsheet will not run as a formula: text starting with `=`, `+`, `@`,
+/// a tab or a carriage return, or with `-` not followed by a digit (a negative amount stays a
+/// number), gets a leading `'`. Bank texts (payer names, remittance) come from outside.
+pub fn excel_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    let mut chars = cell.chars();
+    let risky = match chars.next() {
+        Some('=' | '+' | '@' | '\t' | '\r') => true,
+        Some('-') => !chars.next().is_some_and(|c| c.is_ascii_digit() || c == '.'),
+        _ => false,
+    };
+    if risky {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
 /// Writes rows of text cells as CSV (header first) or as a JSON array of objects, one row at
 /// a time.
 pub struct TableWriter<W: Write> {
@@ -31,9 +48,23 @@ pub struct TableWriter<W: Write> {
 
 impl<W: Write> TableWriter<W> {
     pub fn new(out: W, format: TableFormat, columns: &[&str]) -> std::io::Result<Self> {
+        Self::with_bom(out, format, columns, false)
+    }
+
+    /// With `bom`, CSV starts with a UTF-8 byte-order mark, so that Excel reads Chinese text
+    /// right when the file is opened by double-click.
+    pub fn with_bom(
+        mut out: W,
+        format: TableFormat,
+        columns: &[&str],
+        bom: bool,
+    ) -> std::io::Result<Self> {
         let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
         match format {
             TableFormat::Csv => {
+                if bom {
+                    out.write_all("\u{feff}".as_bytes())?;
+                }
                 let mut w = csv::Writer::from_writer(out);
                 w.write_record(&columns)?;
                 Ok(TableWriter {
@@ -62,7 +93,11 @@ impl<W: Write> TableWriter<W> {
         match self.format {
             TableFormat::Csv => {
                 if let Some(w) = self.csv.as_mut() {
-                    w.write_record(cells.iter().map(|c| c.as_deref().unwrap_or("")))?;
+                    w.write_record(
+                        cells
+                            .iter()
+                            .map(|c| excel_safe(c.as_deref().unwrap_or("")).into_owned()),
+                    )?;
                 }
             }
             TableFormat::Json => {
@@ -124,5 +159,26 @@ mod tests {
         assert_eq!(v[0]["a"], "1,5");
         assert!(v[0]["b"].is_null());
         assert_eq!(v[1]["b"], "x");
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_quoted_and_numbers_are_left_alone() {
+        for (cell, safe) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1+1", "'+1+1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("-cmd|' /C calc'!A0", "'-cmd|' /C calc'!A0"),
+            ("-15.00", "-15.00"),
+            ("-.5", "-.5"),
+            ("张伟", "张伟"),
+            ("", ""),
+        ] {
+            assert_eq!(excel_safe(cell), safe);
+        }
+        let mut out = Vec::new();
+        let mut w = TableWriter::with_bom(&mut out, TableFormat::Csv, &["name"], true).unwrap();
+        w.row(vec![Some("=1+2".into())]).unwrap();
+        w.finish().unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "\u{feff}name\n'=1+2\n");
     }
 }
