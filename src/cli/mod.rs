@@ -83,6 +83,16 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write every report of a day (CSV and JSON) to DIR/YYYY/MM/DD with a manifest of
+    /// SHA-256 sums, replacing that day's earlier set as a whole.
+    Publish {
+        /// The business day (YYYY-MM-DD); yesterday when absent.
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// Default: `reports.dir` of the config.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Reports for finance staff and banks.
     Report {
         what: ReportWhat,
@@ -319,6 +329,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 crate::store::redact(&app.config.storage.database_url),
                 app.config.storage.data_dir.display()
             );
+            0
+        }
+        Command::Publish { date, dir } => {
+            let date = date.unwrap_or_else(|| {
+                chrono::Utc::now()
+                    .with_timezone(&app.config.daemon.tz())
+                    .date_naive()
+                    - chrono::Duration::days(1)
+            });
+            let dir = dir.unwrap_or_else(|| app.config.reports.dir.clone());
+            let out = crate::reports::publish::publish(&app.config, &app.store, date, &dir).await?;
+            println!("published {}", out.display());
             0
         }
         Command::Report {

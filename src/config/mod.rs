@@ -44,6 +44,8 @@ pub struct Config {
     #[serde(default)]
     pub dunning: crate::dunning::policy::DunningConfig,
     #[serde(default)]
+    pub reports: ReportsConfig,
+    #[serde(default)]
     pub log: LogConfig,
     /// Partner banks, one `[[bank]]` table each.
     #[serde(default, rename = "bank")]
@@ -176,6 +178,33 @@ pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, String> {
             "`{expr}` is not a cron schedule (sec min hour day-of-month month day-of-week): {e}"
         )
     })
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// Where `billrecon publish` and the daemon write the day's reports (DIR/YYYY/MM/DD).
+    #[serde(default = "default_reports_dir")]
+    pub dir: PathBuf,
+    /// When the daemon publishes the previous day's reports (cron with seconds); `""` never.
+    #[serde(default = "default_publish_schedule")]
+    pub publish_schedule: String,
+}
+
+fn default_reports_dir() -> PathBuf {
+    "var/reports".into()
+}
+fn default_publish_schedule() -> String {
+    "0 30 6 * * *".into()
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            dir: default_reports_dir(),
+            publish_schedule: default_publish_schedule(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -495,6 +524,10 @@ impl Config {
                 .http_addr
                 .parse::<std::net::SocketAddr>()
                 .map_err(|e| bad(format!("daemon.http_addr `{}`: {e}", self.daemon.http_addr)))?;
+        }
+        if !self.reports.publish_schedule.is_empty() {
+            parse_schedule(&self.reports.publish_schedule)
+                .map_err(|e| bad(format!("reports.publish_schedule: {e}")))?;
         }
         self.dunning
             .validate()

@@ -9,6 +9,7 @@ pub mod ageing;
 pub mod collection;
 pub mod customers;
 pub mod exceptions;
+pub mod publish;
 pub mod settlement;
 
 use std::io::Write;

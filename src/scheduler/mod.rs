@@ -187,6 +187,30 @@ pub async fn run_with_listener(
         });
     }
 
+    // the previous day's reports, published on their schedule
+    if let Ok(schedule) = crate::config::parse_schedule(&app.config.reports.publish_schedule) {
+        let (app, stop) = (app.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            while sleep_until_next(&schedule, &app, &stop).await {
+                let yesterday = Utc::now()
+                    .with_timezone(&app.config.daemon.tz())
+                    .date_naive()
+                    - chrono::Duration::days(1);
+                match crate::reports::publish::publish(
+                    &app.config,
+                    &app.store,
+                    yesterday,
+                    &app.config.reports.dir,
+                )
+                .await
+                {
+                    Ok(dir) => tracing::info!(dir = %dir.display(), "reports published"),
+                    Err(e) => tracing::error!(error = %e, "publishing reports failed"),
+                }
+            }
+        });
+    }
+
     for bank in app.banks.iter().filter(|b| b.source.is_some()) {
         let (state, stop, id) = (state.clone(), shutdown.clone(), bank.id.clone());
         tasks.spawn(async move { bank_loop(state, id, stop).await });

@@ -386,3 +386,55 @@ async fn payment_behaviour_counts_bills_on_time_and_late_and_flags_the_risky() {
         ("1", "28.0", "high")
     );
 }
+
+#[tokio::test]
+async fn a_published_day_is_complete_matches_its_manifest_and_regenerates_to_the_same_bytes() {
+    let t = TestApp::spawn().await;
+    t.import_fixtures().await;
+    t.ingest("ICBC", &[fixture("banks/icbc/ICBC_20261112_camt054.xml")])
+        .await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 12).unwrap();
+    let (a, b) = (t.dir.path().join("a"), t.dir.path().join("b"));
+    use billrecon::reports::publish::publish;
+    let first = publish(&t.app.config, &t.app.store, day, &a).await.unwrap();
+    assert_eq!(first, a.join("2026/11/12"));
+    let second = publish(&t.app.config, &t.app.store, day, &b).await.unwrap();
+    let again = publish(&t.app.config, &t.app.store, day, &a).await.unwrap();
+    assert_eq!(again, first, "republishing replaces the day's set");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(first.join("manifest.json")).unwrap()).unwrap();
+    let files = manifest["files"].as_array().unwrap();
+    assert_eq!(files.len(), 12, "six reports, CSV and JSON");
+    use sha2::Digest;
+    for f in files {
+        let name = f["file"].as_str().unwrap();
+        let bytes = std::fs::read(first.join(name)).unwrap();
+        assert_eq!(
+            f["sha256"],
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            "{name}"
+        );
+        assert_eq!(
+            bytes,
+            std::fs::read(second.join(name)).unwrap(),
+            "{name}: deterministic"
+        );
+        if name.ends_with(".csv") {
+            assert!(
+                bytes.starts_with("\u{feff}".as_bytes()),
+                "{name}: BOM for Excel"
+            );
+        }
+    }
+    assert_eq!(
+        std::fs::read(first.join("manifest.json")).unwrap(),
+        std::fs::read(second.join("manifest.json")).unwrap()
+    );
+    // nothing half-written is left beside it
+    let leftovers: Vec<_> = std::fs::read_dir(a.join("2026/11"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers, ["12"]);
+}
