@@ -101,8 +101,8 @@ pub enum Command {
         #[arg(long)]
         date: Option<chrono::NaiveDate>,
         #[arg(long, value_enum, default_value = "csv")]
-        format: TableFormat,
-        /// Write to this file instead of stdout.
+        format: ReportFormat,
+        /// Write to this file instead of stdout (required for xlsx).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Start CSV with a UTF-8 byte-order mark (for Excel).
@@ -236,6 +236,14 @@ pub enum ExceptionsCmd {
         #[arg(long, value_enum, default_value = "csv")]
         format: TableFormat,
     },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    Csv,
+    Json,
+    /// An Excel workbook (needs --out).
+    Xlsx,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -387,6 +395,23 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     crate::reports::ageing::ageing(&app.config, &app.store, date.unwrap_or(today))
                         .await?,
                 ),
+            };
+            let report_date = date.unwrap_or(today);
+            if format == ReportFormat::Xlsx {
+                let Some(path) = &out else {
+                    anyhow::bail!("--format xlsx writes a file: give --out FILE.xlsx");
+                };
+                let title = format!("{what:?}");
+                let bytes = crate::reports::xlsx::workbook(&title, columns, &rows, report_date)
+                    .map_err(anyhow::Error::msg)?;
+                std::fs::write(path, bytes)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                return Ok(0);
+            }
+            let format = if format == ReportFormat::Json {
+                TableFormat::Json
+            } else {
+                TableFormat::Csv
             };
             let sink: Box<dyn Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(

@@ -543,7 +543,7 @@ impl<R: BufRead> CamtReader<R> {
         self.ccy_attr = None;
         if local == "Amt" || local == "TtlAmt" {
             match e.try_get_attribute("Ccy") {
-                Ok(Some(a)) => match a.unescape_value() {
+                Ok(Some(a)) => match a.decode_and_unescape_value(self.xml.decoder()) {
                     Ok(v) => self.ccy_attr = Some(v.into_owned()),
                     Err(err) => return Err(self.err(format!("malformed Ccy attribute: {err}"))),
                 },

@@ -11,6 +11,7 @@ pub mod customers;
 pub mod exceptions;
 pub mod publish;
 pub mod settlement;
+pub mod xlsx;
 
 use std::io::Write;
 

@@ -1,4 +1,4 @@
-//! Publishing a day's reports: every report, as CSV (with BOM, Excel-safe) and JSON, into
+//! Publishing a day's reports: every report, as CSV (with BOM, Excel-safe), JSON and XLSX, into
 //! `DIR/YYYY/MM/DD/`, with a `manifest.json` holding each file's size and SHA-256. The folder
 //! is built aside and renamed into place, so readers see the old set or the new one, never
 //! half of one. The same data gives the same bytes, so a report can be regenerated for an
@@ -109,6 +109,24 @@ pub async fn publish(
                 "sha256": hex::encode(Sha256::digest(&bytes)),
             }));
         }
+    }
+    for (name, columns, rows) in &reports {
+        let bytes = super::xlsx::workbook(name, columns, rows, date).map_err(|reason| {
+            PublishError::Io {
+                path: format!("{name}.xlsx"),
+                source: std::io::Error::other(reason),
+            }
+        })?;
+        let file = format!("{name}.xlsx");
+        let path = staging.join(&file);
+        std::fs::write(&path, &bytes).map_err(io(&path))?;
+        manifest.push(serde_json::json!({
+            "file": file,
+            "report": name,
+            "rows": rows.len(),
+            "bytes": bytes.len(),
+            "sha256": hex::encode(Sha256::digest(&bytes)),
+        }));
     }
     let manifest = serde_json::json!({
         "date": date.format("%Y-%m-%d").to_string(),

@@ -404,7 +404,7 @@ async fn a_published_day_is_complete_matches_its_manifest_and_regenerates_to_the
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(first.join("manifest.json")).unwrap()).unwrap();
     let files = manifest["files"].as_array().unwrap();
-    assert_eq!(files.len(), 12, "six reports, CSV and JSON");
+    assert_eq!(files.len(), 18, "six reports, CSV, JSON and XLSX");
     use sha2::Digest;
     for f in files {
         let name = f["file"].as_str().unwrap();
@@ -437,4 +437,49 @@ async fn a_published_day_is_complete_matches_its_manifest_and_regenerates_to_the
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(leftovers, ["12"]);
+}
+
+#[tokio::test]
+async fn an_xlsx_report_reads_back_with_the_csv_values_as_numbers() {
+    use calamine::{Data, Reader};
+    let t = TestApp::spawn().await;
+    t.import_fixtures().await;
+    t.ingest("ICBC", &[fixture("banks/icbc/ICBC_20261112_camt054.xml")])
+        .await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 12).unwrap();
+    let rows = billrecon::reports::settlement::daily_settlement(&t.app.store, day)
+        .await
+        .unwrap();
+    let cols = billrecon::reports::settlement::COLUMNS;
+    let bytes = billrecon::reports::xlsx::workbook("daily-settlement", cols, &rows, day).unwrap();
+    assert_eq!(
+        bytes,
+        billrecon::reports::xlsx::workbook("daily-settlement", cols, &rows, day).unwrap(),
+        "the same report gives the same bytes"
+    );
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let range = wb.worksheet_range("daily-settlement").unwrap();
+    let header: Vec<String> = range
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(header, cols);
+    let expected = crate::helpers::to_maps(cols, rows);
+    for (row, want) in range.rows().skip(1).zip(&expected) {
+        let cell = |name: &str| &row[cols.iter().position(|c| *c == name).unwrap()];
+        assert_eq!(cell("bank_id"), &Data::String(want["bank_id"].clone()));
+        match cell("received") {
+            Data::Float(f) => assert_eq!(format!("{f:.2}"), want["received"], "a number, not text"),
+            other => panic!("received is {other:?}"),
+        }
+        match cell("received_count") {
+            Data::Float(f) => assert_eq!(format!("{f}"), want["received_count"]),
+            other => panic!("received_count is {other:?}"),
+        }
+    }
+    assert_eq!(range.rows().count(), expected.len() + 1);
 }
