@@ -244,6 +244,8 @@ pub enum ReportFormat {
     Json,
     /// An Excel workbook (needs --out).
     Xlsx,
+    /// One self-contained HTML page with a chart.
+    Html,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -406,6 +408,20 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     .map_err(anyhow::Error::msg)?;
                 std::fs::write(path, bytes)
                     .with_context(|| format!("cannot write {}", path.display()))?;
+                return Ok(0);
+            }
+            if format == ReportFormat::Html {
+                let html = crate::reports::html::page(
+                    &format!("{what:?} {report_date}"),
+                    columns,
+                    &rows,
+                    crate::reports::chart_of(columns),
+                );
+                match &out {
+                    Some(p) => std::fs::write(p, html)
+                        .with_context(|| format!("cannot write {}", p.display()))?,
+                    None => print!("{html}"),
+                }
                 return Ok(0);
             }
             let format = if format == ReportFormat::Json {

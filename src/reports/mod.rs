@@ -9,6 +9,7 @@ pub mod ageing;
 pub mod collection;
 pub mod customers;
 pub mod exceptions;
+pub mod html;
 pub mod publish;
 pub mod settlement;
 pub mod xlsx;
@@ -19,6 +20,20 @@ use std::io::Write;
 pub enum TableFormat {
     Csv,
     Json,
+}
+
+/// The chart of a report's HTML page: (label column, value column), from its columns.
+pub fn chart_of(columns: &[&str]) -> Option<(&'static str, &'static str)> {
+    [
+        ("bank_id", "received"),
+        ("group", "total"),
+        ("group", "collection_rate_pct"),
+        ("reason", "open_amount"),
+        ("account_no", "billed"),
+        ("account_no", "on_time_rate_pct"),
+    ]
+    .into_iter()
+    .find(|(l, v)| columns.contains(l) && columns.contains(v))
 }
 
 /// A CSV cell that a spreadsheet will not run as a formula: text starting with `=`, `+`, `@`,

@@ -1,4 +1,4 @@
-//! Publishing a day's reports: every report, as CSV (with BOM, Excel-safe), JSON and XLSX, into
+//! Publishing a day's reports: every report, as CSV (with BOM, Excel-safe), JSON, XLSX and HTML, into
 //! `DIR/YYYY/MM/DD/`, with a `manifest.json` holding each file's size and SHA-256. The folder
 //! is built aside and renamed into place, so readers see the old set or the new one, never
 //! half of one. The same data gives the same bytes, so a report can be regenerated for an
@@ -117,6 +117,22 @@ pub async fn publish(
                 source: std::io::Error::other(reason),
             }
         })?;
+        let html = super::html::page(
+            &format!("{name} {}", date.format("%Y-%m-%d")),
+            columns,
+            rows,
+            super::chart_of(columns),
+        );
+        let hfile = format!("{name}.html");
+        let hpath = staging.join(&hfile);
+        std::fs::write(&hpath, &html).map_err(io(&hpath))?;
+        manifest.push(serde_json::json!({
+            "file": hfile,
+            "report": name,
+            "rows": rows.len(),
+            "bytes": html.len(),
+            "sha256": hex::encode(Sha256::digest(html.as_bytes())),
+        }));
         let file = format!("{name}.xlsx");
         let path = staging.join(&file);
         std::fs::write(&path, &bytes).map_err(io(&path))?;

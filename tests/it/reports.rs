@@ -404,7 +404,7 @@ async fn a_published_day_is_complete_matches_its_manifest_and_regenerates_to_the
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(first.join("manifest.json")).unwrap()).unwrap();
     let files = manifest["files"].as_array().unwrap();
-    assert_eq!(files.len(), 18, "six reports, CSV, JSON and XLSX");
+    assert_eq!(files.len(), 24, "six reports, CSV, JSON, XLSX and HTML");
     use sha2::Digest;
     for f in files {
         let name = f["file"].as_str().unwrap();
