@@ -24,10 +24,15 @@ pub fn bar_chart(
     ) else {
         return String::new();
     };
+    // amounts of different currencies side by side: say which
+    let ci = columns.iter().position(|c| *c == "currency");
     let bars: Vec<(String, Decimal)> = rows
         .iter()
         .filter_map(|r| {
-            let label = r.get(li).cloned().flatten()?;
+            let mut label = r.get(li).cloned().flatten()?;
+            if let Some(ccy) = ci.and_then(|i| r.get(i).cloned().flatten()) {
+                label = format!("{label} {ccy}");
+            }
             let v: Decimal = r.get(vi).cloned().flatten()?.parse().ok()?;
             Some((label, v.max(Decimal::ZERO)))
         })

@@ -483,3 +483,104 @@ async fn an_xlsx_report_reads_back_with_the_csv_values_as_numbers() {
     }
     assert_eq!(range.rows().count(), expected.len() + 1);
 }
+
+/// Renders an HTML page to PNG with headless Chromium (installed by .ci/run).
+fn render(html: &std::path::Path, png: &std::path::Path) {
+    let chromium = std::env::var("BILLRECON_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let out = std::process::Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg("--window-size=1200,900")
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap_or_else(|e| panic!("{chromium} is needed to render reports (see .ci/run): {e}"));
+    assert!(png.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn the_html_settlement_shows_one_bar_per_row_scaled_to_the_largest() {
+    let t = TestApp::spawn().await;
+    t.import_fixtures().await;
+    t.ingest("ICBC", &[fixture("banks/icbc/ICBC_20261112_camt054.xml")])
+        .await;
+    t.ingest("CMB", &[fixture("banks/cmb/CMB_20261112_camt053.xml")])
+        .await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 12).unwrap();
+    let rows = billrecon::reports::settlement::daily_settlement(&t.app.store, day)
+        .await
+        .unwrap();
+    let cols = billrecon::reports::settlement::COLUMNS;
+    let html = billrecon::reports::html::page(
+        "daily settlement",
+        cols,
+        &rows,
+        Some(("bank_id", "received")),
+    );
+    let (page, png) = (t.dir.path().join("s.html"), t.dir.path().join("s.png"));
+    std::fs::write(&page, html).unwrap();
+    render(&page, &png);
+    // what a person sees: the bars, in the chart's blue
+    let decoder = png::Decoder::new(std::fs::File::open(&png).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let blue = |x: usize, y: usize| {
+        let i = (y * info.width as usize + x) * channels;
+        let (r, g, b) = (buf[i] as i32, buf[i + 1] as i32, buf[i + 2] as i32);
+        (r - 0x2b).abs() < 12 && (g - 0x6c).abs() < 12 && (b - 0xb0).abs() < 12
+    };
+    let heights: Vec<usize> = (0..info.width as usize)
+        .map(|x| (0..info.height as usize).filter(|&y| blue(x, y)).count())
+        .collect();
+    // bars: runs of columns with blue pixels
+    let mut bars = Vec::new();
+    let mut x = 0;
+    while x < heights.len() {
+        if heights[x] > 0 {
+            let start = x;
+            while x < heights.len() && heights[x] > 0 {
+                x += 1;
+            }
+            bars.push(*heights[start..x].iter().max().unwrap());
+        } else {
+            x += 1;
+        }
+    }
+    let with_amount = rows
+        .iter()
+        .filter(|r| r[4].as_deref().is_some_and(|v| dec(v) > Decimal::ZERO))
+        .count();
+    assert_eq!(
+        bars.len(),
+        with_amount,
+        "one bar per row with money received: {bars:?}"
+    );
+    let tallest = *bars.iter().max().unwrap();
+    assert!(
+        (198..=202).contains(&tallest),
+        "the largest bar fills the chart: {bars:?}"
+    );
+    // the ALL bar of CNY is the largest, and every bank's bar is smaller
+    let received: Vec<Decimal> = rows
+        .iter()
+        .map(|r| dec(r[4].as_deref().unwrap_or("0")))
+        .collect();
+    let max = received.iter().copied().max().unwrap();
+    for (bar, v) in bars
+        .iter()
+        .zip(received.iter().filter(|v| **v > Decimal::ZERO))
+    {
+        let expect = (*v * Decimal::from(200) / max).round();
+        let got = Decimal::from(*bar as i64);
+        assert!(
+            (got - expect).abs() <= Decimal::from(2),
+            "bar {bar} for {v} (max {max})"
+        );
+    }
+}
