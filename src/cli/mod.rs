@@ -404,8 +404,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     anyhow::bail!("--format xlsx writes a file: give --out FILE.xlsx");
                 };
                 let title = format!("{what:?}");
-                let bytes = crate::reports::xlsx::workbook(&title, columns, &rows, report_date)
-                    .map_err(anyhow::Error::msg)?;
+                let bytes = crate::reports::xlsx::workbook(
+                    &title,
+                    columns,
+                    &rows,
+                    report_date,
+                    &app.config.reports.language,
+                )
+                .map_err(anyhow::Error::msg)?;
                 std::fs::write(path, bytes)
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 return Ok(0);
@@ -416,6 +422,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     columns,
                     &rows,
                     crate::reports::chart_of(columns),
+                    &app.config.reports.language,
                 );
                 match &out {
                     Some(p) => std::fs::write(p, html)

@@ -189,6 +189,13 @@ pub struct ReportsConfig {
     /// When the daemon publishes the previous day's reports (cron with seconds); `""` never.
     #[serde(default = "default_publish_schedule")]
     pub publish_schedule: String,
+    /// Headings of the HTML and XLSX reports: `zh` or `en`.
+    #[serde(default = "default_reports_language")]
+    pub language: String,
+}
+
+fn default_reports_language() -> String {
+    "zh".into()
 }
 
 fn default_reports_dir() -> PathBuf {
@@ -203,6 +210,7 @@ impl Default for ReportsConfig {
         ReportsConfig {
             dir: default_reports_dir(),
             publish_schedule: default_publish_schedule(),
+            language: default_reports_language(),
         }
     }
 }
@@ -524,6 +532,12 @@ impl Config {
                 .http_addr
                 .parse::<std::net::SocketAddr>()
                 .map_err(|e| bad(format!("daemon.http_addr `{}`: {e}", self.daemon.http_addr)))?;
+        }
+        if !["zh", "en"].contains(&self.reports.language.as_str()) {
+            return Err(bad(format!(
+                "reports.language `{}`: use zh or en",
+                self.reports.language
+            )));
         }
         if !self.reports.publish_schedule.is_empty() {
             parse_schedule(&self.reports.publish_schedule)

@@ -73,6 +73,7 @@ pub fn page(
     columns: &[&str],
     rows: &[Vec<Option<String>>],
     chart: Option<(&str, &str)>,
+    language: &str,
 ) -> String {
     let mut h =
         String::from("<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">");
@@ -88,7 +89,10 @@ pub fn page(
     }
     h.push_str("<table><thead><tr>");
     for c in columns {
-        h.push_str(&format!("<th>{}</th>", esc(c)));
+        h.push_str(&format!(
+            "<th>{}</th>",
+            esc(&super::labels::heading(c, language))
+        ));
     }
     h.push_str("</tr></thead><tbody>");
     for r in rows {
@@ -132,7 +136,9 @@ mod tests {
             &cols,
             &rows,
             Some(("bank_id", "received")),
+            "zh",
         );
+        assert!(html.contains("<th>收款金额</th>"));
         assert!(html.contains("<svg") && html.contains("<td class=\"n\">200.00</td>"));
         for banned in ["<script", "http://", "https://", "<link", "@import"] {
             let without_svg_ns = html.replace("http://www.w3.org/2000/svg", "");

@@ -10,6 +10,7 @@ pub mod collection;
 pub mod customers;
 pub mod exceptions;
 pub mod html;
+pub mod labels;
 pub mod publish;
 pub mod settlement;
 pub mod xlsx;

@@ -111,17 +111,20 @@ pub async fn publish(
         }
     }
     for (name, columns, rows) in &reports {
-        let bytes = super::xlsx::workbook(name, columns, rows, date).map_err(|reason| {
-            PublishError::Io {
-                path: format!("{name}.xlsx"),
-                source: std::io::Error::other(reason),
-            }
-        })?;
+        let language = config.reports.language.as_str();
+        let bytes =
+            super::xlsx::workbook(name, columns, rows, date, language).map_err(|reason| {
+                PublishError::Io {
+                    path: format!("{name}.xlsx"),
+                    source: std::io::Error::other(reason),
+                }
+            })?;
         let html = super::html::page(
             &format!("{name} {}", date.format("%Y-%m-%d")),
             columns,
             rows,
             super::chart_of(columns),
+            language,
         );
         let hfile = format!("{name}.html");
         let hpath = staging.join(&hfile);

@@ -28,6 +28,7 @@ pub fn workbook(
     columns: &[&str],
     rows: &[Vec<Option<String>>],
     date: NaiveDate,
+    language: &str,
 ) -> Result<Vec<u8>, String> {
     let err = |e: rust_xlsxwriter::XlsxError| e.to_string();
     let mut wb = Workbook::new();
@@ -46,7 +47,7 @@ pub fn workbook(
     sheet.set_name(&name).map_err(err)?;
     for (c, col) in columns.iter().enumerate() {
         sheet
-            .write_string_with_format(0, c as u16, *col, &header)
+            .write_string_with_format(0, c as u16, super::labels::heading(col, language), &header)
             .map_err(err)?;
         let widest = rows
             .iter()

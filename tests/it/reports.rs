@@ -451,10 +451,11 @@ async fn an_xlsx_report_reads_back_with_the_csv_values_as_numbers() {
         .await
         .unwrap();
     let cols = billrecon::reports::settlement::COLUMNS;
-    let bytes = billrecon::reports::xlsx::workbook("daily-settlement", cols, &rows, day).unwrap();
+    let bytes =
+        billrecon::reports::xlsx::workbook("daily-settlement", cols, &rows, day, "zh").unwrap();
     assert_eq!(
         bytes,
-        billrecon::reports::xlsx::workbook("daily-settlement", cols, &rows, day).unwrap(),
+        billrecon::reports::xlsx::workbook("daily-settlement", cols, &rows, day, "zh").unwrap(),
         "the same report gives the same bytes"
     );
     let mut wb: calamine::Xlsx<_> =
@@ -467,7 +468,11 @@ async fn an_xlsx_report_reads_back_with_the_csv_values_as_numbers() {
         .iter()
         .map(|c| c.to_string())
         .collect();
-    assert_eq!(header, cols);
+    let zh: Vec<String> = cols
+        .iter()
+        .map(|c| billrecon::reports::labels::heading(c, "zh"))
+        .collect();
+    assert_eq!(header, zh, "headings for people, in Chinese");
     let expected = crate::helpers::to_maps(cols, rows);
     for (row, want) in range.rows().skip(1).zip(&expected) {
         let cell = |name: &str| &row[cols.iter().position(|c| *c == name).unwrap()];
@@ -520,6 +525,7 @@ async fn the_html_settlement_shows_one_bar_per_row_scaled_to_the_largest() {
         cols,
         &rows,
         Some(("bank_id", "received")),
+        "en",
     );
     let (page, png) = (t.dir.path().join("s.html"), t.dir.path().join("s.png"));
     std::fs::write(&page, html).unwrap();
