@@ -134,6 +134,11 @@ impl Metrics {
                 "Open exceptions by reason",
                 m.exceptions_open.clone(),
             );
+            r.register(
+                "notices",
+                "Notices in the outbox by kind, stage and status",
+                m.notices.clone(),
+            );
         }
         m
     }
@@ -183,5 +188,41 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_rendered() {
+        let m = Metrics::new();
+        m.files.get_or_create(&Metrics::bank("ICBC")).inc();
+        m.notices
+            .get_or_create(&NoticeLabel {
+                kind: "receipt".into(),
+                stage: String::new(),
+                status: "queued".into(),
+            })
+            .set(3);
+        m.exceptions_open
+            .get_or_create(&ReasonLabel {
+                reason: "duplicate".into(),
+            })
+            .set(2);
+        let text = m.render();
+        assert!(
+            text.contains("billrecon_files_ingested_total{bank=\"ICBC\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("billrecon_notices{kind=\"receipt\",stage=\"\",status=\"queued\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("billrecon_exceptions_open{reason=\"duplicate\"} 2"),
+            "{text}"
+        );
     }
 }

@@ -143,18 +143,21 @@ async fn metrics(State(state): State<Arc<DaemonState>>) -> Response {
         }
     }
     if let Ok(mut conn) = state.app.store.pool().acquire().await {
-        if let Ok(counts) = crate::store::notices::counts(&mut conn).await {
-            state.metrics.notices.clear();
-            for (kind, stage, status, n) in counts {
-                state
-                    .metrics
-                    .notices
-                    .get_or_create(&crate::metrics::NoticeLabel {
-                        kind,
-                        stage,
-                        status,
-                    })
-                    .set(n);
+        match crate::store::notices::counts(&mut conn).await {
+            Err(e) => tracing::warn!(error = %e, "metrics: counting notices"),
+            Ok(counts) => {
+                state.metrics.notices.clear();
+                for (kind, stage, status, n) in counts {
+                    state
+                        .metrics
+                        .notices
+                        .get_or_create(&crate::metrics::NoticeLabel {
+                            kind,
+                            stage,
+                            status,
+                        })
+                        .set(n);
+                }
             }
         }
     }
