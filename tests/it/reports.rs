@@ -111,16 +111,7 @@ fn csv_rows(path: &str) -> Vec<HashMap<String, String>> {
 
 #[tokio::test]
 async fn ageing_buckets_what_is_owed_by_class_and_manager() {
-    let t = TestApp::spawn().await;
-    t.import_fixtures().await;
-    t.ingest(
-        "ICBC",
-        &[
-            fixture("banks/icbc/ICBC_20261112_camt054.xml"),
-            fixture("banks/icbc/ICBC_20261113_camt054.xml"),
-        ],
-    )
-    .await;
+    let t = icbc_days(&["20261112", "20261113"]).await;
     let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 10).unwrap();
     let rows = billrecon::reports::ageing::ageing(&t.app.config, &t.app.store, day)
         .await
@@ -189,16 +180,7 @@ async fn ageing_buckets_what_is_owed_by_class_and_manager() {
 
 #[tokio::test]
 async fn the_exceptions_report_counts_what_is_open_by_reason() {
-    let t = TestApp::spawn().await;
-    t.import_fixtures().await;
-    t.ingest(
-        "ICBC",
-        &[
-            fixture("banks/icbc/ICBC_20261112_camt054.xml"),
-            fixture("banks/icbc/ICBC_20261113_camt054.xml"),
-        ],
-    )
-    .await;
+    let t = icbc_days(&["20261112", "20261113"]).await;
     let today = chrono::Utc::now().date_naive();
     let rows = billrecon::reports::exceptions::exceptions(&t.app.store, today)
         .await
@@ -233,16 +215,7 @@ async fn the_exceptions_report_counts_what_is_open_by_reason() {
 
 #[tokio::test]
 async fn the_collection_rate_is_what_was_collected_of_what_was_billed() {
-    let t = TestApp::spawn().await;
-    t.import_fixtures().await;
-    t.ingest(
-        "ICBC",
-        &[
-            fixture("banks/icbc/ICBC_20261112_camt054.xml"),
-            fixture("banks/icbc/ICBC_20261113_camt054.xml"),
-        ],
-    )
-    .await;
+    let t = icbc_days(&["20261112", "20261113"]).await;
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
     let rows = billrecon::reports::collection::collection_rate(&t.app.store, day)
         .await
@@ -389,10 +362,7 @@ async fn payment_behaviour_counts_bills_on_time_and_late_and_flags_the_risky() {
 
 #[tokio::test]
 async fn a_published_day_is_complete_matches_its_manifest_and_regenerates_to_the_same_bytes() {
-    let t = TestApp::spawn().await;
-    t.import_fixtures().await;
-    t.ingest("ICBC", &[fixture("banks/icbc/ICBC_20261112_camt054.xml")])
-        .await;
+    let t = icbc_days(&["20261112"]).await;
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 12).unwrap();
     let (a, b) = (t.dir.path().join("a"), t.dir.path().join("b"));
     use billrecon::reports::publish::publish;
@@ -442,10 +412,7 @@ async fn a_published_day_is_complete_matches_its_manifest_and_regenerates_to_the
 #[tokio::test]
 async fn an_xlsx_report_reads_back_with_the_csv_values_as_numbers() {
     use calamine::{Data, Reader};
-    let t = TestApp::spawn().await;
-    t.import_fixtures().await;
-    t.ingest("ICBC", &[fixture("banks/icbc/ICBC_20261112_camt054.xml")])
-        .await;
+    let t = icbc_days(&["20261112"]).await;
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 12).unwrap();
     let rows = billrecon::reports::settlement::daily_settlement(&t.app.store, day)
         .await
@@ -509,10 +476,7 @@ fn render(html: &std::path::Path, png: &std::path::Path) {
 
 #[tokio::test]
 async fn the_html_settlement_shows_one_bar_per_row_scaled_to_the_largest() {
-    let t = TestApp::spawn().await;
-    t.import_fixtures().await;
-    t.ingest("ICBC", &[fixture("banks/icbc/ICBC_20261112_camt054.xml")])
-        .await;
+    let t = icbc_days(&["20261112"]).await;
     t.ingest("CMB", &[fixture("banks/cmb/CMB_20261112_camt053.xml")])
         .await;
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 12).unwrap();
@@ -589,4 +553,16 @@ async fn the_html_settlement_shows_one_bar_per_row_scaled_to_the_largest() {
             "bar {bar} for {v} (max {max})"
         );
     }
+}
+
+/// A fresh app with the fixture customers and bills and ICBC's files of these days ingested.
+async fn icbc_days(days: &[&str]) -> TestApp {
+    let t = TestApp::spawn().await;
+    t.import_fixtures().await;
+    let files: Vec<_> = days
+        .iter()
+        .map(|d| fixture(&format!("banks/icbc/ICBC_{d}_camt054.xml")))
+        .collect();
+    t.ingest("ICBC", &files).await;
+    t
 }
