@@ -253,6 +253,8 @@ pub enum ReportWhat {
     /// Per bank and for all banks: the day's payments and what became of them, beside what
     /// the bank's statements declare.
     DailySettlement,
+    /// The day's lines behind the settlement's differences: held in exceptions or reversed.
+    SettlementLines,
     /// Exceptions by reason: open (count, amount, age) and resolved on the day.
     Exceptions,
     /// Receivables ageing by customer class and by customer manager, with late fees.
@@ -367,6 +369,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 ReportWhat::DailySettlement => (
                     crate::reports::settlement::COLUMNS,
                     crate::reports::settlement::daily_settlement(
+                        &app.store,
+                        date.unwrap_or(today - chrono::Duration::days(1)),
+                    )
+                    .await?,
+                ),
+                ReportWhat::SettlementLines => (
+                    crate::reports::settlement::LINE_COLUMNS,
+                    crate::reports::settlement::lines(
                         &app.store,
                         date.unwrap_or(today - chrono::Duration::days(1)),
                     )

@@ -49,6 +49,11 @@ pub async fn publish(
             super::settlement::daily_settlement(store, date).await?,
         ),
         (
+            "settlement-lines",
+            super::settlement::LINE_COLUMNS,
+            super::settlement::lines(store, date).await?,
+        ),
+        (
             "exceptions",
             super::exceptions::COLUMNS,
             super::exceptions::exceptions(store, date).await?,

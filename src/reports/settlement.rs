@@ -87,3 +87,44 @@ pub async fn daily_settlement(
         })
         .collect())
 }
+
+pub const LINE_COLUMNS: &[&str] = &[
+    "date",
+    "bank_id",
+    "bank_ref",
+    "amount",
+    "currency",
+    "status",
+    "exception_reason",
+    "detail",
+];
+
+/// The differences behind the settlement, line by line: the day's lines held in the
+/// exceptions queue or reversed, with the reason.
+pub async fn lines(store: &Store, date: NaiveDate) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+    let day = date.format("%Y-%m-%d").to_string();
+    let mut conn = store.pool().acquire().await.op("connecting")?;
+    Ok(store::reports::settlement_lines(&mut conn, &day)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let ccy = r.get(3).cloned().flatten().unwrap_or_default();
+            let amount: i64 = r
+                .get(2)
+                .cloned()
+                .flatten()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            vec![
+                Some(day.clone()),
+                r.first().cloned().flatten(),
+                r.get(1).cloned().flatten(),
+                Some(money_text(amount, &ccy)),
+                Some(ccy),
+                r.get(4).cloned().flatten(),
+                r.get(5).cloned().flatten(),
+                r.get(6).cloned().flatten(),
+            ]
+        })
+        .collect())
+}

@@ -272,3 +272,27 @@ pub async fn allocations_by_payment(
         })
         .collect())
 }
+
+/// The lines booked on a day that did not simply settle: held in exceptions or reversed, as
+/// cells (bank_id, bank_ref, amount_minor, currency, status, exception_reason, detail).
+pub async fn settlement_lines(
+    conn: &mut AnyConnection,
+    date: &str,
+) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+    super::fetch_packed(
+        conn,
+        &[
+            "p.bank_id",
+            "p.bank_ref",
+            "p.amount_minor",
+            "p.currency",
+            "p.status",
+            "p.exception_reason",
+            "p.exception_detail",
+        ],
+        "payments p WHERE p.booking_date = $1 AND p.status IN ('exception', 'reversed')",
+        "p.bank_id, p.id",
+        vec![super::Val::S(date.into())],
+    )
+    .await
+}

@@ -85,6 +85,27 @@ async fn settlement_adds_up(t: TestApp) {
         assert_eq!(dec(&r["reversed"]), -sum(&reversals, "amount"), "{bank}");
     }
     assert_eq!(report.len(), keys.len(), "no other rows: {report:?}");
+    // the differences, line by line: every line of the day held or reversed
+    let day_date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+    let listed = crate::helpers::to_maps(
+        billrecon::reports::settlement::LINE_COLUMNS,
+        billrecon::reports::settlement::lines(&t.app.store, day_date)
+            .await
+            .unwrap(),
+    );
+    let mut want: Vec<(String, String)> = lines
+        .iter()
+        .filter(|p| p["status"] == "exception" || p["status"] == "reversed")
+        .map(|p| (p["bank_ref"].clone(), p["amount"].clone()))
+        .collect();
+    let mut got: Vec<(String, String)> = listed
+        .iter()
+        .map(|p| (p["bank_ref"].clone(), p["amount"].clone()))
+        .collect();
+    want.sort();
+    got.sort();
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
     // the statements declare what was received: no difference to explain for ICBC in CNY
     let icbc = report
         .iter()
@@ -374,7 +395,7 @@ async fn a_published_day_is_complete_matches_its_manifest_and_regenerates_to_the
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(first.join("manifest.json")).unwrap()).unwrap();
     let files = manifest["files"].as_array().unwrap();
-    assert_eq!(files.len(), 24, "six reports, CSV, JSON, XLSX and HTML");
+    assert_eq!(files.len(), 28, "seven reports, CSV, JSON, XLSX and HTML");
     use sha2::Digest;
     for f in files {
         let name = f["file"].as_str().unwrap();
