@@ -95,7 +95,7 @@ pub enum Command {
     },
     /// Reports for finance staff and banks.
     Report {
-        what: ReportWhat,
+        what: crate::reports::ReportKind,
         /// The business day (YYYY-MM-DD); the settlement defaults to yesterday, the others
         /// to today.
         #[arg(long)]
@@ -249,26 +249,6 @@ pub enum ReportFormat {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum ReportWhat {
-    /// Per bank and for all banks: the day's payments and what became of them, beside what
-    /// the bank's statements declare.
-    DailySettlement,
-    /// The day's lines behind the settlement's differences: held in exceptions or reversed.
-    SettlementLines,
-    /// Exceptions by reason: open (count, amount, age) and resolved on the day.
-    Exceptions,
-    /// Receivables ageing by customer class and by customer manager, with late fees.
-    Ageing,
-    /// Collected over billed for the bills of the 30 days up to the date, by class, manager,
-    /// bank and in all, days from bill to payment, and the daily trend.
-    CollectionRate,
-    /// The customers who make up 80 % of the billed amount, with arrears and behaviour.
-    KeyCustomers,
-    /// Per customer: bills on time, days late, reversed payments, and a risk flag.
-    PaymentBehaviour,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum ExportWhat {
     Allocations,
     Payments,
@@ -365,57 +345,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             let today = chrono::Utc::now()
                 .with_timezone(&app.config.daemon.tz())
                 .date_naive();
-            let (columns, rows) = match what {
-                ReportWhat::DailySettlement => (
-                    crate::reports::settlement::COLUMNS,
-                    crate::reports::settlement::daily_settlement(
-                        &app.store,
-                        date.unwrap_or(today - chrono::Duration::days(1)),
-                    )
-                    .await?,
-                ),
-                ReportWhat::SettlementLines => (
-                    crate::reports::settlement::LINE_COLUMNS,
-                    crate::reports::settlement::lines(
-                        &app.store,
-                        date.unwrap_or(today - chrono::Duration::days(1)),
-                    )
-                    .await?,
-                ),
-                ReportWhat::Exceptions => (
-                    crate::reports::exceptions::COLUMNS,
-                    crate::reports::exceptions::exceptions(&app.store, date.unwrap_or(today))
-                        .await?,
-                ),
-                ReportWhat::CollectionRate => (
-                    crate::reports::collection::COLUMNS,
-                    crate::reports::collection::collection_rate(&app.store, date.unwrap_or(today))
-                        .await?,
-                ),
-                ReportWhat::KeyCustomers => (
-                    crate::reports::customers::KEY_COLUMNS,
-                    crate::reports::customers::key_customers(&app.store, date.unwrap_or(today))
-                        .await?,
-                ),
-                ReportWhat::PaymentBehaviour => (
-                    crate::reports::customers::BEHAVIOUR_COLUMNS,
-                    crate::reports::customers::payment_behaviour(&app.store, date.unwrap_or(today))
-                        .await?,
-                ),
-                ReportWhat::Ageing => (
-                    crate::reports::ageing::COLUMNS,
-                    crate::reports::ageing::ageing(&app.config, &app.store, date.unwrap_or(today))
-                        .await?,
-                ),
-            };
-            let report_date = date.unwrap_or(today);
+            let report_date = date.unwrap_or_else(|| what.default_date(today));
+            let (columns, rows) = what.build(&app.config, &app.store, report_date).await?;
             if format == ReportFormat::Xlsx {
                 let Some(path) = &out else {
                     anyhow::bail!("--format xlsx writes a file: give --out FILE.xlsx");
                 };
-                let title = format!("{what:?}");
+                let title = what.name();
                 let bytes = crate::reports::xlsx::workbook(
-                    &title,
+                    title,
                     columns,
                     &rows,
                     report_date,
@@ -428,7 +366,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             }
             if format == ReportFormat::Html {
                 let html = crate::reports::html::page(
-                    &format!("{what:?} {report_date}"),
+                    &format!("{} {report_date}", what.name()),
                     columns,
                     &rows,
                     crate::reports::chart_of(columns),

@@ -29,12 +29,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
     }
 }
 
-type Report = (
-    &'static str,
-    &'static [&'static str],
-    Vec<Vec<Option<String>>>,
-);
-
 /// Writes the reports of `date` under `dir`; returns the folder.
 pub async fn publish(
     config: &Config,
@@ -42,43 +36,10 @@ pub async fn publish(
     date: NaiveDate,
     dir: &Path,
 ) -> Result<PathBuf, PublishError> {
-    let reports: Vec<Report> = vec![
-        (
-            "daily-settlement",
-            super::settlement::COLUMNS,
-            super::settlement::daily_settlement(store, date).await?,
-        ),
-        (
-            "settlement-lines",
-            super::settlement::LINE_COLUMNS,
-            super::settlement::lines(store, date).await?,
-        ),
-        (
-            "exceptions",
-            super::exceptions::COLUMNS,
-            super::exceptions::exceptions(store, date).await?,
-        ),
-        (
-            "ageing",
-            super::ageing::COLUMNS,
-            super::ageing::ageing(config, store, date).await?,
-        ),
-        (
-            "collection-rate",
-            super::collection::COLUMNS,
-            super::collection::collection_rate(store, date).await?,
-        ),
-        (
-            "key-customers",
-            super::customers::KEY_COLUMNS,
-            super::customers::key_customers(store, date).await?,
-        ),
-        (
-            "payment-behaviour",
-            super::customers::BEHAVIOUR_COLUMNS,
-            super::customers::payment_behaviour(store, date).await?,
-        ),
-    ];
+    let mut reports = Vec::new();
+    for kind in super::ReportKind::ALL {
+        reports.push((kind.name(), kind.build(config, store, date).await?));
+    }
     let target = dir
         .join(date.format("%Y").to_string())
         .join(date.format("%m").to_string())
@@ -92,19 +53,37 @@ pub async fn publish(
     ));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+    let language = config.reports.language.as_str();
     let mut manifest = Vec::new();
-    for (name, columns, rows) in &reports {
-        for (format, ext) in [(TableFormat::Csv, "csv"), (TableFormat::Json, "json")] {
+    for (name, (columns, rows)) in &reports {
+        let table = |format: TableFormat| -> std::io::Result<Vec<u8>> {
             let mut bytes = Vec::new();
             let mut w =
-                TableWriter::with_bom(&mut bytes, format, columns, format == TableFormat::Csv)
-                    .map_err(io(&staging))?;
+                TableWriter::with_bom(&mut bytes, format, columns, format == TableFormat::Csv)?;
             for r in rows {
-                w.row(r.clone()).map_err(io(&staging))?;
+                w.row(r.clone())?;
             }
-            w.finish().map_err(io(&staging))?;
+            w.finish()?;
+            Ok(bytes)
+        };
+        let xlsx = super::xlsx::workbook(name, columns, rows, date, language)
+            .map_err(std::io::Error::other);
+        let html = super::html::page(
+            &format!("{name} {}", date.format("%Y-%m-%d")),
+            columns,
+            rows,
+            super::chart_of(columns),
+            language,
+        );
+        for (ext, bytes) in [
+            ("csv", table(TableFormat::Csv)),
+            ("json", table(TableFormat::Json)),
+            ("html", Ok(html.into_bytes())),
+            ("xlsx", xlsx),
+        ] {
             let file = format!("{name}.{ext}");
             let path = staging.join(&file);
+            let bytes = bytes.map_err(io(&path))?;
             std::fs::write(&path, &bytes).map_err(io(&path))?;
             manifest.push(serde_json::json!({
                 "file": file,
@@ -114,43 +93,6 @@ pub async fn publish(
                 "sha256": hex::encode(Sha256::digest(&bytes)),
             }));
         }
-    }
-    for (name, columns, rows) in &reports {
-        let language = config.reports.language.as_str();
-        let bytes =
-            super::xlsx::workbook(name, columns, rows, date, language).map_err(|reason| {
-                PublishError::Io {
-                    path: format!("{name}.xlsx"),
-                    source: std::io::Error::other(reason),
-                }
-            })?;
-        let html = super::html::page(
-            &format!("{name} {}", date.format("%Y-%m-%d")),
-            columns,
-            rows,
-            super::chart_of(columns),
-            language,
-        );
-        let hfile = format!("{name}.html");
-        let hpath = staging.join(&hfile);
-        std::fs::write(&hpath, &html).map_err(io(&hpath))?;
-        manifest.push(serde_json::json!({
-            "file": hfile,
-            "report": name,
-            "rows": rows.len(),
-            "bytes": html.len(),
-            "sha256": hex::encode(Sha256::digest(html.as_bytes())),
-        }));
-        let file = format!("{name}.xlsx");
-        let path = staging.join(&file);
-        std::fs::write(&path, &bytes).map_err(io(&path))?;
-        manifest.push(serde_json::json!({
-            "file": file,
-            "report": name,
-            "rows": rows.len(),
-            "bytes": bytes.len(),
-            "sha256": hex::encode(Sha256::digest(&bytes)),
-        }));
     }
     let manifest = serde_json::json!({
         "date": date.format("%Y-%m-%d").to_string(),
