@@ -49,6 +49,16 @@ impl Action {
     }
 }
 
+/// A wait that protects a customer who may have paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hold {
+    /// A payment not yet applied names the customer's account or one of its bills.
+    UnsettledPayment,
+    /// A bank's file for the previous business day is missing.
+    LateBank,
+}
+
 /// One overdue bill in the plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanItem {
@@ -71,6 +81,9 @@ pub struct PlanItem {
     pub channels: Vec<String>,
     pub action: Action,
     pub reason: String,
+    /// Why a `wait` may not be ignored even once a notice is queued: the delivery worker and
+    /// field operations check it again right before acting.
+    pub hold: Option<Hold>,
 }
 
 /// Decides what to do about every overdue bill on `date`.
@@ -195,6 +208,7 @@ pub async fn plan(
                 rules.stage_for(days)
             };
             let owed_major = rust_decimal::Decimal::new(owed, currency.exponent());
+            let mut hold = None;
             let (action, reason) = if days <= rules.grace_days {
                 (
                     Action::Wait,
@@ -203,6 +217,7 @@ pub async fn plan(
             } else if stage.is_none() {
                 (Action::None, "before the first stage".to_string())
             } else if !suspects.is_empty() {
+                hold = Some(Hold::UnsettledPayment);
                 (
                     Action::Wait,
                     format!(
@@ -215,6 +230,7 @@ pub async fn plan(
                     ),
                 )
             } else if !late_banks.is_empty() {
+                hold = Some(Hold::LateBank);
                 (
                     Action::Wait,
                     format!(
@@ -290,6 +306,7 @@ pub async fn plan(
                 },
                 action,
                 reason,
+                hold,
             });
         }
     }

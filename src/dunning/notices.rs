@@ -15,17 +15,13 @@
 //! 4xx and `max_attempts` failures make it dead (the dead letter, for a person to look at).
 
 use super::policy::GatewayConfig;
-use super::{plan, Action, PlanItem};
+use super::{plan, Action, Hold, PlanItem};
 use crate::config::Config;
 use crate::store::notices::{NewNotice, NoticeRow};
 use crate::store::{self, DbContext, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-
-/// The plan's reasons that make a notice wait even once queued.
-const SUSPECT: &str = "may be this customer's";
-const LATE_BANK: &str = "waiting for the file of";
 
 /// What a dunning run queued.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -289,7 +285,7 @@ pub async fn field_ops_events(
     let waiting: HashMap<String, String> = plan(config, store, today)
         .await?
         .into_iter()
-        .filter(|i| i.action == Action::Wait && i.reason.contains(SUSPECT))
+        .filter(|i| i.hold == Some(Hold::UnsettledPayment))
         .map(|i| (i.account_no, i.reason))
         .collect();
     let day = today.format("%Y-%m-%d").to_string();
@@ -434,10 +430,7 @@ pub async fn deliver_due(
         plan(config, store, today)
             .await?
             .into_iter()
-            .filter(|i| {
-                i.action == Action::Wait
-                    && (i.reason.contains(SUSPECT) || i.reason.contains(LATE_BANK))
-            })
+            .filter(|i| i.hold.is_some())
             .map(|i| (i.account_no, i.reason))
             .collect()
     } else {
