@@ -46,6 +46,8 @@ pub struct Config {
     #[serde(default)]
     pub reports: ReportsConfig,
     #[serde(default)]
+    pub exceptions: ExceptionsConfig,
+    #[serde(default)]
     pub log: LogConfig,
     /// Partner banks, one `[[bank]]` table each.
     #[serde(default, rename = "bank")]
@@ -180,6 +182,64 @@ pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, String> {
     })
 }
 
+/// The exceptions workbench: limits of what people may resolve, and escalation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionsConfig {
+    /// An exception still open after this many hours is escalated (flagged, and a notice to
+    /// the supervisor goes through the outbox). 0: never.
+    #[serde(default = "default_escalate_after_hours")]
+    pub escalate_after_hours: u32,
+    /// The largest difference a supervisor may write off (in the ledger currency).
+    #[serde(default = "default_write_off_limit")]
+    pub write_off_limit: rust_decimal::Decimal,
+    /// Refunds above this amount need a second person, a supervisor, to approve them.
+    #[serde(default = "default_refund_approval_limit")]
+    pub refund_approval_limit: rust_decimal::Decimal,
+    /// Where escalation notices go (an e-mail address or a messaging handle of the
+    /// supervisors' desk); empty: escalations are flagged but no notice is queued.
+    #[serde(default)]
+    pub supervisor_contact: String,
+    /// Hours a web-login session lasts.
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u32,
+}
+
+fn default_escalate_after_hours() -> u32 {
+    24
+}
+fn default_write_off_limit() -> rust_decimal::Decimal {
+    rust_decimal::Decimal::new(100, 2)
+}
+fn default_refund_approval_limit() -> rust_decimal::Decimal {
+    rust_decimal::Decimal::new(500000, 2)
+}
+fn default_session_hours() -> u32 {
+    12
+}
+
+impl Default for ExceptionsConfig {
+    fn default() -> Self {
+        ExceptionsConfig {
+            escalate_after_hours: default_escalate_after_hours(),
+            write_off_limit: default_write_off_limit(),
+            refund_approval_limit: default_refund_approval_limit(),
+            supervisor_contact: String::new(),
+            session_hours: default_session_hours(),
+        }
+    }
+}
+
+/// A bank's narrow rule for resolving exceptions without a person: a suggestion is applied
+/// only when it is the only one whose amount equals the open balance of a bill exactly and
+/// whose account holder's name resembles the payer's at least this much.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoResolve {
+    /// 0.0 to 1.0 (1.0: the same name after normalization).
+    pub min_name_similarity: f64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportsConfig {
@@ -283,6 +343,9 @@ pub struct BankConfig {
     /// The layout of a `text` format bank's files (delimited or fixed-width).
     pub layout: Option<crate::formats::text::TextLayout>,
     pub source: Option<SourceConfig>,
+    /// Resolve this bank's exceptions without a person when a suggestion is this certain
+    /// (absent: never).
+    pub auto_resolve: Option<AutoResolve>,
 }
 
 fn default_format() -> String {
@@ -465,6 +528,7 @@ pub struct Bank {
     pub schedule: cron::Schedule,
     pub layout: Option<std::sync::Arc<crate::formats::text::TextLayout>>,
     pub source: Option<SourceConfig>,
+    pub auto_resolve: Option<AutoResolve>,
 }
 
 impl Config {
@@ -546,6 +610,17 @@ impl Config {
         self.dunning
             .validate()
             .map_err(|e| bad(format!("dunning: {e}")))?;
+        let x = &self.exceptions;
+        if x.write_off_limit < rust_decimal::Decimal::ZERO
+            || x.refund_approval_limit < rust_decimal::Decimal::ZERO
+        {
+            return Err(bad(
+                "exceptions.write_off_limit and refund_approval_limit must not be negative".into(),
+            ));
+        }
+        if x.session_hours == 0 {
+            return Err(bad("exceptions.session_hours must be at least 1".into()));
+        }
         if self.daemon.unhealthy_after == 0 {
             return Err(bad("daemon.unhealthy_after must be at least 1".into()));
         }
@@ -590,6 +665,14 @@ impl Config {
                 Regex::new(p)
                     .map_err(|e| bad(format!("bank `{}`: reference pattern `{p}`: {e}", b.id)))?;
             }
+            if let Some(a) = &b.auto_resolve {
+                if !(0.5..=1.0).contains(&a.min_name_similarity) {
+                    return Err(bad(format!(
+                        "bank `{}`: auto_resolve.min_name_similarity must be between 0.5 and 1.0",
+                        b.id
+                    )));
+                }
+            }
             if let Some(s) = &b.schedule {
                 parse_schedule(s).map_err(|e| bad(format!("bank `{}`: schedule: {e}", b.id)))?;
             }
@@ -625,6 +708,7 @@ impl Config {
                 .expect("the built-in default schedule parses"),
                 layout: b.layout.clone().map(std::sync::Arc::new),
                 source: b.source.clone(),
+                auto_resolve: b.auto_resolve.clone(),
             })
             .collect()
     }
