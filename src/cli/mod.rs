@@ -13,6 +13,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
+mod exceptions;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "billrecon",
@@ -72,7 +74,20 @@ pub enum Command {
     /// The exceptions queue.
     Exceptions {
         #[command(subcommand)]
-        cmd: ExceptionsCmd,
+        cmd: exceptions::ExceptionsCmd,
+    },
+    /// The audit trail of the exceptions workbench (append-only), for a payment, a bill or
+    /// all of it.
+    Audit {
+        #[arg(long)]
+        payment: Option<i64>,
+        #[arg(long)]
+        bill: Option<String>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: TableFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Export what happened, as CSV (default) or JSON.
     Export {
@@ -226,17 +241,6 @@ pub enum ImportCmd {
     Import { file: PathBuf },
 }
 
-#[derive(Subcommand, Debug)]
-pub enum ExceptionsCmd {
-    /// List exceptions with their reasons.
-    List {
-        /// Include resolved ones.
-        #[arg(long)]
-        all: bool,
-        #[arg(long, value_enum, default_value = "csv")]
-        format: TableFormat,
-    },
-}
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportFormat {
@@ -599,15 +603,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             println!("{}", app.match_pending().await?);
             0
         }
-        Command::Exceptions {
-            cmd: ExceptionsCmd::List { all, format },
-        } => {
-            let stdout = std::io::stdout().lock();
-            let mut w = TableWriter::new(stdout, format, export::EXCEPTION_COLUMNS)?;
-            export::exceptions(app.store.pool(), all, |row| w.row(row)).await?;
-            w.finish()?;
-            0
-        }
+        Command::Exceptions { cmd } => exceptions::run(&app, cmd).await?,
+        Command::Audit {
+            payment,
+            bill,
+            format,
+            out,
+        } => exceptions::audit(&app, payment, bill, format, out).await?,
         Command::Export { what, format, out } => {
             let sink: Box<dyn Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(

@@ -695,3 +695,80 @@ impl Decision {
         });
     }
 }
+
+/// Where a person sends a payment from the exceptions queue.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// This bill first; what is left to the account's other open bills, oldest first, then
+    /// credit (the core's rules, as if the payment had named the bill).
+    Bill(&'a str),
+    /// The account's open bills, oldest due date first, then credit.
+    Account(&'a str),
+}
+
+/// What the core's allocation rules make of a payment sent to a [`Target`].
+#[derive(Debug, Clone)]
+pub struct ManualAllocation {
+    /// applied | partially_applied | credit
+    pub status: &'static str,
+    pub account_no: String,
+    pub allocations: Vec<NewAllocation>,
+    pub credit_minor: i64,
+    /// bill_id -> change of its paid amount
+    pub bill_deltas: Vec<(String, i64)>,
+}
+
+/// Allocates `p` to `target` with the same rules automatic matching uses. `Ok(Err(why))`
+/// when the target does not exist or is in another currency. The caller holds the writer
+/// lock and writes the result in its transaction.
+pub async fn allocate_to(
+    conn: &mut sqlx::AnyConnection,
+    p: &PendingPayment,
+    target: Target<'_>,
+) -> Result<Result<ManualAllocation, String>, StoreError> {
+    let key = match target {
+        Target::Bill(id) | Target::Account(id) => crate::domain::normalize_key(id),
+    };
+    let mut book = Book::lazy();
+    book.prepare(conn, std::slice::from_ref(&key)).await?;
+    let (account, named) = match target {
+        Target::Bill(id) => {
+            let Some(i) = book.bill_by_key(&key) else {
+                return Ok(Err(format!("no bill {id}")));
+            };
+            if book.bill(i).currency.as_str() != p.currency {
+                return Ok(Err(format!(
+                    "bill {id} is in {}, the payment in {}",
+                    book.bill(i).currency,
+                    p.currency
+                )));
+            }
+            (book.bill(i).account, vec![i])
+        }
+        Target::Account(no) => match book.account_by_key(&key) {
+            Some(a) => (a, vec![]),
+            None => return Ok(Err(format!("no account {no}"))),
+        },
+    };
+    book.load_open_bills(conn, &[account]).await?;
+    let d = book.allocate(p, account, &named);
+    let allocations = d
+        .allocations
+        .iter()
+        .map(|(bill_id, account_no, amount, rule)| NewAllocation {
+            payment_id: p.id,
+            bill_id: bill_id.clone(),
+            account_no: account_no.clone(),
+            amount_minor: *amount,
+            currency: p.currency.clone(),
+            rule: rule.as_str(),
+        })
+        .collect();
+    Ok(Ok(ManualAllocation {
+        status: d.status,
+        account_no: d.account_no.unwrap_or_default(),
+        allocations,
+        credit_minor: d.credit,
+        bill_deltas: book.drain_deltas(),
+    }))
+}

@@ -34,6 +34,7 @@ pub const PAYMENT_COLUMNS: &[&str] = &[
     "payment_id",
     "file_id",
     "file_name",
+    "written_off",
 ];
 
 pub const ALLOCATION_COLUMNS: &[&str] = &[
@@ -86,7 +87,7 @@ pub async fn payments(
         "SELECT p.bank_id, p.bank_ref, p.end_to_end_id, p.amount_minor, p.currency, p.status, p.applied_minor, \
          p.credit_minor, p.exception_reason, p.refunded_minor, p.held_minor, p.direction, p.reversal, p.account_no, \
          p.payer_name, p.reference, p.remittance, p.booking_date, p.value_date, p.exception_detail, \
-         p.reverses_payment_id, p.reversed_by_payment_id, p.id, p.file_id, f.file_name \
+         p.reverses_payment_id, p.reversed_by_payment_id, p.id, p.file_id, f.file_name, p.written_off_minor \
          FROM payments p JOIN bank_files f ON f.id = p.file_id WHERE p.status <> 'not_booked' ORDER BY p.id",
     )
     .fetch(pool);
@@ -123,6 +124,7 @@ pub async fn payments(
                 n(&r, 22)?,
                 n(&r, 23)?,
                 s(&r, 24)?,
+                money(25)?,
             ])
         })()
         .op("exporting payments")?;

@@ -351,7 +351,18 @@ pub async fn write_batch(
         "saving customer credit",
     )
     .await?;
-    for chunk in w.bill_deltas.chunks(1000) {
+    apply_bill_deltas(conn, &w.bill_deltas, &at).await
+}
+
+/// Changes bills' paid amounts (bill_id -> delta) and their status with them: a bill is
+/// `paid` once nothing is left, `open` again when money is taken back; a cancelled bill
+/// stays cancelled.
+pub async fn apply_bill_deltas(
+    conn: &mut AnyConnection,
+    deltas: &[(String, i64)],
+    at: &str,
+) -> Result<(), StoreError> {
+    for chunk in deltas.chunks(1000) {
         // updated_at is $1 so that every placeholder appears in order (see `dialect`)
         let sql = format!(
             "UPDATE bills SET paid_minor = bills.paid_minor + v.column2, \
@@ -360,7 +371,7 @@ pub async fn write_batch(
              updated_at = $1 FROM (VALUES {}) AS v WHERE bills.bill_id = v.column1",
             placeholders(chunk.len(), 2, 2)
         );
-        let mut vals: Vec<Val> = vec![Val::S(at.clone())];
+        let mut vals: Vec<Val> = vec![Val::S(at.to_string())];
         vals.extend(
             chunk
                 .iter()

@@ -13,3 +13,4 @@ mod reports;
 mod scenario;
 mod systemd;
 mod verify;
+mod workbench;

@@ -1,0 +1,117 @@
+//! The exceptions workbench: what finance staff do with the payments the machine would not
+//! apply. Each resolution is one transaction that keeps `billrecon verify` true and appends
+//! to the audit trail (who, when, why, before and after); a resolution made in error is
+//! reopened, which undoes it exactly.
+//!
+//! - [`resolve`]: the resolutions (apply to a bill or an account with the core's allocation
+//!   rules, split, hold as credit, refund, write off, reject a duplicate), the four-eyes
+//!   approval of large refunds, reopening, and escalation of old exceptions;
+//! - `suggest`: ranked candidate bills for a payment, and a bank's narrow auto-rule.
+
+pub mod resolve;
+
+use serde::{Deserialize, Serialize};
+
+/// What a user may do, each role including the ones before it: viewer (read), clerk
+/// (resolve), supervisor (reopen, write off, approve large refunds), admin (users, tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Clerk,
+    Supervisor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Clerk => "clerk",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "clerk" => Ok(Role::Clerk),
+            "supervisor" => Ok(Role::Supervisor),
+            "admin" => Ok(Role::Admin),
+            _ => Err(format!(
+                "`{s}` is not a role (viewer, clerk, supervisor, admin)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who is acting: a user of the workbench, or the system (escalation, a bank's auto-rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub name: String,
+    pub role: Role,
+}
+
+use crate::store::workbench::{self as q, AuditEntry, ExceptionRow, PaymentRow, ResolutionRow};
+use crate::store::{DbContext, Store, StoreError};
+
+/// Everything about one exception: its payment, the resolutions made of it and the audit
+/// trail of the payment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detail {
+    pub exception: ExceptionRow,
+    pub payment: PaymentRow,
+    pub resolutions: Vec<ResolutionRow>,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// The detail of exception `id`, `None` when there is none.
+pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>, StoreError> {
+    let mut conn = store.pool().acquire().await.op("connecting")?;
+    let Some(exception) = q::exception(&mut conn, id).await? else {
+        return Ok(None);
+    };
+    let Some(payment) = q::payment(&mut conn, exception.payment_id).await? else {
+        return Err(StoreError::Inconsistent(format!(
+            "exception {id} names payment {}, which does not exist",
+            exception.payment_id
+        )));
+    };
+    let resolutions = q::resolutions_of_payment(&mut conn, payment.id).await?;
+    let audit = q::audit(
+        &mut conn,
+        &q::AuditFilter {
+            payment_id: Some(payment.id),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(Some(Detail {
+        exception,
+        payment,
+        resolutions,
+        audit,
+    }))
+}
+
+/// The actor for a user name: the user must exist and not be revoked (the CLI's `--by`).
+pub async fn actor_named(store: &Store, name: &str) -> Result<Option<Actor>, StoreError> {
+    let mut conn = store.pool().acquire().await.op("connecting")?;
+    Ok(q::active_user_role(&mut conn, name)
+        .await?
+        .and_then(|r| r.parse::<Role>().ok())
+        .map(|role| Actor {
+            name: name.to_string(),
+            role,
+        }))
+}
