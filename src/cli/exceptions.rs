@@ -244,21 +244,6 @@ pub async fn run(app: &App, cmd: ExceptionsCmd) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The audit trail columns of the export.
-pub const AUDIT_COLUMNS: &[&str] = &[
-    "audit_id",
-    "at",
-    "actor",
-    "action",
-    "payment_id",
-    "exception_id",
-    "resolution_id",
-    "bill_ids",
-    "comment",
-    "before",
-    "after",
-];
-
 pub async fn audit(
     app: &App,
     payment: Option<i64>,
@@ -282,22 +267,9 @@ pub async fn audit(
         )),
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut w = TableWriter::new(sink, format, AUDIT_COLUMNS)?;
+    let mut w = TableWriter::new(sink, format, crate::store::workbench::AUDIT_COLUMNS)?;
     for e in entries {
-        let n = |v: Option<i64>| v.map(|v| v.to_string());
-        w.row(vec![
-            Some(e.id.to_string()),
-            Some(e.at),
-            Some(e.actor),
-            Some(e.action),
-            n(e.payment_id),
-            n(e.exception_id),
-            n(e.resolution_id),
-            Some(e.bill_ids.join(" ")),
-            Some(e.comment),
-            Some(e.before.to_string()),
-            Some(e.after.to_string()),
-        ])?;
+        w.row(e.cells())?;
     }
     w.finish()?;
     Ok(0)

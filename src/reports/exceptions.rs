@@ -1,5 +1,6 @@
 //! The exceptions report: by reason, what is open on a day (count, amount, by age since the
-//! exception was raised) and what was resolved that day.
+//! exception was raised), how many of those were escalated by then, and what was resolved
+//! that day.
 
 use crate::domain::money_text;
 use crate::store::{self, DbContext, Store, StoreError};
@@ -16,6 +17,8 @@ pub const COLUMNS: &[&str] = &[
     "open_2_7_days",
     "open_8_30_days",
     "open_over_30_days",
+    "escalated_count",
+    "escalated_amount",
     "resolved_that_day",
 ];
 
@@ -24,6 +27,8 @@ struct Acc {
     open: i64,
     amount: i64,
     ages: [i64; 4],
+    escalated: i64,
+    escalated_amount: i64,
     resolved: i64,
 }
 
@@ -35,7 +40,7 @@ pub async fn exceptions(
     let mut conn = store.pool().acquire().await.op("connecting")?;
     let day = date.format("%Y-%m-%d").to_string();
     let mut acc: BTreeMap<(bool, String, String), Acc> = BTreeMap::new();
-    for (reason, status, amount, currency, created, resolved) in
+    for (reason, status, amount, currency, created, resolved, escalated) in
         store::reports::exceptions(&mut conn).await?
     {
         let raised = &created[..created.len().min(10)];
@@ -44,6 +49,9 @@ pub async fn exceptions(
         }
         let resolved_day = resolved.as_deref().map(|r| &r[..r.len().min(10)]);
         let open_then = status == "open" || resolved_day.is_some_and(|r| r > day.as_str());
+        let escalated_then = escalated
+            .as_deref()
+            .is_some_and(|e| &e[..e.len().min(10)] <= day.as_str());
         for key in [(false, reason.clone()), (true, "all".to_string())] {
             let a = acc.entry((key.0, key.1, currency.clone())).or_default();
             if open_then {
@@ -58,6 +66,10 @@ pub async fn exceptions(
                     8..=30 => 2,
                     _ => 3,
                 }] += 1;
+                if escalated_then {
+                    a.escalated += 1;
+                    a.escalated_amount += amount;
+                }
             }
             if resolved_day == Some(day.as_str()) {
                 a.resolved += 1;
@@ -75,6 +87,8 @@ pub async fn exceptions(
                 Some(money_text(a.amount, ccy)),
             ];
             row.extend(a.ages.iter().map(|n| Some(n.to_string())));
+            row.push(Some(a.escalated.to_string()));
+            row.push(Some(money_text(a.escalated_amount, ccy)));
             row.push(Some(a.resolved.to_string()));
             row
         })

@@ -1,5 +1,6 @@
 //! The daily settlement: per bank and for all banks, the payments booked on a day, and what
-//! became of them (applied to bills, held as customer credit, held in exceptions, reversed),
+//! became of them (applied to bills, held as customer credit, held in exceptions, refunded,
+//! written off, rejected as duplicates, reversed),
 //! beside what the bank's statements declare. The page a finance officer signs.
 
 use crate::domain::money_text;
@@ -15,6 +16,9 @@ pub const COLUMNS: &[&str] = &[
     "applied",
     "credit",
     "held_in_exceptions",
+    "refunded",
+    "written_off",
+    "rejected_duplicates",
     "reversal_count",
     "reversed",
     "debit_count",
@@ -51,6 +55,9 @@ pub async fn daily_settlement(
         t.applied_minor += r.applied_minor;
         t.credit_minor += r.credit_minor;
         t.held_minor += r.held_minor;
+        t.refunded_minor += r.refunded_minor;
+        t.written_off_minor += r.written_off_minor;
+        t.rejected_minor += r.rejected_minor;
         t.reversal_count += r.reversal_count;
         t.reversal_minor += r.reversal_minor;
         t.debit_count += r.debit_count;
@@ -75,6 +82,9 @@ pub async fn daily_settlement(
                 m(r.applied_minor),
                 m(r.credit_minor),
                 m(r.held_minor),
+                m(r.refunded_minor),
+                m(r.written_off_minor),
+                m(r.rejected_minor),
                 Some(r.reversal_count.to_string()),
                 m(r.reversal_minor),
                 Some(r.debit_count.to_string()),

@@ -13,6 +13,11 @@ pub struct SettlementSums {
     pub applied_minor: i64,
     pub credit_minor: i64,
     pub held_minor: i64,
+    /// Resolved from the exceptions queue: refunded to the payer, written off (signed),
+    /// and duplicates rejected (their amount: money not counted).
+    pub refunded_minor: i64,
+    pub written_off_minor: i64,
+    pub rejected_minor: i64,
     pub reversal_count: i64,
     pub reversal_minor: i64,
     pub debit_count: i64,
@@ -35,6 +40,9 @@ pub async fn settlement(
          CAST(COALESCE(SUM(CASE WHEN p.reversal = 0 THEN p.applied_minor ELSE 0 END), 0) AS BIGINT), \
          CAST(COALESCE(SUM(CASE WHEN p.reversal = 0 THEN p.credit_minor ELSE 0 END), 0) AS BIGINT), \
          CAST(COALESCE(SUM(p.held_minor), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(p.refunded_minor), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(p.written_off_minor), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN p.status = 'rejected' THEN p.amount_minor ELSE 0 END), 0) AS BIGINT), \
          CAST(SUM(CASE WHEN p.reversal = 1 THEN 1 ELSE 0 END) AS BIGINT), \
          CAST(COALESCE(SUM(CASE WHEN p.reversal = 1 THEN -p.amount_minor ELSE 0 END), 0) AS BIGINT), \
          CAST(SUM(CASE WHEN p.direction = 'debit' AND p.reversal = 0 THEN 1 ELSE 0 END) AS BIGINT), \
@@ -59,11 +67,14 @@ pub async fn settlement(
                 applied_minor: r.try_get(4)?,
                 credit_minor: r.try_get(5)?,
                 held_minor: r.try_get(6)?,
-                reversal_count: r.try_get(7)?,
-                reversal_minor: r.try_get(8)?,
-                debit_count: r.try_get(9)?,
-                debit_minor: r.try_get(10)?,
-                files: r.try_get(11)?,
+                refunded_minor: r.try_get(7)?,
+                written_off_minor: r.try_get(8)?,
+                rejected_minor: r.try_get(9)?,
+                reversal_count: r.try_get(10)?,
+                reversal_minor: r.try_get(11)?,
+                debit_count: r.try_get(12)?,
+                debit_minor: r.try_get(13)?,
+                files: r.try_get(14)?,
                 declared_credit_minor: None,
             })
         })
@@ -142,12 +153,21 @@ pub async fn open_bills(conn: &mut AnyConnection) -> Result<Vec<OpenBill>, Store
         .collect())
 }
 
-/// Exceptions as the report needs them: (reason, status, amount, currency, created_at, resolved_at).
-pub async fn exceptions(
-    conn: &mut AnyConnection,
-) -> Result<Vec<(String, String, i64, String, String, Option<String>)>, StoreError> {
+/// An exception as the report needs it: (reason, status, amount, currency, created_at,
+/// resolved_at, escalated_at).
+pub type ExceptionFacts = (
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+pub async fn exceptions(conn: &mut AnyConnection) -> Result<Vec<ExceptionFacts>, StoreError> {
     let rows = sqlx::query(
-        "SELECT reason, status, amount_minor, currency, created_at, resolved_at FROM exceptions ORDER BY id",
+        "SELECT reason, status, amount_minor, currency, created_at, resolved_at, escalated_at FROM exceptions ORDER BY id",
     )
     .fetch_all(&mut *conn)
     .await
@@ -161,6 +181,7 @@ pub async fn exceptions(
                 r.try_get(3)?,
                 r.try_get(4)?,
                 r.try_get(5)?,
+                r.try_get(6)?,
             ))
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -273,7 +294,8 @@ pub async fn allocations_by_payment(
         .collect())
 }
 
-/// The lines booked on a day that did not simply settle: held in exceptions or reversed, as
+/// The lines booked on a day that did not simply settle: held in exceptions, reversed,
+/// refunded, rejected as duplicates or partly written off, as
 /// cells (bank_id, bank_ref, amount_minor, currency, status, exception_reason, detail).
 pub async fn settlement_lines(
     conn: &mut AnyConnection,
@@ -290,7 +312,7 @@ pub async fn settlement_lines(
             "p.exception_reason",
             "p.exception_detail",
         ],
-        "payments p WHERE p.booking_date = $1 AND p.status IN ('exception', 'reversed')",
+        "payments p WHERE p.booking_date = $1 AND (p.status IN ('exception', 'reversed', 'refunded', 'rejected') OR p.written_off_minor <> 0)",
         "p.bank_id, p.id",
         vec![super::Val::S(date.into())],
     )

@@ -593,6 +593,41 @@ pub struct AuditEntry {
     pub bill_ids: Vec<String>,
 }
 
+/// The columns of the trail's export.
+pub const AUDIT_COLUMNS: &[&str] = &[
+    "audit_id",
+    "at",
+    "actor",
+    "action",
+    "payment_id",
+    "exception_id",
+    "resolution_id",
+    "bill_ids",
+    "comment",
+    "before",
+    "after",
+];
+
+impl AuditEntry {
+    /// The entry as export cells ([`AUDIT_COLUMNS`]).
+    pub fn cells(self) -> Vec<Option<String>> {
+        let n = |v: Option<i64>| v.map(|v| v.to_string());
+        vec![
+            Some(self.id.to_string()),
+            Some(self.at),
+            Some(self.actor),
+            Some(self.action),
+            n(self.payment_id),
+            n(self.exception_id),
+            n(self.resolution_id),
+            Some(self.bill_ids.join(" ")),
+            Some(self.comment),
+            Some(self.before.to_string()),
+            Some(self.after.to_string()),
+        ]
+    }
+}
+
 /// An entry to append.
 pub struct NewAudit<'a> {
     pub at: &'a str,

@@ -413,6 +413,9 @@ pub fn camt054(msg_id: &str, pays: &[Pay]) -> String {
 
 /// Minor units of a decimal string with two decimals ("12.50" -> 1250), for expectations.
 pub fn cents(s: &str) -> i64 {
+    if let Some(rest) = s.strip_prefix('-') {
+        return -cents(rest);
+    }
     let (a, b) = s.split_once('.').unwrap_or((s, "00"));
     a.parse::<i64>().unwrap() * 100 + format!("{b:0<2}")[..2].parse::<i64>().unwrap()
 }

@@ -564,3 +564,65 @@ async fn the_queue_puts_key_accounts_first_then_larger_amounts() {
     assert_eq!(order, vec![key, big, small]);
     assert!(q[0].key_account);
 }
+
+/// A report as maps of column -> cell.
+async fn report(
+    t: &TestApp,
+    kind: billrecon::reports::ReportKind,
+    date: &str,
+) -> Vec<std::collections::HashMap<String, String>> {
+    let (cols, rows) = kind
+        .build(&t.app.config, &t.app.store, date.parse().unwrap())
+        .await
+        .unwrap();
+    crate::helpers::to_maps(cols, rows)
+}
+
+#[tokio::test]
+async fn the_settlement_shows_what_resolutions_made_of_the_days_money() {
+    use billrecon::reports::ReportKind;
+    let t = TestApp::spawn_with("[exceptions]\nwrite_off_limit = \"1.00\"\n").await;
+    setup(&t).await;
+    // the camt helper books every line on 2026-11-12
+    let day = "2026-11-12";
+    let refund_amount = "42.00";
+    let short_amount = "99.70";
+    let dup_amount = "200.00";
+    let r = unmatched(&t, "f1", "R1", refund_amount).await;
+    let w = unmatched(&t, "f2", "R2", short_amount).await;
+    t.pay("f3", &[Pay::new("D1", dup_amount).reference("A-NEW")]).await;
+    t.pay("f4", &[Pay::new("D1", dup_amount).reference("A-NEW")]).await;
+    let d = exception_of(&t, "D1").await;
+    let open_amount = "7.00";
+    unmatched(&t, "f5", "R5", open_amount).await;
+    resolve(&t, &clerk(), r, Action::Refund { to: None }).await.unwrap();
+    resolve(&t, &supervisor(), w, Action::WriteOff { bill_id: "A-OLD".into() })
+        .await
+        .unwrap();
+    resolve(&t, &clerk(), d, Action::RejectDuplicate).await.unwrap();
+    t.assert_verified().await;
+
+    let rows = report(&t, ReportKind::DailySettlement, day).await;
+    let all = rows.iter().find(|r| r["bank_id"] == "ALL").unwrap();
+    assert_eq!(cents(&all["refunded"]), cents(refund_amount));
+    assert_eq!(cents(&all["written_off"]), cents(short_amount) - cents("100.00"));
+    assert_eq!(cents(&all["rejected_duplicates"]), cents(dup_amount));
+    assert_eq!(cents(&all["held_in_exceptions"]), cents(open_amount));
+    // received = applied + credit + held + refunded + written off + rejected
+    let parts = ["applied", "credit", "held_in_exceptions", "refunded", "written_off", "rejected_duplicates"];
+    let sum: i64 = parts.iter().map(|c| cents(&all[*c])).sum();
+    assert_eq!(sum, cents(&all["received"]));
+    // each of them is a line behind the settlement
+    let lines = report(&t, ReportKind::SettlementLines, day).await;
+    let mut refs: Vec<&str> = lines.iter().map(|l| l["bank_ref"].as_str()).collect();
+    refs.sort();
+    assert_eq!(refs, vec!["D1", "R1", "R2", "R5"]);
+
+    // escalation shows in the exceptions report of the day it happened
+    let later = chrono::Utc::now() + chrono::Duration::hours(25);
+    resolve::escalate(&t.app.store, &t.app.config, later).await.unwrap();
+    let rows = report(&t, ReportKind::Exceptions, &later.format("%Y-%m-%d").to_string()).await;
+    let all = rows.iter().find(|r| r["reason"] == "all").unwrap();
+    assert_eq!(all["escalated_count"], "1");
+    assert_eq!(cents(&all["escalated_amount"]), cents(open_amount));
+}
