@@ -1,0 +1,637 @@
+//! The web page for finance staff, served by the daemon under `/ui/`: the exceptions queue
+//! with filters and today's settlement summary, an exception's detail with its suggestions
+//! and history, and one-click resolution with a comment. Server-rendered (minijinja, the
+//! templates are compiled in), a few lines of JavaScript, Chinese and English labels
+//! (`?lang=zh|en`, default `reports.language`).
+//!
+//! Login is by API token (`billrecon users add`), which opens a session cookie
+//! ([`super::auth`]); the forms post back to the same origin (checked there).
+
+use super::workbench::{actor, detail_view, QueueQuery};
+use super::auth::{Role, User};
+use super::error::ApiError;
+use crate::domain::money_text;
+use crate::reports::ReportKind;
+use crate::scheduler::DaemonState;
+use crate::store::workbench as q;
+use crate::workbench::resolve::{self, Action, SplitPart, WorkbenchError};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::{context, Environment};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+pub fn routes() -> Router<Arc<DaemonState>> {
+    Router::new()
+        .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/", get(queue_page))
+        .route("/ui/login", get(login_page))
+        .route("/ui/exceptions/{id}", get(detail_page))
+        .route("/ui/exceptions/{id}/resolve", post(resolve_form))
+        .route("/ui/resolutions/{id}/{step}", post(step_form))
+}
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, src) in [
+            ("base.html", include_str!("templates/base.html")),
+            ("login.html", include_str!("templates/login.html")),
+            ("queue.html", include_str!("templates/queue.html")),
+            ("detail.html", include_str!("templates/detail.html")),
+        ] {
+            env.add_template(name, src)
+                .expect("the workbench templates are valid (a unit test renders each)");
+        }
+        env
+    })
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+fn language(state: &DaemonState, asked: Option<&str>) -> &'static str {
+    match asked.unwrap_or(state.app.config.reports.language.as_str()) {
+        "en" => "en",
+        _ => "zh",
+    }
+}
+
+/// The labels of one language.
+fn labels(lang: &str) -> BTreeMap<&'static str, &'static str> {
+    const L: &[(&str, &str, &str)] = &[
+        ("queue", "异常队列", "Exceptions queue"),
+        ("logout", "退出", "Log out"),
+        ("login_title", "对账工作台登录", "Reconciliation workbench"),
+        ("login", "登录", "Log in"),
+        ("token", "令牌", "Token"),
+        ("login_failed", "令牌无效或已吊销。", "The token is not valid or was revoked."),
+        ("login_hint", "令牌由管理员用 billrecon users add 发放。", "An administrator issues tokens with `billrecon users add`."),
+        ("settlement_today", "今日结算", "Today's settlement"),
+        ("no_payments_today", "今日尚无入账。", "No payments booked today yet."),
+        ("bank", "银行", "Bank"),
+        ("currency", "币种", "Currency"),
+        ("received_count", "笔数", "Count"),
+        ("received", "收款", "Received"),
+        ("applied", "已销账", "Applied"),
+        ("credit", "预存", "Credit"),
+        ("held", "异常挂账", "Held"),
+        ("difference", "差额", "Difference"),
+        ("status", "状态", "Status"),
+        ("status_open", "未处理", "Open"),
+        ("status_resolved", "已处理", "Resolved"),
+        ("status_all", "全部", "All"),
+        ("reason", "原因", "Reason"),
+        ("any", "全部", "Any"),
+        ("min_amount", "最低金额", "Min. amount"),
+        ("search", "搜索", "Search"),
+        ("escalated", "已升级", "Escalated"),
+        ("filter", "筛选", "Filter"),
+        ("booked", "记账日", "Booked"),
+        ("payer", "付款人", "Payer"),
+        ("reference", "附言/参考号", "Reference"),
+        ("amount", "金额", "Amount"),
+        ("age", "时长", "Age"),
+        ("open_item", "处理", "Open"),
+        ("queue_empty", "队列为空。", "The queue is empty."),
+        ("key_account", "重点客户", "Key account"),
+        ("exception", "异常", "Exception"),
+        ("payment", "付款", "Payment"),
+        ("reversal", "冲正", "reversal"),
+        ("suggestions", "建议", "Suggestions"),
+        ("score", "评分", "Score"),
+        ("bill", "账单", "Bill"),
+        ("account", "户号", "Account"),
+        ("open_balance", "未缴余额", "Open balance"),
+        ("why", "理由", "Why"),
+        ("resolve", "处理", "Resolve"),
+        ("apply", "销账", "Apply"),
+        ("comment", "说明", "Comment"),
+        ("no_suggestions", "没有建议：请手工处理。", "No suggestions: resolve by hand."),
+        ("other_resolution", "其他处理方式", "Other resolution"),
+        ("action", "操作", "Action"),
+        ("target", "账单/户号", "Bill / account"),
+        ("target_hint", "账单号、户号或拆分", "bill, account or split"),
+        ("target_help", "拆分：账单=金额,账单=金额;rest=户号。退款可填收款账户。", "Split: BILL=AMOUNT,BILL=AMOUNT;rest=ACCOUNT. A refund may name where to."),
+        ("resolutions", "处理记录", "Resolutions"),
+        ("by", "操作人", "By"),
+        ("at", "时间", "At"),
+        ("reopen", "重新打开", "Reopen"),
+        ("confirm_reopen", "撤销此处理并放回队列？", "Undo this resolution and put the payment back in the queue?"),
+        ("approve", "批准", "Approve"),
+        ("decline", "驳回", "Decline"),
+        ("payout_ref", "退款流水号", "payout reference"),
+        ("refund_paid", "已退款", "Refund paid"),
+        ("history", "审计记录", "Audit trail"),
+        ("before", "之前", "Before"),
+        ("after", "之后", "After"),
+        ("none", "无", "None"),
+        ("done", "已处理。", "Done."),
+        ("proposed", "已提交，待主管批准。", "Proposed: awaiting a supervisor's approval."),
+        ("role_viewer", "查看", "viewer"),
+        ("role_clerk", "经办", "clerk"),
+        ("role_supervisor", "主管", "supervisor"),
+        ("role_admin", "管理员", "admin"),
+        ("action_apply_bill", "销账到账单", "Apply to a bill"),
+        ("action_apply_account", "销账到户号", "Apply to an account"),
+        ("action_split", "拆分到多张账单", "Split across bills"),
+        ("action_credit", "转为预存", "Hold as credit"),
+        ("action_refund", "退款", "Refund to the payer"),
+        ("action_write_off", "核销小额差额", "Write off a small difference"),
+        ("action_reject_duplicate", "剔除重复", "Reject as duplicate"),
+        ("reason_unknown_reference", "无法识别的参考号", "Unknown reference"),
+        ("reason_ambiguous_reference", "参考号指向多个客户", "Ambiguous reference"),
+        ("reason_currency_mismatch", "币种不符", "Currency mismatch"),
+        ("reason_unexpected_debit", "意外借记", "Unexpected debit"),
+        ("reason_duplicate", "重复交易", "Duplicate"),
+        ("reason_zero_amount", "金额为零", "Zero amount"),
+        ("reason_reversal_unmatched", "冲正找不到原交易", "Reversal without original"),
+        ("reason_reversal_ambiguous", "冲正对应多笔", "Ambiguous reversal"),
+        ("reason_reversal_of_exception", "冲正异常交易", "Reversal of an exception"),
+    ];
+    L.iter()
+        .map(|(k, zh, en)| (*k, if lang == "en" { *en } else { *zh }))
+        .collect()
+}
+
+const ACTIONS: &[&str] = &[
+    "apply_bill",
+    "apply_account",
+    "split",
+    "credit",
+    "refund",
+    "write_off",
+    "reject_duplicate",
+];
+
+fn render(name: &str, ctx: minijinja::Value) -> Response {
+    match env().get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => ApiError::internal(anyhow::anyhow!("rendering {name}: {e:#}")).into_response(),
+    }
+}
+
+/// The page's user, or the login page.
+fn user_or_login(user: Result<User, ApiError>) -> Result<User, Response> {
+    match user {
+        Ok(u) => Ok(u),
+        Err(ApiError::Unauthorized(_)) => Err(Redirect::to("/ui/login").into_response()),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+fn user_ctx(u: &User) -> minijinja::Value {
+    context! { name => u.name.clone(), role => u.role.as_str() }
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    failed: Option<String>,
+    lang: Option<String>,
+}
+
+async fn login_page(
+    State(state): State<Arc<DaemonState>>,
+    Query(qy): Query<LoginQuery>,
+) -> Response {
+    let lang = language(&state, qy.lang.as_deref());
+    render(
+        "login.html",
+        context! { lang, L => labels(lang), title => labels(lang)["login_title"], failed => qy.failed.is_some() },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct QueuePageQuery {
+    lang: Option<String>,
+    status: Option<String>,
+    reason: Option<String>,
+    bank: Option<String>,
+    escalated: Option<bool>,
+    min_amount: Option<String>,
+    q: Option<String>,
+    message: Option<String>,
+}
+
+fn age_text(created_at: &str, lang: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(created_at) else {
+        return String::new();
+    };
+    let h = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_hours().max(0);
+    match (h >= 48, lang) {
+        (true, "en") => format!("{} d", h / 24),
+        (true, _) => format!("{} 天", h / 24),
+        (false, "en") => format!("{h} h"),
+        (false, _) => format!("{h} 小时"),
+    }
+}
+
+async fn queue_page(
+    State(state): State<Arc<DaemonState>>,
+    user: Result<User, ApiError>,
+    Query(qy): Query<QueuePageQuery>,
+) -> Response {
+    let user = match user_or_login(user) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let lang = language(&state, qy.lang.as_deref());
+    let min_amount = match qy.min_amount.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(m) => match m.parse() {
+            Ok(d) => Some(d),
+            Err(_) => {
+                return ApiError::BadRequest(format!("min_amount `{m}` is not an amount"))
+                    .into_response()
+            }
+        },
+        None => None,
+    };
+    let query = QueueQuery {
+        status: qy.status.clone(),
+        reason: qy.reason.clone(),
+        bank: qy.bank.clone(),
+        escalated: qy.escalated,
+        min_amount,
+        q: qy.q.clone(),
+        limit: Some(500),
+    };
+    let result = async {
+        let filter = query.filter(&state)?;
+        let mut conn = state.app.store.pool().acquire().await.map_err(ApiError::internal)?;
+        let items = q::queue(&mut conn, &filter).await?;
+        let today = chrono::Utc::now()
+            .with_timezone(&state.app.config.daemon.tz())
+            .date_naive();
+        let (cols, rows) = ReportKind::DailySettlement
+            .build(&state.app.config, &state.app.store, today)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok::<_, ApiError>((items, today, cols, rows))
+    }
+    .await;
+    let (items, today, cols, rows) = match result {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let settlement: Vec<BTreeMap<&str, String>> = rows
+        .into_iter()
+        .map(|r| {
+            cols.iter()
+                .zip(r)
+                .map(|(c, v)| (*c, v.unwrap_or_default()))
+                .collect()
+        })
+        .collect();
+    let items: Vec<minijinja::Value> = items
+        .into_iter()
+        .map(|i| {
+            let amount = money_text(i.exception.amount_minor, &i.exception.currency);
+            let age = age_text(&i.exception.created_at, lang);
+            context! { amount, age, ..minijinja::Value::from_serialize(&i) }
+        })
+        .collect();
+    let reasons = [
+        "unknown_reference",
+        "ambiguous_reference",
+        "currency_mismatch",
+        "unexpected_debit",
+        "duplicate",
+        "zero_amount",
+        "reversal_unmatched",
+        "reversal_ambiguous",
+        "reversal_of_exception",
+    ];
+    let banks: Vec<String> = state.app.banks.iter().map(|b| b.id.clone()).collect();
+    let message = qy.message.as_deref().and_then(|m| labels(lang).get(m).copied());
+    let f = context! {
+        status => qy.status.clone().unwrap_or_else(|| "open".into()),
+        reason => qy.reason, bank => qy.bank, escalated => qy.escalated.unwrap_or(false),
+        min_amount => qy.min_amount, q => qy.q,
+    };
+    render(
+        "queue.html",
+        context! {
+            lang, L => labels(lang), title => labels(lang)["queue"], user => user_ctx(&user),
+            today => today.to_string(), settlement, items, reasons, banks, f, message,
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct DetailQuery {
+    lang: Option<String>,
+    message: Option<String>,
+}
+
+async fn detail_page(
+    State(state): State<Arc<DaemonState>>,
+    user: Result<User, ApiError>,
+    Path(id): Path<i64>,
+    Query(qy): Query<DetailQuery>,
+) -> Response {
+    let user = match user_or_login(user) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let lang = language(&state, qy.lang.as_deref());
+    let message = qy
+        .message
+        .as_deref()
+        .and_then(|m| labels(lang).get(m).copied())
+        .map(str::to_string);
+    detail_response(&state, &user, id, lang, message, None, StatusCode::OK).await
+}
+
+async fn detail_response(
+    state: &DaemonState,
+    user: &User,
+    id: i64,
+    lang: &'static str,
+    message: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let v = match detail_view(state, id).await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let cur = v.detail.payment.currency.clone();
+    let suggestions: Vec<minijinja::Value> = v
+        .suggestions
+        .iter()
+        .map(|s| {
+            let why = s
+                .reasons
+                .iter()
+                .map(|r| r.describe(lang))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let open = money_text(s.open_minor, &s.currency);
+            context! { why, open, ..minijinja::Value::from_serialize(s) }
+        })
+        .collect();
+    let needs_target: BTreeMap<&str, bool> = ACTIONS
+        .iter()
+        .map(|a| (*a, !matches!(*a, "refund" | "reject_duplicate")))
+        .collect();
+    let mut resp = render(
+        "detail.html",
+        context! {
+            lang, L => labels(lang), title => format!("#{id}"), user => user_ctx(user),
+            e => minijinja::Value::from_serialize(&v.detail.exception),
+            p => minijinja::Value::from_serialize(&v.detail.payment),
+            amount => money_text(v.detail.payment.amount_minor, &cur),
+            suggestions, resolutions => minijinja::Value::from_serialize(&v.detail.resolutions),
+            audit => minijinja::Value::from_serialize(&v.detail.audit),
+            actions => ACTIONS, needs_target,
+            can_resolve => user.role >= Role::Clerk,
+            is_supervisor => user.role >= Role::Supervisor,
+            message, error, self_query => "",
+        },
+    );
+    *resp.status_mut() = status;
+    resp
+}
+
+#[derive(Debug, Deserialize)]
+struct ResolveForm {
+    action: String,
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// The action a form asks for.
+fn action_of(f: &ResolveForm) -> Result<Action, String> {
+    let t = f.target.trim().to_string();
+    let need = |what: &str| -> Result<String, String> {
+        if t.is_empty() {
+            Err(format!("{what} is required"))
+        } else {
+            Ok(t.clone())
+        }
+    };
+    Ok(match f.action.as_str() {
+        "apply_bill" => Action::ApplyBill {
+            bill_id: need("the bill")?,
+        },
+        "apply_account" => Action::ApplyAccount {
+            account_no: need("the account")?,
+        },
+        "credit" => Action::Credit {
+            account_no: need("the account")?,
+        },
+        "write_off" => Action::WriteOff {
+            bill_id: need("the bill")?,
+        },
+        "refund" => Action::Refund {
+            to: (!t.is_empty()).then_some(t.clone()),
+        },
+        "reject_duplicate" => Action::RejectDuplicate,
+        "split" => {
+            let spec = need("the split (BILL=AMOUNT,...)")?;
+            let (parts, rest) = match spec.split_once(';') {
+                Some((p, r)) => (p.to_string(), Some(r.trim().to_string())),
+                None => (spec.clone(), None),
+            };
+            let rest_to_account = match rest {
+                Some(r) => Some(
+                    r.strip_prefix("rest=")
+                        .ok_or_else(|| format!("`{r}`: expected rest=ACCOUNT"))?
+                        .trim()
+                        .to_string(),
+                ),
+                None => None,
+            };
+            let parts = parts
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| {
+                    let (bill, amount) = p
+                        .split_once('=')
+                        .ok_or_else(|| format!("`{p}`: expected BILL=AMOUNT"))?;
+                    Ok(SplitPart {
+                        bill_id: bill.trim().to_string(),
+                        amount: amount
+                            .trim()
+                            .parse()
+                            .map_err(|_| format!("`{amount}` is not an amount"))?,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            Action::Split {
+                parts,
+                rest_to_account,
+            }
+        }
+        other => return Err(format!("unknown action `{other}`")),
+    })
+}
+
+fn status_of(e: &WorkbenchError) -> StatusCode {
+    match e {
+        WorkbenchError::NotFound(_) => StatusCode::NOT_FOUND,
+        WorkbenchError::Forbidden(_) => StatusCode::FORBIDDEN,
+        WorkbenchError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        WorkbenchError::Conflict(_) => StatusCode::CONFLICT,
+        WorkbenchError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+async fn resolve_form(
+    State(state): State<Arc<DaemonState>>,
+    user: Result<User, ApiError>,
+    Path(id): Path<i64>,
+    Query(lq): Query<LangQuery>,
+    Form(form): Form<ResolveForm>,
+) -> Response {
+    let user = match user_or_login(user) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let lang = language(&state, lq.lang.as_deref());
+    let action = match action_of(&form) {
+        Ok(a) => a,
+        Err(m) => {
+            return detail_response(
+                &state,
+                &user,
+                id,
+                lang,
+                None,
+                Some(m),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    };
+    match resolve::resolve(
+        &state.app.store,
+        &state.app.config,
+        &actor(&user),
+        id,
+        &action,
+        &form.comment,
+    )
+    .await
+    {
+        Ok(o) => Redirect::to(&format!(
+            "/ui/exceptions/{id}?lang={lang}&message={}",
+            if o.status == "proposed" {
+                "proposed"
+            } else {
+                "done"
+            }
+        ))
+        .into_response(),
+        Err(e) => {
+            if let WorkbenchError::Store(s) = &e {
+                tracing::error!(error = %s, "resolution failed");
+            }
+            let status = status_of(&e);
+            detail_response(&state, &user, id, lang, None, Some(e.to_string()), status).await
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct StepForm {
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    reference: String,
+}
+
+async fn step_form(
+    State(state): State<Arc<DaemonState>>,
+    user: Result<User, ApiError>,
+    Path((id, step)): Path<(i64, String)>,
+    Query(lq): Query<LangQuery>,
+    Form(form): Form<StepForm>,
+) -> Response {
+    let user = match user_or_login(user) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let lang = language(&state, lq.lang.as_deref());
+    let store = &state.app.store;
+    let a = actor(&user);
+    let r = match step.as_str() {
+        "approve" => resolve::approve(store, &a, id, &form.comment).await,
+        "decline" => resolve::decline(store, &a, id, &form.comment).await,
+        "reopen" => resolve::reopen(store, &a, id, &form.comment).await,
+        "refund-paid" => resolve::refund_paid(store, &a, id, &form.reference, &form.comment).await,
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    // back to the exception the resolution belongs to
+    let exception = {
+        let Ok(mut conn) = store.pool().acquire().await else {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        };
+        match q::resolution(&mut conn, id).await {
+            Ok(Some(r)) => r.exception_id,
+            _ => return StatusCode::NOT_FOUND.into_response(),
+        }
+    };
+    match r {
+        Ok(_) => Redirect::to(&format!(
+            "/ui/exceptions/{exception}?lang={lang}&message=done"
+        ))
+        .into_response(),
+        Err(e) => {
+            let status = status_of(&e);
+            detail_response(&state, &user, exception, lang, None, Some(e.to_string()), status)
+                .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles_and_both_languages_have_every_label() {
+        for name in ["base.html", "login.html", "queue.html", "detail.html"] {
+            env().get_template(name).unwrap();
+        }
+        assert_eq!(labels("zh").len(), labels("en").len());
+        for a in ACTIONS {
+            assert!(labels("en").contains_key(format!("action_{a}").as_str()));
+        }
+    }
+
+    #[test]
+    fn a_split_form_reads_parts_and_the_rest() {
+        let f = ResolveForm {
+            action: "split".into(),
+            target: "A-1=10.00, B-2=5.50; rest=4100000001".into(),
+            comment: "x".into(),
+        };
+        let Action::Split {
+            parts,
+            rest_to_account,
+        } = action_of(&f).unwrap()
+        else {
+            panic!("not a split")
+        };
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1].bill_id, "B-2");
+        assert_eq!(parts[1].amount, "5.50".parse().unwrap());
+        assert_eq!(rest_to_account.as_deref(), Some("4100000001"));
+        let bad = ResolveForm {
+            action: "apply_bill".into(),
+            target: " ".into(),
+            comment: "x".into(),
+        };
+        assert!(action_of(&bad).unwrap_err().contains("bill"));
+    }
+}

@@ -1,0 +1,339 @@
+//! The finance staff's JSON API under `/api/v1` (user tokens only; see [`super::auth`]):
+//!
+//! - `GET  /api/v1/exceptions` the queue (`status`, `reason`, `bank`, `escalated`,
+//!   `min_amount`, `q`, `limit`), key accounts first, then by amount and age (viewer);
+//! - `GET  /api/v1/exceptions/{id}` one exception: payment, suggestions, resolutions, audit;
+//! - `POST /api/v1/exceptions/{id}/resolve` `{"action": "apply_bill", "bill_id": "..",
+//!   "comment": ".."}` (see [`Action`]; clerk, write-off supervisor);
+//! - `POST /api/v1/resolutions/{id}/approve|decline|reopen` `{"comment": ".."}` (supervisor),
+//!   `POST /api/v1/resolutions/{id}/refund-paid` `{"reference": "..", "comment": ".."}`;
+//! - `GET  /api/v1/audit?payment_id=&bill_id=&format=json|csv` the trail (viewer);
+//! - `GET  /api/v1/reports/{kind}?date=&format=json|csv|html|xlsx` any report (viewer).
+
+use super::auth::{Role, User};
+use super::error::ApiError;
+use crate::reports::{ReportKind, TableFormat, TableWriter};
+use crate::scheduler::DaemonState;
+use crate::store::workbench::{self as q, AuditFilter, QueueFilter};
+use crate::workbench::resolve::{self, Action, Outcome, WorkbenchError};
+use crate::workbench::{self, Actor};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub fn routes() -> Router<Arc<DaemonState>> {
+    Router::new()
+        .route("/api/v1/exceptions", get(queue))
+        .route("/api/v1/exceptions/{id}", get(detail))
+        .route("/api/v1/exceptions/{id}/resolve", post(resolve_one))
+        .route("/api/v1/resolutions/{id}/{step}", post(step))
+        .route("/api/v1/audit", get(audit))
+        .route("/api/v1/reports/{kind}", get(report))
+}
+
+impl From<WorkbenchError> for ApiError {
+    fn from(e: WorkbenchError) -> ApiError {
+        match e {
+            WorkbenchError::NotFound(m) => ApiError::NotFound(m),
+            WorkbenchError::Forbidden(m) => ApiError::Forbidden(m),
+            WorkbenchError::Invalid(m) => ApiError::Unprocessable(m),
+            WorkbenchError::Conflict(m) => ApiError::Conflict(m),
+            WorkbenchError::Store(e) => e.into(),
+        }
+    }
+}
+
+pub(crate) fn actor(user: &User) -> Actor {
+    Actor {
+        name: user.name.clone(),
+        role: user.role,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct QueueQuery {
+    pub status: Option<String>,
+    pub reason: Option<String>,
+    pub bank: Option<String>,
+    pub escalated: Option<bool>,
+    /// in the ledger currency, e.g. `100.00`
+    pub min_amount: Option<rust_decimal::Decimal>,
+    pub q: Option<String>,
+    pub limit: Option<i64>,
+}
+
+impl QueueQuery {
+    pub(crate) fn filter(&self, state: &DaemonState) -> Result<QueueFilter, ApiError> {
+        let min_minor = match self.min_amount {
+            Some(m) => Some(
+                crate::domain::Money::from_decimal(m, state.app.config.ledger.currency)
+                    .map_err(|e| ApiError::Unprocessable(format!("min_amount: {e}")))?
+                    .minor(),
+            ),
+            None => None,
+        };
+        Ok(QueueFilter {
+            status: self.status.clone().filter(|s| !s.is_empty()),
+            reason: self.reason.clone().filter(|s| !s.is_empty()),
+            bank: self.bank.clone().filter(|s| !s.is_empty()),
+            escalated: self.escalated,
+            min_minor,
+            q: self.q.clone(),
+            limit: self.limit,
+        })
+    }
+}
+
+async fn queue(
+    State(state): State<Arc<DaemonState>>,
+    user: User,
+    Query(query): Query<QueueQuery>,
+) -> Result<Response, ApiError> {
+    user.require(Role::Viewer)?;
+    let filter = query.filter(&state)?;
+    let mut conn = state.app.store.pool().acquire().await.map_err(ApiError::internal)?;
+    let items = q::queue(&mut conn, &filter).await?;
+    Ok(Json(items).into_response())
+}
+
+/// An exception with its ranked suggestions.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct DetailView {
+    #[serde(flatten)]
+    pub detail: workbench::Detail,
+    pub suggestions: Vec<crate::workbench::suggest::Suggestion>,
+}
+
+pub(crate) async fn detail_view(state: &DaemonState, id: i64) -> Result<DetailView, ApiError> {
+    let d = workbench::detail(&state.app.store, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no exception {id}")))?;
+    let suggestions = if d.exception.status == "open" {
+        let patterns = state
+            .app
+            .banks
+            .iter()
+            .find(|b| b.id == d.payment.bank_id)
+            .map(|b| b.reference_patterns.clone())
+            .unwrap_or_default();
+        let mut conn = state.app.store.pool().acquire().await.map_err(ApiError::internal)?;
+        crate::workbench::suggest::suggest(&mut conn, d.payment.id, &patterns, 5).await?
+    } else {
+        vec![]
+    };
+    Ok(DetailView {
+        detail: d,
+        suggestions,
+    })
+}
+
+async fn detail(
+    State(state): State<Arc<DaemonState>>,
+    user: User,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    user.require(Role::Viewer)?;
+    Ok(Json(detail_view(&state, id).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ResolveBody {
+    comment: String,
+    #[serde(flatten)]
+    action: Action,
+}
+
+async fn resolve_one(
+    State(state): State<Arc<DaemonState>>,
+    user: User,
+    Path(id): Path<i64>,
+    body: Result<Json<ResolveBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let o = resolve::resolve(
+        &state.app.store,
+        &state.app.config,
+        &actor(&user),
+        id,
+        &body.action,
+        &body.comment,
+    )
+    .await?;
+    Ok(outcome(o))
+}
+
+fn outcome(o: Outcome) -> Response {
+    let code = if o.status == "proposed" {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    (code, Json(o)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct StepBody {
+    comment: String,
+    reference: Option<String>,
+}
+
+async fn step(
+    State(state): State<Arc<DaemonState>>,
+    user: User,
+    Path((id, step)): Path<(i64, String)>,
+    body: Result<Json<StepBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let store = &state.app.store;
+    let a = actor(&user);
+    let o = match step.as_str() {
+        "approve" => resolve::approve(store, &a, id, &body.comment).await?,
+        "decline" => resolve::decline(store, &a, id, &body.comment).await?,
+        "reopen" => resolve::reopen(store, &a, id, &body.comment).await?,
+        "refund-paid" => {
+            let reference = body.reference.as_deref().unwrap_or("");
+            resolve::refund_paid(store, &a, id, reference, &body.comment).await?
+        }
+        other => {
+            return Err(ApiError::NotFound(format!(
+                "no step `{other}` (approve, decline, reopen, refund-paid)"
+            )))
+        }
+    };
+    Ok(outcome(o))
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    payment_id: Option<i64>,
+    bill_id: Option<String>,
+    actor: Option<String>,
+    since: Option<String>,
+    format: Option<String>,
+}
+
+async fn audit(
+    State(state): State<Arc<DaemonState>>,
+    user: User,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, ApiError> {
+    user.require(Role::Viewer)?;
+    let mut conn = state.app.store.pool().acquire().await.map_err(ApiError::internal)?;
+    let entries = q::audit(
+        &mut conn,
+        &AuditFilter {
+            payment_id: query.payment_id,
+            bill_id: query.bill_id,
+            actor: query.actor,
+            since: query.since,
+        },
+    )
+    .await?;
+    match query.format.as_deref() {
+        None | Some("json") => Ok(Json(entries).into_response()),
+        Some("csv") => {
+            let mut buf = Vec::new();
+            let mut w = TableWriter::new(&mut buf, TableFormat::Csv, q::AUDIT_COLUMNS)
+                .map_err(ApiError::internal)?;
+            for e in entries {
+                w.row(e.cells()).map_err(ApiError::internal)?;
+            }
+            w.finish().map_err(ApiError::internal)?;
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"audit.csv\"",
+                    ),
+                ],
+                buf,
+            )
+                .into_response())
+        }
+        Some(f) => Err(ApiError::BadRequest(format!("format `{f}`: json or csv"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ReportQuery {
+    date: Option<chrono::NaiveDate>,
+    format: Option<String>,
+}
+
+async fn report(
+    State(state): State<Arc<DaemonState>>,
+    user: User,
+    Path(kind): Path<String>,
+    Query(query): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    user.require(Role::Viewer)?;
+    let what = <ReportKind as clap::ValueEnum>::from_str(&kind, false)
+        .map_err(|_| ApiError::NotFound(format!("no report `{kind}`")))?;
+    let config = &state.app.config;
+    let today = chrono::Utc::now()
+        .with_timezone(&config.daemon.tz())
+        .date_naive();
+    let date = query.date.unwrap_or_else(|| what.default_date(today));
+    let (columns, rows) = what
+        .build(config, &state.app.store, date)
+        .await
+        .map_err(ApiError::internal)?;
+    let lang = &config.reports.language;
+    let name = format!("{}-{date}", what.name());
+    match query.format.as_deref().unwrap_or("json") {
+        "json" | "csv" => {
+            let csv = query.format.as_deref() == Some("csv");
+            let mut buf = Vec::new();
+            let fmt = if csv { TableFormat::Csv } else { TableFormat::Json };
+            let mut w = TableWriter::with_bom(&mut buf, fmt, columns, csv)
+                .map_err(ApiError::internal)?;
+            for r in rows {
+                w.row(r).map_err(ApiError::internal)?;
+            }
+            w.finish().map_err(ApiError::internal)?;
+            let ct = if csv {
+                "text/csv; charset=utf-8"
+            } else {
+                "application/json"
+            };
+            Ok(([(header::CONTENT_TYPE, ct)], buf).into_response())
+        }
+        "html" => {
+            let html = crate::reports::html::page(
+                &format!("{} {date}", what.name()),
+                columns,
+                &rows,
+                crate::reports::chart_of(columns),
+                lang,
+            );
+            Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+        }
+        "xlsx" => {
+            let bytes = crate::reports::xlsx::workbook(what.name(), columns, &rows, date, lang)
+                .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+            Ok((
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                            .to_string(),
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}.xlsx\""),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
+        f => Err(ApiError::BadRequest(format!(
+            "format `{f}`: json, csv, html or xlsx"
+        ))),
+    }
+}
