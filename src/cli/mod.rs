@@ -13,6 +13,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
+mod users;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "billrecon",
@@ -53,6 +55,11 @@ pub enum Command {
     Customers {
         #[command(subcommand)]
         cmd: ImportCmd,
+    },
+    /// Users and tokens of the finance HTTP API.
+    Users {
+        #[command(subcommand)]
+        cmd: users::UsersCmd,
     },
     /// Outstanding bills.
     Bills {
@@ -595,6 +602,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             println!("{summary}");
             code
         }
+        Command::Users { cmd } => users::run(&app, cmd).await?,
         Command::Match => {
             println!("{}", app.match_pending().await?);
             0
