@@ -12,4 +12,5 @@ mod matching;
 mod reports;
 mod scenario;
 mod systemd;
+mod users;
 mod verify;
