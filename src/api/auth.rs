@@ -117,7 +117,9 @@ pub fn digest(token: &str) -> String {
 /// Whether `s` looks like a user token (prefix and 64 lowercase hex digits).
 pub fn looks_like_token(s: &str) -> bool {
     s.strip_prefix(TOKEN_PREFIX).is_some_and(|h| {
-        h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -330,8 +332,7 @@ impl FromRequestParts<Arc<DaemonState>> for User {
             Some(Credentials::Cookie(token)) => {
                 if !is_safe(&parts.method) && !same_origin(&parts.headers) {
                     return Err(ApiError::Forbidden(
-                        "cross-origin request refused (the Origin does not match the Host)"
-                            .into(),
+                        "cross-origin request refused (the Origin does not match the Host)".into(),
                     ));
                 }
                 authenticate(store, &token, TokenKind::Session)

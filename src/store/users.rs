@@ -44,9 +44,13 @@ pub struct TokenOwner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevokeOutcome {
     /// Revoked now, with this many of their tokens that were still unrevoked.
-    Revoked { tokens: i64 },
+    Revoked {
+        tokens: i64,
+    },
     /// Already revoked at that time; nothing changed.
-    AlreadyRevoked { at: String },
+    AlreadyRevoked {
+        at: String,
+    },
     NotFound,
 }
 

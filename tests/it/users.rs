@@ -117,7 +117,9 @@ async fn cli_adds_lists_issues_and_revokes() {
     assert!(e.contains("revoked"), "{e}");
 
     let (csv, _) = cli.ok(&["users", "list"]);
-    assert!(csv.starts_with("name,role,created_by,created_at,revoked_at,active_tokens,last_used_at\n"));
+    assert!(
+        csv.starts_with("name,role,created_by,created_at,revoked_at,active_tokens,last_used_at\n")
+    );
 
     // the database holds digests, and the audit trail neither tokens nor digests
     let store = billrecon::store::Store::open(&format!(
@@ -151,7 +153,11 @@ async fn assert_no_plaintext(store: &billrecon::store::Store, tokens: &[&str]) {
         rows.iter()
             .flat_map(|r| {
                 (0..r.len())
-                    .map(|i| r.try_get::<Option<String>, _>(i).unwrap().unwrap_or_default())
+                    .map(|i| {
+                        r.try_get::<Option<String>, _>(i)
+                            .unwrap()
+                            .unwrap_or_default()
+                    })
                     .collect::<Vec<_>>()
             })
             .collect::<Vec<String>>()
@@ -161,10 +167,8 @@ async fn assert_no_plaintext(store: &billrecon::store::Store, tokens: &[&str]) {
          expires_at, revoked_at, last_used_at FROM user_tokens",
     )
     .await;
-    let audit = cells(
-        "SELECT at, actor, action, comment, before_state, after_state FROM audit_log",
-    )
-    .await;
+    let audit =
+        cells("SELECT at, actor, action, comment, before_state, after_state FROM audit_log").await;
     assert!(!stored.is_empty() && !audit.is_empty());
     for t in tokens {
         let hex = &t[4..];
@@ -257,8 +261,13 @@ impl Server {
     }
 
     async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(self.client.post(self.url(path)).bearer_auth(token).json(&body))
-            .await
+        self.call(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
     }
 
     async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -289,9 +298,16 @@ async fn roles_and_tokens(t: TestApp) {
     // no token, a malformed header, a wrong token: 401 with a JSON error
     let (st, body) = s.get("/api/v1/me", None).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    assert!(body["error"].as_str().unwrap().contains("authentication required"));
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("authentication required"));
     let (st, _) = s
-        .call(s.client.get(s.url("/api/v1/me")).header("authorization", "Basic eDp5"))
+        .call(
+            s.client
+                .get(s.url("/api/v1/me"))
+                .header("authorization", "Basic eDp5"),
+        )
         .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let (st, _) = s.get("/api/v1/me", Some(&auth::new_token().0)).await;
@@ -299,40 +315,72 @@ async fn roles_and_tokens(t: TestApp) {
 
     // a viewer may read who they are, not administer
     let (st, body) = s.get("/api/v1/me", Some(&viewer)).await;
-    assert_eq!((st, body), (StatusCode::OK, json!({"name": "vic", "role": "viewer"})));
+    assert_eq!(
+        (st, body),
+        (StatusCode::OK, json!({"name": "vic", "role": "viewer"}))
+    );
     let (st, body) = s.get("/api/v1/users", Some(&viewer)).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    assert!(body["error"].as_str().unwrap().contains("admin role"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("admin role"),
+        "{body}"
+    );
     let (st, _) = s
-        .post("/api/v1/users", &viewer, json!({"name": "x", "role": "admin"}))
+        .post(
+            "/api/v1/users",
+            &viewer,
+            json!({"name": "x", "role": "admin"}),
+        )
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 
     // the admin adds a clerk, whose token works at once
     let (st, body) = s
-        .post("/api/v1/users", &admin, json!({"name": "clara", "role": "clerk"}))
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"name": "clara", "role": "clerk"}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{body}");
-    assert_eq!((body["name"].clone(), body["role"].clone()), (json!("clara"), json!("clerk")));
+    assert_eq!(
+        (body["name"].clone(), body["role"].clone()),
+        (json!("clara"), json!("clerk"))
+    );
     let clerk = body["token"].as_str().unwrap().to_string();
     assert!(auth::looks_like_token(&clerk));
     let (st, body) = s.get("/api/v1/me", Some(&clerk)).await;
-    assert_eq!((st, body), (StatusCode::OK, json!({"name": "clara", "role": "clerk"})));
+    assert_eq!(
+        (st, body),
+        (StatusCode::OK, json!({"name": "clara", "role": "clerk"}))
+    );
     let (st, _) = s.get("/api/v1/users", Some(&clerk)).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 
     // refused additions
     let (st, _) = s
-        .post("/api/v1/users", &admin, json!({"name": "clara", "role": "viewer"}))
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"name": "clara", "role": "viewer"}),
+        )
         .await;
     assert_eq!(st, StatusCode::CONFLICT);
     let (st, body) = s
-        .post("/api/v1/users", &admin, json!({"name": "eve", "role": "root"}))
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"name": "eve", "role": "root"}),
+        )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body["error"].as_str().unwrap().contains("unknown role"));
     let (st, _) = s
-        .post("/api/v1/users", &admin, json!({"name": "a b", "role": "viewer"}))
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"name": "a b", "role": "viewer"}),
+        )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     let (st, _) = s
@@ -347,11 +395,15 @@ async fn roles_and_tokens(t: TestApp) {
     assert_eq!(st, StatusCode::BAD_REQUEST);
 
     // another token for the clerk
-    let (st, body) = s.post("/api/v1/users/clara/tokens", &admin, json!({})).await;
+    let (st, body) = s
+        .post("/api/v1/users/clara/tokens", &admin, json!({}))
+        .await;
     assert_eq!(st, StatusCode::CREATED);
     let clerk2 = body["token"].as_str().unwrap().to_string();
     assert_eq!(s.get("/api/v1/me", Some(&clerk2)).await.0, StatusCode::OK);
-    let (st, _) = s.post("/api/v1/users/nobody/tokens", &admin, json!({})).await;
+    let (st, _) = s
+        .post("/api/v1/users/nobody/tokens", &admin, json!({}))
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 
     let (st, body) = s.get("/api/v1/users", Some(&admin)).await;
@@ -371,12 +423,26 @@ async fn roles_and_tokens(t: TestApp) {
     assert_eq!(st, StatusCode::OK, "{body}");
     assert_eq!(body["tokens_revoked"], 2);
     for t in [&clerk, &clerk2] {
-        assert_eq!(s.get("/api/v1/me", Some(t)).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            s.get("/api/v1/me", Some(t)).await.0,
+            StatusCode::UNAUTHORIZED
+        );
     }
-    assert_eq!(s.delete("/api/v1/users/clara", &admin).await.0, StatusCode::CONFLICT);
-    assert_eq!(s.delete("/api/v1/users/nobody", &admin).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(s.delete("/api/v1/users/root", &admin).await.0, StatusCode::CONFLICT);
-    let (st, _) = s.post("/api/v1/users/clara/tokens", &admin, json!({})).await;
+    assert_eq!(
+        s.delete("/api/v1/users/clara", &admin).await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        s.delete("/api/v1/users/nobody", &admin).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.delete("/api/v1/users/root", &admin).await.0,
+        StatusCode::CONFLICT
+    );
+    let (st, _) = s
+        .post("/api/v1/users/clara/tokens", &admin, json!({}))
+        .await;
     assert_eq!(st, StatusCode::CONFLICT);
 
     // the database holds no token; the audit names the admin
@@ -394,10 +460,19 @@ async fn roles_and_tokens(t: TestApp) {
     loop {
         let mut conn = s.app.store.pool().acquire().await.unwrap();
         let users = db::list(&mut conn).await.unwrap();
-        if users.iter().find(|u| u.name == "vic").unwrap().last_used_at.is_some() {
+        if users
+            .iter()
+            .find(|u| u.name == "vic")
+            .unwrap()
+            .last_used_at
+            .is_some()
+        {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "last_used_at never set");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "last_used_at never set"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     s.stop().await;
@@ -461,19 +536,34 @@ async fn web_login_session_logout_and_csrf() {
     assert!(!header.contains("Secure"), "{header}");
     assert!(auth::looks_like_token(&session) && session != admin);
     let cookie = format!("billrecon_session={session}");
+    // behind a TLS proxy (X-Forwarded-Proto: https) the cookie is Secure
+    let r = s
+        .client
+        .post(s.url("/ui/login"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("token", admin.clone())])
+        .send()
+        .await
+        .unwrap();
+    let (_, header) = session_cookie(&r).expect("a session cookie");
+    assert!(header.contains("Secure"), "{header}");
 
     let with_cookie = |rb: reqwest::RequestBuilder| rb.header("cookie", cookie.clone());
     let (st, body) = s.call(with_cookie(s.client.get(s.url("/api/v1/me")))).await;
-    assert_eq!((st, body), (StatusCode::OK, json!({"name": "root", "role": "admin"})));
+    assert_eq!(
+        (st, body),
+        (StatusCode::OK, json!({"name": "root", "role": "admin"}))
+    );
 
     // the session expires as configured
     {
         let mut conn = s.app.store.pool().acquire().await.unwrap();
-        let expires: String = sqlx::query("SELECT expires_at FROM user_tokens WHERE kind = 'session'")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap()
-            .get(0);
+        let expires: String =
+            sqlx::query("SELECT expires_at FROM user_tokens WHERE kind = 'session'")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap()
+                .get(0);
         let expires = chrono::DateTime::parse_from_rfc3339(&expires).unwrap();
         let hours = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes();
         assert!((115..=120).contains(&hours), "{hours} minutes");
@@ -501,7 +591,9 @@ async fn web_login_session_logout_and_csrf() {
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
     assert!(body["error"].as_str().unwrap().contains("cross-origin"));
-    let (st, _) = s.call(add("x2").header("sec-fetch-site", "cross-site")).await;
+    let (st, _) = s
+        .call(add("x2").header("sec-fetch-site", "cross-site"))
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     let (st, _) = s.call(add("x3").header("origin", s.http.clone())).await;
     assert_eq!(st, StatusCode::CREATED);
@@ -532,7 +624,10 @@ async fn web_login_session_logout_and_csrf() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/ui/login");
     let (cleared, header) = session_cookie(&r).expect("the cookie is cleared");
-    assert!(cleared.is_empty() && header.contains("Max-Age=0"), "{header}");
+    assert!(
+        cleared.is_empty() && header.contains("Max-Age=0"),
+        "{header}"
+    );
     let (st, _) = s.call(with_cookie(s.client.get(s.url("/api/v1/me")))).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     // the API token itself still works
@@ -541,10 +636,17 @@ async fn web_login_session_logout_and_csrf() {
     // an expired session is refused
     let (expired, digest) = auth::new_token();
     let past = db::stamp(chrono::Utc::now() - chrono::Duration::minutes(1));
-    db::issue_token(&s.app.store, "root", &digest, TokenKind::Session, Some(past), "root")
-        .await
-        .unwrap()
-        .unwrap();
+    db::issue_token(
+        &s.app.store,
+        "root",
+        &digest,
+        TokenKind::Session,
+        Some(past),
+        "root",
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let (st, body) = s
         .call(
             s.client
@@ -553,7 +655,10 @@ async fn web_login_session_logout_and_csrf() {
         )
         .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    assert!(body["error"].as_str().unwrap().contains("session"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("session"),
+        "{body}"
+    );
     s.stop().await;
 }
 
@@ -569,20 +674,35 @@ async fn last_use_is_written_at_most_once_a_minute() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((owner.name.as_str(), owner.role.as_str()), ("vic", "viewer"));
+    assert_eq!(
+        (owner.name.as_str(), owner.role.as_str()),
+        ("vic", "viewer")
+    );
     assert!(db::touch(&mut conn, owner.token_id, now).await.unwrap());
-    assert!(!db::touch(&mut conn, owner.token_id, now + chrono::Duration::seconds(30))
-        .await
-        .unwrap());
-    assert!(db::touch(&mut conn, owner.token_id, now + chrono::Duration::seconds(61))
-        .await
-        .unwrap());
+    assert!(!db::touch(
+        &mut conn,
+        owner.token_id,
+        now + chrono::Duration::seconds(30)
+    )
+    .await
+    .unwrap());
+    assert!(db::touch(
+        &mut conn,
+        owner.token_id,
+        now + chrono::Duration::seconds(61)
+    )
+    .await
+    .unwrap());
     // a revoked user's token is not found
     drop(conn);
-    auth::revoke_user(&t.app.store, "vic", "cli:test").await.unwrap();
-    let mut conn = t.app.store.pool().acquire().await.unwrap();
-    assert!(db::lookup(&mut conn, &auth::digest(&token), &db::stamp(now))
+    auth::revoke_user(&t.app.store, "vic", "cli:test")
         .await
-        .unwrap()
-        .is_none());
+        .unwrap();
+    let mut conn = t.app.store.pool().acquire().await.unwrap();
+    assert!(
+        db::lookup(&mut conn, &auth::digest(&token), &db::stamp(now))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
