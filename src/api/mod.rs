@@ -2,6 +2,10 @@
 //! every bank is healthy, else 503 with the list of what is not), `GET /metrics`
 //! (Prometheus text format).
 
+pub mod auth;
+pub mod error;
+pub mod users;
+
 use crate::scheduler::DaemonState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -16,6 +20,8 @@ pub fn router(state: Arc<DaemonState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/gateway/receipts", axum::routing::post(gateway_receipt))
+        .merge(auth::routes())
+        .merge(users::routes())
         .with_state(state)
 }
 

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 mod exceptions;
+mod users;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -55,6 +56,11 @@ pub enum Command {
     Customers {
         #[command(subcommand)]
         cmd: ImportCmd,
+    },
+    /// Users and tokens of the finance HTTP API.
+    Users {
+        #[command(subcommand)]
+        cmd: users::UsersCmd,
     },
     /// Outstanding bills.
     Bills {
@@ -599,6 +605,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             println!("{summary}");
             code
         }
+        Command::Users { cmd } => users::run(&app, cmd).await?,
         Command::Match => {
             println!("{}", app.match_pending().await?);
             0

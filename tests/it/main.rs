@@ -12,5 +12,6 @@ mod matching;
 mod reports;
 mod scenario;
 mod systemd;
+mod users;
 mod verify;
 mod workbench;
