@@ -33,3 +33,4 @@ pub mod scheduler;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod workbench;
