@@ -11,5 +11,6 @@ mod ingest;
 mod matching;
 mod reports;
 mod scenario;
+mod suggest;
 mod systemd;
 mod verify;
