@@ -238,7 +238,7 @@ async fn auto_pick_refuses_two_bills_with_the_same_balance() {
     let t = TestApp::spawn().await;
     t.bills(&[
         ("SAME-A", "4100000001", "150.00", "2026-10-20", ""),
-        ("SAME-B", "4100000002", "150.00", "2026-10-21", ""),
+        ("SAME-B", "4100000002", "150.00", "2026-10-19", ""),
         ("ONLY-C", "4100000003", "275.00", "2026-10-20", ""),
     ])
     .await;
@@ -265,7 +265,8 @@ async fn auto_pick_refuses_two_bills_with_the_same_balance() {
         .filter(|c| kinds(c).contains(&"amount_equals_bill_balance"))
         .collect();
     assert_eq!(exact.len(), 2, "{s:#?}");
-    // the payer's own name ranks their bill first, but two bills fit: no automatic pick
+    // the payer's own name ranks their bill first (the other is due earlier), but two bills
+    // fit: no automatic pick
     assert_eq!(s[0].bill_id.as_deref(), Some("SAME-A"), "{s:#?}");
     assert!(auto_pick(&s, cents("150.00"), 0.5).is_none());
 
