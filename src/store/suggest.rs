@@ -226,11 +226,7 @@ pub async fn customers(
         for r in rows {
             out.push(
                 (|| -> Result<_, sqlx::Error> {
-                    Ok((
-                        r.try_get(0)?,
-                        r.try_get(1)?,
-                        r.try_get::<i64, _>(2)? != 0,
-                    ))
+                    Ok((r.try_get(0)?, r.try_get(1)?, r.try_get::<i64, _>(2)? != 0))
                 })()
                 .op("reading customers for suggestions")?,
             );

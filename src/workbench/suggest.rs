@@ -109,14 +109,15 @@ impl SuggestReason {
             (Self::AmountEqualsBillBalance, false) => {
                 "The amount equals the open balance of this bill".into()
             }
-            (Self::AmountEqualsAccountBalance, true) => "付款金额等于该户所有未付账单的余额合计".into(),
+            (Self::AmountEqualsAccountBalance, true) => {
+                "付款金额等于该户所有未付账单的余额合计".into()
+            }
             (Self::AmountEqualsAccountBalance, false) => {
                 "The amount equals the total open balance of this account".into()
             }
-            (Self::NameResembles { similarity }, true) => format!(
-                "付款人名称与户名相似（相似度 {:.0}%）",
-                similarity * 100.0
-            ),
+            (Self::NameResembles { similarity }, true) => {
+                format!("付款人名称与户名相似（相似度 {:.0}%）", similarity * 100.0)
+            }
             (Self::NameResembles { similarity }, false) => format!(
                 "The payer's name resembles the account holder's ({:.0}% similar)",
                 similarity * 100.0
@@ -150,9 +151,9 @@ impl SuggestReason {
             (Self::CheckDigitRepaired { token }, true) => {
                 format!("参考号 {token} 的校验位有误，去掉校验位后即指向此项")
             }
-            (Self::CheckDigitRepaired { token }, false) => format!(
-                "Reference {token} has wrong check digits; without them it names this"
-            ),
+            (Self::CheckDigitRepaired { token }, false) => {
+                format!("Reference {token} has wrong check digits; without them it names this")
+            }
             (Self::SamePayerPaidThisAccountBefore { payments }, true) => {
                 format!("同一付款账户此前已为该户缴费 {payments} 次")
             }
@@ -376,9 +377,7 @@ pub fn score(reasons: &[SuggestReason]) -> u8 {
 /// the same balance.
 pub fn auto_pick(s: &[Suggestion], amount_minor: i64, min_similarity: f64) -> Option<&Suggestion> {
     let mut exact = s.iter().filter(|c| {
-        c.bill_id.is_some()
-            && c.open_minor == amount_minor
-            && c.has("amount_equals_bill_balance")
+        c.bill_id.is_some() && c.open_minor == amount_minor && c.has("amount_equals_bill_balance")
     });
     let pick = exact.next()?;
     if exact.next().is_some() {
@@ -387,9 +386,9 @@ pub fn auto_pick(s: &[Suggestion], amount_minor: i64, min_similarity: f64) -> Op
     if pick.name_similarity() < min_similarity {
         return None;
     }
-    let close = s.iter().any(|o| {
-        !std::ptr::eq(o, pick) && o.score as i32 >= pick.score as i32 - 10
-    });
+    let close = s
+        .iter()
+        .any(|o| !std::ptr::eq(o, pick) && o.score as i32 >= pick.score as i32 - 10);
     (!close).then_some(pick)
 }
 
@@ -497,10 +496,15 @@ impl Suggester {
         let mut best_bill: BTreeMap<String, (u8, SuggestReason, String)> = BTreeMap::new();
         let mut best_acct: BTreeMap<String, (u8, SuggestReason)> = BTreeMap::new();
         for (tok, rf) in &tokens {
-            let budget = if rf.is_some() { edit_budget(tok).min(1) } else { edit_budget(tok) };
+            let budget = if rf.is_some() {
+                edit_budget(tok).min(1)
+            } else {
+                edit_budget(tok)
+            };
             let chars: Vec<char> = tok.chars().collect();
             let len = chars.len();
-            self.ensure(conn, len.saturating_sub(budget), len + budget).await?;
+            self.ensure(conn, len.saturating_sub(budget), len + budget)
+                .await?;
             for l in len.saturating_sub(budget)..=len + budget {
                 for (key, bill, account) in self.bills.get(&l).into_iter().flatten() {
                     let kc: Vec<char> = key.chars().collect();
@@ -540,15 +544,19 @@ impl Suggester {
         }
 
         // 2. payer history
-        if let Some(pa) = p.payer_account.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some(pa) = p
+            .payer_account
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             for (account, n) in store::suggest::payer_history(conn, pa, p.id, 5).await? {
                 found(&mut order, &account);
-                acct_reasons
-                    .entry(account)
-                    .or_default()
-                    .push(SuggestReason::SamePayerPaidThisAccountBefore {
+                acct_reasons.entry(account).or_default().push(
+                    SuggestReason::SamePayerPaidThisAccountBefore {
                         payments: u32::try_from(n).unwrap_or(u32::MAX),
-                    });
+                    },
+                );
             }
         }
 
@@ -573,12 +581,11 @@ impl Suggester {
         if order.is_empty() {
             return Ok(vec![]);
         }
-        let customers: HashMap<String, (String, bool)> =
-            store::suggest::customers(conn, &order)
-                .await?
-                .into_iter()
-                .map(|(a, n, k)| (a, (n, k)))
-                .collect();
+        let customers: HashMap<String, (String, bool)> = store::suggest::customers(conn, &order)
+            .await?
+            .into_iter()
+            .map(|(a, n, k)| (a, (n, k)))
+            .collect();
         let mut open: BTreeMap<String, Vec<store::bills::BillRow>> = BTreeMap::new();
         for b in store::bills::open_for_accounts(conn, &order).await? {
             open.entry(b.account_no.clone()).or_default().push(b);
@@ -718,7 +725,12 @@ fn broken_rf_body(key: &str) -> Option<String> {
 fn token_reason(tok: &str, rf: &Option<String>, d: usize, bill: bool) -> (u8, SuggestReason) {
     let edits = u8::try_from(d).unwrap_or(u8::MAX);
     match rf {
-        Some(orig) if d == 0 => (1, SuggestReason::CheckDigitRepaired { token: orig.clone() }),
+        Some(orig) if d == 0 => (
+            1,
+            SuggestReason::CheckDigitRepaired {
+                token: orig.clone(),
+            },
+        ),
         _ => {
             let token = tok.to_string();
             let rank = if d == 0 { 0 } else { 1 + edits };
@@ -757,10 +769,7 @@ pub async fn suggest(
 /// exception resolved in between is left alone (`status = 'open'` in the UPDATE); one whose
 /// bills changed in between gets the new answer on the next refresh: the column is a hint for
 /// ordering the queue, never used to move money.
-pub async fn refresh_suggested_accounts(
-    store: &Store,
-    banks: &[Bank],
-) -> Result<u64, StoreError> {
+pub async fn refresh_suggested_accounts(store: &Store, banks: &[Bank]) -> Result<u64, StoreError> {
     let patterns: HashMap<&str, &[Regex]> = banks
         .iter()
         .map(|b| (b.id.as_str(), b.reference_patterns.as_slice()))
@@ -818,7 +827,11 @@ mod tests {
         assert_eq!(edit_distance("B2026100005", "B2026109995", 2), None);
         assert_eq!(edit_distance("B2026100005", "B2026109905", 2), Some(2));
         assert_eq!(edit_distance("3100000005", "31000005", 2), Some(2));
-        assert_eq!(edit_distance("3100000005", "3100005", 2), None, "3 deletions");
+        assert_eq!(
+            edit_distance("3100000005", "3100005", 2),
+            None,
+            "3 deletions"
+        );
         assert_eq!(edit_distance("", "ab", 2), Some(2));
     }
 
@@ -838,18 +851,28 @@ mod tests {
         assert_eq!(edit_budget("3100000005"), 2);
         assert_eq!(edit_budget("B20261"), 1);
         assert_eq!(edit_budget("31000"), 0);
-        assert_eq!(edit_budget("ELECTRICITY"), 0, "words without digits are not ids");
+        assert_eq!(
+            edit_budget("ELECTRICITY"),
+            0,
+            "words without digits are not ids"
+        );
     }
 
     #[test]
     fn names_drop_case_spaces_punctuation_and_company_suffixes() {
         assert_eq!(normalize_name("Acme Trading Co., Ltd."), "acmetrading");
-        assert_eq!(normalize_name("ACME TRADING COMPANY LIMITED"), "acmetrading");
+        assert_eq!(
+            normalize_name("ACME TRADING COMPANY LIMITED"),
+            "acmetrading"
+        );
         assert_eq!(normalize_name("北京华电科技有限公司"), "北京华电科技");
         assert_eq!(normalize_name("华电集团股份有限公司"), "华电");
         assert_eq!(normalize_name(" 张 伟 "), "张伟");
         assert_eq!(normalize_name("Co."), "co", "a suffix alone is the name");
-        assert_eq!(name_similarity("Harbour Logistics Ltd", "HARBOUR LOGISTICS LIMITED"), 1.0);
+        assert_eq!(
+            name_similarity("Harbour Logistics Ltd", "HARBOUR LOGISTICS LIMITED"),
+            1.0
+        );
         assert_eq!(name_similarity("张伟", "张 伟"), 1.0);
         assert!((name_similarity("张伟", "张玮") - 0.5).abs() < 1e-9);
         assert!(name_similarity("刘洋", "赵强") < NAME_MIN);
@@ -883,10 +906,18 @@ mod tests {
         assert_eq!(score(&[near(0)]), 50);
         assert_eq!(score(&[near(1)]), 35);
         assert_eq!(score(&[near(2)]), 20);
-        assert_eq!(score(&[near(2), near(1)]), 35, "only the best reference counts");
+        assert_eq!(
+            score(&[near(2), near(1)]),
+            35,
+            "only the best reference counts"
+        );
         assert_eq!(score(&[CheckDigitRepaired { token: "RF".into() }]), 45);
         assert_eq!(score(&[AmountEqualsBillBalance]), 30);
-        assert_eq!(score(&[NameResembles { similarity: 0.5 }]), 0, "below NAME_MIN");
+        assert_eq!(
+            score(&[NameResembles { similarity: 0.5 }]),
+            0,
+            "below NAME_MIN"
+        );
         assert_eq!(
             score(&[AmountEqualsBillBalance, NameResembles { similarity: 1.0 }]),
             30 + 25 + 10
@@ -896,8 +927,12 @@ mod tests {
             30 + 10
         );
         assert_eq!(
-            score(&[near(0), SamePayerPaidThisAccountBefore { payments: 3 }, AmountEqualsBillBalance,
-                NameResembles { similarity: 1.0 }]),
+            score(&[
+                near(0),
+                SamePayerPaidThisAccountBefore { payments: 3 },
+                AmountEqualsBillBalance,
+                NameResembles { similarity: 1.0 }
+            ]),
             100,
             "capped"
         );
@@ -907,34 +942,79 @@ mod tests {
     fn ranking_is_by_score_then_due_date_then_bill_id() {
         use SuggestReason::*;
         let mut v = vec![
-            (sugg(Some("B2"), 1, vec![AmountEqualsBillBalance]), "2026-10-20".to_string()),
-            (sugg(Some("B1"), 1, vec![AmountEqualsBillBalance]), "2026-10-20".to_string()),
-            (sugg(Some("B0"), 1, vec![AmountEqualsBillBalance]), "2026-11-20".to_string()),
-            (sugg(None, 1, vec![SamePayerPaidThisAccountBefore { payments: 1 }]), "2026-12-01".into()),
-            (sugg(Some("B9"), 1, vec![AmountEqualsBillBalance]), "2026-09-20".to_string()),
+            (
+                sugg(Some("B2"), 1, vec![AmountEqualsBillBalance]),
+                "2026-10-20".to_string(),
+            ),
+            (
+                sugg(Some("B1"), 1, vec![AmountEqualsBillBalance]),
+                "2026-10-20".to_string(),
+            ),
+            (
+                sugg(Some("B0"), 1, vec![AmountEqualsBillBalance]),
+                "2026-11-20".to_string(),
+            ),
+            (
+                sugg(
+                    None,
+                    1,
+                    vec![SamePayerPaidThisAccountBefore { payments: 1 }],
+                ),
+                "2026-12-01".into(),
+            ),
+            (
+                sugg(Some("B9"), 1, vec![AmountEqualsBillBalance]),
+                "2026-09-20".to_string(),
+            ),
         ];
         rank(&mut v);
         let ids: Vec<Option<&str>> = v.iter().map(|(s, _)| s.bill_id.as_deref()).collect();
-        assert_eq!(ids, vec![None, Some("B9"), Some("B1"), Some("B2"), Some("B0")]);
+        assert_eq!(
+            ids,
+            vec![None, Some("B9"), Some("B1"), Some("B2"), Some("B0")]
+        );
     }
 
     #[test]
     fn auto_pick_only_in_the_unique_exact_case() {
         use SuggestReason::*;
         let exact = |b, sim| {
-            sugg(Some(b), 500, vec![AmountEqualsBillBalance, NameResembles { similarity: sim }])
+            sugg(
+                Some(b),
+                500,
+                vec![AmountEqualsBillBalance, NameResembles { similarity: sim }],
+            )
         };
-        let one = vec![exact("B1", 1.0), sugg(Some("B2"), 400, vec![NameResembles { similarity: 1.0 }])];
-        assert_eq!(auto_pick(&one, 500, 0.9).and_then(|s| s.bill_id.as_deref()), Some("B1"));
+        let one = vec![
+            exact("B1", 1.0),
+            sugg(Some("B2"), 400, vec![NameResembles { similarity: 1.0 }]),
+        ];
+        assert_eq!(
+            auto_pick(&one, 500, 0.9).and_then(|s| s.bill_id.as_deref()),
+            Some("B1")
+        );
         assert!(auto_pick(&one, 501, 0.9).is_none(), "other amount");
-        assert!(auto_pick(&one, 500, 1.01).is_none(), "name not similar enough");
+        assert!(
+            auto_pick(&one, 500, 1.01).is_none(),
+            "name not similar enough"
+        );
         let two = vec![exact("B1", 1.0), exact("B2", 1.0)];
-        assert!(auto_pick(&two, 500, 0.9).is_none(), "two bills with that balance");
+        assert!(
+            auto_pick(&two, 500, 0.9).is_none(),
+            "two bills with that balance"
+        );
         let close = vec![
             exact("B1", 1.0),
-            sugg(Some("B2"), 400, vec![near_ref(), SamePayerPaidThisAccountBefore { payments: 1 }]),
+            sugg(
+                Some("B2"),
+                400,
+                vec![near_ref(), SamePayerPaidThisAccountBefore { payments: 1 }],
+            ),
         ];
-        assert!(auto_pick(&close, 500, 0.9).is_none(), "a rival within 10 points");
+        assert!(
+            auto_pick(&close, 500, 0.9).is_none(),
+            "a rival within 10 points"
+        );
         assert!(auto_pick(&[], 500, 0.0).is_none());
     }
 

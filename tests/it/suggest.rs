@@ -119,7 +119,9 @@ async fn queue(t: &TestApp) {
 /// The first suggestion is `bill` (None: the account as a whole) of `account`, clearly ahead
 /// of the next one, and carries `kind`.
 fn assert_first(s: &[Suggestion], account: &str, bill: Option<&str>, kind: &str) {
-    let first = s.first().unwrap_or_else(|| panic!("no suggestion, wanted {account}"));
+    let first = s
+        .first()
+        .unwrap_or_else(|| panic!("no suggestion, wanted {account}"));
     assert_eq!(
         (first.account_no.as_str(), first.bill_id.as_deref()),
         (account, bill),
@@ -134,7 +136,12 @@ fn assert_first(s: &[Suggestion], account: &str, bill: Option<&str>, kind: &str)
 
 async fn check(t: &TestApp) {
     let s = suggestions(t, "TYPO", DEFAULT_LIMIT).await;
-    assert_first(&s, "3100000005", Some("B202610-0005"), "reference_near_bill");
+    assert_first(
+        &s,
+        "3100000005",
+        Some("B202610-0005"),
+        "reference_near_bill",
+    );
     assert_eq!(
         serde_json::to_value(&s[0].reasons[0]).unwrap(),
         serde_json::json!({"kind": "reference_near_bill", "token": "B2026100095", "edits": 1})
@@ -145,7 +152,12 @@ async fn check(t: &TestApp) {
     assert!(s.len() <= DEFAULT_LIMIT);
 
     let s = suggestions(t, "SWAP", DEFAULT_LIMIT).await;
-    assert_first(&s, "3100000012", Some("B202610-0012"), "reference_near_bill");
+    assert_first(
+        &s,
+        "3100000012",
+        Some("B202610-0012"),
+        "reference_near_bill",
+    );
     assert_eq!(
         serde_json::to_value(&s[0].reasons[0]).unwrap()["edits"],
         1,
@@ -153,10 +165,20 @@ async fn check(t: &TestApp) {
     );
 
     let s = suggestions(t, "RFBAD", DEFAULT_LIMIT).await;
-    assert_first(&s, "3100000007", Some("B202610-0007"), "check_digit_repaired");
+    assert_first(
+        &s,
+        "3100000007",
+        Some("B202610-0007"),
+        "check_digit_repaired",
+    );
 
     let s = suggestions(t, "NOREF", DEFAULT_LIMIT).await;
-    assert_first(&s, "3100000005", Some("B202610-0005"), "amount_equals_bill_balance");
+    assert_first(
+        &s,
+        "3100000005",
+        Some("B202610-0005"),
+        "amount_equals_bill_balance",
+    );
     assert!(kinds(&s[0]).contains(&"name_resembles"), "{s:#?}");
     assert_eq!(s[0].name_similarity(), 1.0);
     let picked = auto_pick(&s, cents("12000.00"), 0.9).expect("the unique exact case");
@@ -164,7 +186,12 @@ async fn check(t: &TestApp) {
     assert!(auto_pick(&s, cents("12000.01"), 0.9).is_none());
 
     let s = suggestions(t, "TWO", DEFAULT_LIMIT).await;
-    assert_first(&s, "3100000002", Some("B202610-0002"), "amount_equals_bill_balance");
+    assert_first(
+        &s,
+        "3100000002",
+        Some("B202610-0002"),
+        "amount_equals_bill_balance",
+    );
     assert!(kinds(&s[0]).contains(&"reference_near_account"));
     assert!(
         s.iter().any(|c| c.account_no == "3100000001"),
@@ -172,7 +199,12 @@ async fn check(t: &TestApp) {
     );
 
     let s = suggestions(t, "AGAIN", DEFAULT_LIMIT).await;
-    assert_first(&s, "3100000010", None, "same_payer_paid_this_account_before");
+    assert_first(
+        &s,
+        "3100000010",
+        None,
+        "same_payer_paid_this_account_before",
+    );
     assert_eq!(s[0].open_minor, 0, "its only bill is paid");
 
     let s = suggestions(t, "NOTHING", DEFAULT_LIMIT).await;
