@@ -398,10 +398,10 @@ pub fn auto_pick(s: &[Suggestion], amount_minor: i64, min_similarity: f64) -> Op
 /// Key sets read once per length and reused for every payment it serves.
 #[derive(Default)]
 struct Suggester {
-    /// length -> (bill_key, bill_id, account_no)
-    bills: HashMap<usize, Vec<(String, String, String)>>,
-    /// length -> (account_key, account_no)
-    accounts: HashMap<usize, Vec<(String, String)>>,
+    /// length -> (bill_key as chars, bill_id, account_no)
+    bills: HashMap<usize, Vec<(Vec<char>, String, String)>>,
+    /// length -> (account_key as chars, account_no)
+    accounts: HashMap<usize, Vec<(Vec<char>, String)>>,
 }
 
 impl Suggester {
@@ -431,13 +431,19 @@ impl Suggester {
                 store::suggest::open_bill_keys(conn, start as i64, end as i64).await?
             {
                 let l = key.chars().count();
-                self.bills.entry(l).or_default().push((key, bill, account));
+                self.bills
+                    .entry(l)
+                    .or_default()
+                    .push((key.chars().collect(), bill, account));
             }
             for (key, account) in
                 store::suggest::account_keys(conn, start as i64, end as i64).await?
             {
                 let l = key.chars().count();
-                self.accounts.entry(l).or_default().push((key, account));
+                self.accounts
+                    .entry(l)
+                    .or_default()
+                    .push((key.chars().collect(), account));
             }
         }
         Ok(())
@@ -507,8 +513,7 @@ impl Suggester {
                 .await?;
             for l in len.saturating_sub(budget)..=len + budget {
                 for (key, bill, account) in self.bills.get(&l).into_iter().flatten() {
-                    let kc: Vec<char> = key.chars().collect();
-                    if let Some(d) = osa_bounded(&chars, &kc, budget) {
+                    if let Some(d) = osa_bounded(&chars, key, budget) {
                         let (rank, reason) = token_reason(tok, rf, d, true);
                         if best_bill.get(bill).is_none_or(|b| rank < b.0) {
                             best_bill.insert(bill.clone(), (rank, reason, account.clone()));
@@ -516,8 +521,7 @@ impl Suggester {
                     }
                 }
                 for (key, account) in self.accounts.get(&l).into_iter().flatten() {
-                    let kc: Vec<char> = key.chars().collect();
-                    if let Some(d) = osa_bounded(&chars, &kc, budget) {
+                    if let Some(d) = osa_bounded(&chars, key, budget) {
                         let (rank, reason) = token_reason(tok, rf, d, false);
                         if best_acct.get(account).is_none_or(|b| rank < b.0) {
                             best_acct.insert(account.clone(), (rank, reason));
