@@ -5,6 +5,8 @@
 pub mod auth;
 pub mod error;
 pub mod users;
+pub mod ui;
+pub mod workbench;
 
 use crate::scheduler::DaemonState;
 use axum::extract::State;
@@ -22,6 +24,8 @@ pub fn router(state: Arc<DaemonState>) -> Router {
         .route("/gateway/receipts", axum::routing::post(gateway_receipt))
         .merge(auth::routes())
         .merge(users::routes())
+        .merge(workbench::routes())
+        .merge(ui::routes())
         .with_state(state)
 }
 

@@ -14,6 +14,7 @@ pub mod matching;
 pub mod notices;
 pub mod reports;
 pub mod runs;
+pub mod suggest;
 pub mod users;
 pub mod workbench;
 

@@ -9,6 +9,7 @@
 //! - `suggest`: ranked candidate bills for a payment, and a bank's narrow auto-rule.
 
 pub mod resolve;
+pub mod suggest;
 
 use serde::Serialize;
 

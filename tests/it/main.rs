@@ -11,6 +11,7 @@ mod ingest;
 mod matching;
 mod reports;
 mod scenario;
+mod suggest;
 mod systemd;
 mod users;
 mod verify;
