@@ -84,10 +84,23 @@ impl App {
         Ok((results, summary))
     }
 
-    /// Matches every pending payment, then queues receipts for what was applied (when
-    /// `dunning.receipt_channels` asks for them).
+    /// Matches every pending payment; when exceptions were raised, applies the banks'
+    /// auto-rules and refreshes the queue's suggested accounts; then queues receipts for what
+    /// was applied (when `dunning.receipt_channels` asks for them).
     pub async fn match_pending(&self) -> Result<MatchSummary, StoreError> {
         let summary = self.matcher.run(&self.store).await?;
+        if summary.exception > 0 {
+            match crate::workbench::after_matching(&self.store, &self.config, &self.banks).await {
+                Ok(h) if h.auto_resolved > 0 => {
+                    tracing::info!(
+                        auto_resolved = h.auto_resolved,
+                        "exceptions resolved by auto-rules"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "exception housekeeping failed"),
+            }
+        }
         if summary.processed > 0 {
             match crate::dunning::notices::queue_receipts(&self.config, &self.store).await {
                 Ok(0) => {}

@@ -4,8 +4,8 @@
 
 pub mod auth;
 pub mod error;
-pub mod users;
 pub mod ui;
+pub mod users;
 pub mod workbench;
 
 use crate::scheduler::DaemonState;

@@ -7,9 +7,9 @@
 //! Login is by API token (`billrecon users add`), which opens a session cookie
 //! ([`super::auth`]); the forms post back to the same origin (checked there).
 
-use super::workbench::{actor, detail_view, QueueQuery};
 use super::auth::{Role, User};
 use super::error::ApiError;
+use super::workbench::{actor, detail_view, QueueQuery};
 use crate::domain::money_text;
 use crate::reports::ReportKind;
 use crate::scheduler::DaemonState;
@@ -72,10 +72,22 @@ fn labels(lang: &str) -> BTreeMap<&'static str, &'static str> {
         ("login_title", "对账工作台登录", "Reconciliation workbench"),
         ("login", "登录", "Log in"),
         ("token", "令牌", "Token"),
-        ("login_failed", "令牌无效或已吊销。", "The token is not valid or was revoked."),
-        ("login_hint", "令牌由管理员用 billrecon users add 发放。", "An administrator issues tokens with `billrecon users add`."),
+        (
+            "login_failed",
+            "令牌无效或已吊销。",
+            "The token is not valid or was revoked.",
+        ),
+        (
+            "login_hint",
+            "令牌由管理员用 billrecon users add 发放。",
+            "An administrator issues tokens with `billrecon users add`.",
+        ),
         ("settlement_today", "今日结算", "Today's settlement"),
-        ("no_payments_today", "今日尚无入账。", "No payments booked today yet."),
+        (
+            "no_payments_today",
+            "今日尚无入账。",
+            "No payments booked today yet.",
+        ),
         ("bank", "银行", "Bank"),
         ("currency", "币种", "Currency"),
         ("received_count", "笔数", "Count"),
@@ -114,17 +126,33 @@ fn labels(lang: &str) -> BTreeMap<&'static str, &'static str> {
         ("resolve", "处理", "Resolve"),
         ("apply", "销账", "Apply"),
         ("comment", "说明", "Comment"),
-        ("no_suggestions", "没有建议：请手工处理。", "No suggestions: resolve by hand."),
+        (
+            "no_suggestions",
+            "没有建议：请手工处理。",
+            "No suggestions: resolve by hand.",
+        ),
         ("other_resolution", "其他处理方式", "Other resolution"),
         ("action", "操作", "Action"),
         ("target", "账单/户号", "Bill / account"),
-        ("target_hint", "账单号、户号或拆分", "bill, account or split"),
-        ("target_help", "拆分：账单=金额,账单=金额;rest=户号。退款可填收款账户。", "Split: BILL=AMOUNT,BILL=AMOUNT;rest=ACCOUNT. A refund may name where to."),
+        (
+            "target_hint",
+            "账单号、户号或拆分",
+            "bill, account or split",
+        ),
+        (
+            "target_help",
+            "拆分：账单=金额,账单=金额;rest=户号。退款可填收款账户。",
+            "Split: BILL=AMOUNT,BILL=AMOUNT;rest=ACCOUNT. A refund may name where to.",
+        ),
         ("resolutions", "处理记录", "Resolutions"),
         ("by", "操作人", "By"),
         ("at", "时间", "At"),
         ("reopen", "重新打开", "Reopen"),
-        ("confirm_reopen", "撤销此处理并放回队列？", "Undo this resolution and put the payment back in the queue?"),
+        (
+            "confirm_reopen",
+            "撤销此处理并放回队列？",
+            "Undo this resolution and put the payment back in the queue?",
+        ),
         ("approve", "批准", "Approve"),
         ("decline", "驳回", "Decline"),
         ("payout_ref", "退款流水号", "payout reference"),
@@ -134,7 +162,11 @@ fn labels(lang: &str) -> BTreeMap<&'static str, &'static str> {
         ("after", "之后", "After"),
         ("none", "无", "None"),
         ("done", "已处理。", "Done."),
-        ("proposed", "已提交，待主管批准。", "Proposed: awaiting a supervisor's approval."),
+        (
+            "proposed",
+            "已提交，待主管批准。",
+            "Proposed: awaiting a supervisor's approval.",
+        ),
         ("role_viewer", "查看", "viewer"),
         ("role_clerk", "经办", "clerk"),
         ("role_supervisor", "主管", "supervisor"),
@@ -144,17 +176,41 @@ fn labels(lang: &str) -> BTreeMap<&'static str, &'static str> {
         ("action_split", "拆分到多张账单", "Split across bills"),
         ("action_credit", "转为预存", "Hold as credit"),
         ("action_refund", "退款", "Refund to the payer"),
-        ("action_write_off", "核销小额差额", "Write off a small difference"),
+        (
+            "action_write_off",
+            "核销小额差额",
+            "Write off a small difference",
+        ),
         ("action_reject_duplicate", "剔除重复", "Reject as duplicate"),
-        ("reason_unknown_reference", "无法识别的参考号", "Unknown reference"),
-        ("reason_ambiguous_reference", "参考号指向多个客户", "Ambiguous reference"),
+        (
+            "reason_unknown_reference",
+            "无法识别的参考号",
+            "Unknown reference",
+        ),
+        (
+            "reason_ambiguous_reference",
+            "参考号指向多个客户",
+            "Ambiguous reference",
+        ),
         ("reason_currency_mismatch", "币种不符", "Currency mismatch"),
         ("reason_unexpected_debit", "意外借记", "Unexpected debit"),
         ("reason_duplicate", "重复交易", "Duplicate"),
         ("reason_zero_amount", "金额为零", "Zero amount"),
-        ("reason_reversal_unmatched", "冲正找不到原交易", "Reversal without original"),
-        ("reason_reversal_ambiguous", "冲正对应多笔", "Ambiguous reversal"),
-        ("reason_reversal_of_exception", "冲正异常交易", "Reversal of an exception"),
+        (
+            "reason_reversal_unmatched",
+            "冲正找不到原交易",
+            "Reversal without original",
+        ),
+        (
+            "reason_reversal_ambiguous",
+            "冲正对应多笔",
+            "Ambiguous reversal",
+        ),
+        (
+            "reason_reversal_of_exception",
+            "冲正异常交易",
+            "Reversal of an exception",
+        ),
     ];
     L.iter()
         .map(|(k, zh, en)| (*k, if lang == "en" { *en } else { *zh }))
@@ -178,7 +234,8 @@ fn render(name: &str, ctx: minijinja::Value) -> Response {
     }
 }
 
-/// The page's user, or the login page.
+/// The page's user, or the login page (a response either way: its size does not matter).
+#[allow(clippy::result_large_err)]
 fn user_or_login(user: Result<User, ApiError>) -> Result<User, Response> {
     match user {
         Ok(u) => Ok(u),
@@ -224,7 +281,9 @@ fn age_text(created_at: &str, lang: &str) -> String {
     let Ok(t) = chrono::DateTime::parse_from_rfc3339(created_at) else {
         return String::new();
     };
-    let h = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_hours().max(0);
+    let h = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .num_hours()
+        .max(0);
     match (h >= 48, lang) {
         (true, "en") => format!("{} d", h / 24),
         (true, _) => format!("{} 天", h / 24),
@@ -243,7 +302,12 @@ async fn queue_page(
         Err(r) => return r,
     };
     let lang = language(&state, qy.lang.as_deref());
-    let min_amount = match qy.min_amount.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let min_amount = match qy
+        .min_amount
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         Some(m) => match m.parse() {
             Ok(d) => Some(d),
             Err(_) => {
@@ -264,7 +328,13 @@ async fn queue_page(
     };
     let result = async {
         let filter = query.filter(&state)?;
-        let mut conn = state.app.store.pool().acquire().await.map_err(ApiError::internal)?;
+        let mut conn = state
+            .app
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(ApiError::internal)?;
         let items = q::queue(&mut conn, &filter).await?;
         let today = chrono::Utc::now()
             .with_timezone(&state.app.config.daemon.tz())
@@ -309,7 +379,10 @@ async fn queue_page(
         "reversal_of_exception",
     ];
     let banks: Vec<String> = state.app.banks.iter().map(|b| b.id.clone()).collect();
-    let message = qy.message.as_deref().and_then(|m| labels(lang).get(m).copied());
+    let message = qy
+        .message
+        .as_deref()
+        .and_then(|m| labels(lang).get(m).copied());
     let f = context! {
         status => qy.status.clone().unwrap_or_else(|| "open".into()),
         reason => qy.reason, bank => qy.bank, escalated => qy.escalated.unwrap_or(false),
@@ -390,7 +463,9 @@ async fn detail_response(
             amount => money_text(v.detail.payment.amount_minor, &cur),
             suggestions, resolutions => minijinja::Value::from_serialize(&v.detail.resolutions),
             audit => minijinja::Value::from_serialize(&v.detail.audit),
-            actions => ACTIONS, needs_target,
+            actions => ACTIONS,
+            // fixed names and booleans, serialized here: safe to embed in the script
+            needs_target_json => serde_json::to_string(&needs_target).unwrap_or_default(),
             can_resolve => user.role >= Role::Clerk,
             is_supervisor => user.role >= Role::Supervisor,
             message, error, self_query => "",
@@ -588,8 +663,16 @@ async fn step_form(
         .into_response(),
         Err(e) => {
             let status = status_of(&e);
-            detail_response(&state, &user, exception, lang, None, Some(e.to_string()), status)
-                .await
+            detail_response(
+                &state,
+                &user,
+                exception,
+                lang,
+                None,
+                Some(e.to_string()),
+                status,
+            )
+            .await
         }
     }
 }

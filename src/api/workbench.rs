@@ -95,7 +95,13 @@ async fn queue(
 ) -> Result<Response, ApiError> {
     user.require(Role::Viewer)?;
     let filter = query.filter(&state)?;
-    let mut conn = state.app.store.pool().acquire().await.map_err(ApiError::internal)?;
+    let mut conn = state
+        .app
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(ApiError::internal)?;
     let items = q::queue(&mut conn, &filter).await?;
     Ok(Json(items).into_response())
 }
@@ -120,7 +126,13 @@ pub(crate) async fn detail_view(state: &DaemonState, id: i64) -> Result<DetailVi
             .find(|b| b.id == d.payment.bank_id)
             .map(|b| b.reference_patterns.clone())
             .unwrap_or_default();
-        let mut conn = state.app.store.pool().acquire().await.map_err(ApiError::internal)?;
+        let mut conn = state
+            .app
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(ApiError::internal)?;
         crate::workbench::suggest::suggest(&mut conn, d.payment.id, &patterns, 5).await?
     } else {
         vec![]
@@ -222,7 +234,13 @@ async fn audit(
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
     user.require(Role::Viewer)?;
-    let mut conn = state.app.store.pool().acquire().await.map_err(ApiError::internal)?;
+    let mut conn = state
+        .app
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(ApiError::internal)?;
     let entries = q::audit(
         &mut conn,
         &AuditFilter {
@@ -289,9 +307,13 @@ async fn report(
         "json" | "csv" => {
             let csv = query.format.as_deref() == Some("csv");
             let mut buf = Vec::new();
-            let fmt = if csv { TableFormat::Csv } else { TableFormat::Json };
-            let mut w = TableWriter::with_bom(&mut buf, fmt, columns, csv)
-                .map_err(ApiError::internal)?;
+            let fmt = if csv {
+                TableFormat::Csv
+            } else {
+                TableFormat::Json
+            };
+            let mut w =
+                TableWriter::with_bom(&mut buf, fmt, columns, csv).map_err(ApiError::internal)?;
             for r in rows {
                 w.row(r).map_err(ApiError::internal)?;
             }

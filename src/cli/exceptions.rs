@@ -210,7 +210,8 @@ pub async fn run(app: &App, cmd: ExceptionsCmd) -> anyhow::Result<i32> {
                 bail!("say what to do: --apply-bill, --apply-account, --split, --credit, --refund, --write-off or --reject-duplicate");
             };
             let a = actor(app, &who).await?;
-            let o = resolve::resolve(&app.store, &app.config, &a, id, &action, &who.comment).await?;
+            let o =
+                resolve::resolve(&app.store, &app.config, &a, id, &action, &who.comment).await?;
             print_outcome(&o)?;
         }
         ExceptionsCmd::Approve { resolution, who } => {
@@ -228,8 +229,7 @@ pub async fn run(app: &App, cmd: ExceptionsCmd) -> anyhow::Result<i32> {
         } => {
             let a = actor(app, &who).await?;
             print_outcome(
-                &resolve::refund_paid(&app.store, &a, resolution, &reference, &who.comment)
-                    .await?,
+                &resolve::refund_paid(&app.store, &a, resolution, &reference, &who.comment).await?,
             )?;
         }
         ExceptionsCmd::Reopen { resolution, who } => {

@@ -247,7 +247,6 @@ pub enum ImportCmd {
     Import { file: PathBuf },
 }
 
-
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportFormat {
     Csv,

@@ -120,7 +120,7 @@ pub async fn run_with_listener(
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(listener) = listener {
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, "HTTP: /healthz /readyz /metrics");
+        tracing::info!(%addr, "HTTP: /healthz /readyz /metrics, finance API /api/v1, workbench /ui/");
         let router = crate::api::router(state.clone());
         let stop = shutdown.clone();
         tasks.spawn(async move {
@@ -182,6 +182,25 @@ pub async fn run_with_listener(
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = tokio::time::sleep(every) => {}
+                }
+            }
+        });
+    }
+
+    // exceptions open too long are escalated (checked every ten minutes)
+    if app.config.exceptions.escalate_after_hours > 0 {
+        let (app, stop) = (app.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            loop {
+                match crate::workbench::resolve::escalate(&app.store, &app.config, Utc::now()).await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(escalated = n, "exceptions escalated"),
+                    Err(e) => tracing::error!(error = %e, "escalation failed"),
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(600)) => {}
                 }
             }
         });

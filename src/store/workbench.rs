@@ -24,7 +24,8 @@ pub struct ExceptionRow {
     pub suggested_account: Option<String>,
 }
 
-const EXC_COLS: &str = "e.id, e.payment_id, e.reason, e.detail, e.amount_minor, e.currency, e.status, \
+const EXC_COLS: &str =
+    "e.id, e.payment_id, e.reason, e.detail, e.amount_minor, e.currency, e.status, \
     e.related_payment_id, e.created_at, e.resolved_at, e.escalated_at, e.suggested_account";
 
 fn exception_row(r: &sqlx::any::AnyRow) -> Result<ExceptionRow, sqlx::Error> {
@@ -340,7 +341,7 @@ pub async fn set_payment_state(
     let sql = dialect(
         conn,
         "UPDATE payments SET status = $2, account_no = $3, applied_minor = $4, credit_minor = $5, \
-         refunded_minor = $6, held_minor = $7, written_off_minor = $8 WHERE id = $1",
+         refunded_minor = $6, held_minor = $7, written_off_minor = $8, matched_at = $9 WHERE id = $1",
     );
     sqlx::query(&sql)
         .bind(id)
@@ -351,6 +352,7 @@ pub async fn set_payment_state(
         .bind(s.refunded_minor)
         .bind(s.held_minor)
         .bind(s.written_off_minor)
+        .bind(super::now())
         .execute(&mut *conn)
         .await
         .op("updating a payment")?;
@@ -767,7 +769,11 @@ pub async fn audit(
             for id in chunk {
                 q = q.bind(*id);
             }
-            for r in q.fetch_all(&mut *conn).await.op("reading the audit trail")? {
+            for r in q
+                .fetch_all(&mut *conn)
+                .await
+                .op("reading the audit trail")?
+            {
                 let id: i64 = r.try_get(0).op("reading the audit trail")?;
                 let bill: String = r.try_get(1).op("reading the audit trail")?;
                 if let Some(e) = out.iter_mut().find(|e| e.id == id) {
@@ -803,7 +809,10 @@ pub async fn due_for_escalation(
 }
 
 pub async fn mark_escalated(conn: &mut AnyConnection, id: i64, at: &str) -> Result<(), StoreError> {
-    let sql = dialect(conn, "UPDATE exceptions SET escalated_at = $2 WHERE id = $1");
+    let sql = dialect(
+        conn,
+        "UPDATE exceptions SET escalated_at = $2 WHERE id = $1",
+    );
     sqlx::query(&sql)
         .bind(id)
         .bind(at.to_string())
@@ -828,4 +837,26 @@ pub async fn active_user_role(
         .await
         .and_then(|r| r.map(|r| r.try_get::<String, _>(0)).transpose())
         .op("reading a user")
+}
+
+/// Open exceptions of a bank's incoming payments: (exception, payment, amount).
+pub async fn open_exceptions_of_bank(
+    conn: &mut AnyConnection,
+    bank_id: &str,
+) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    let sql = dialect(
+        conn,
+        "SELECT e.id, e.payment_id, p.amount_minor FROM exceptions e JOIN payments p ON p.id = e.payment_id \
+         WHERE e.status = 'open' AND p.bank_id = $1 AND p.direction = 'credit' AND p.reversal = 0 \
+         AND e.reason IN ('unknown_reference', 'ambiguous_reference') ORDER BY e.id",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(bank_id.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .op("listing a bank's open exceptions")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .op("listing a bank's open exceptions")
 }

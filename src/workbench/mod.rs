@@ -119,3 +119,88 @@ pub async fn actor_named(store: &Store, name: &str) -> Result<Option<Actor>, Sto
             role,
         }))
 }
+
+/// What [`after_matching`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Housekeeping {
+    /// Open exceptions with a suggested account (queue order).
+    pub suggested: u64,
+    /// Exceptions resolved by a bank's auto-rule.
+    pub auto_resolved: u64,
+}
+
+/// Applies each bank's narrow auto-rule ([`crate::config::AutoResolve`]) to its open
+/// exceptions: a payment goes to a bill only when [`suggest::auto_pick`] finds exactly one
+/// certain candidate. The actor in the audit trail is `auto-rule:BANK`. Returns how many were
+/// resolved.
+pub async fn auto_resolve(
+    store: &Store,
+    config: &crate::config::Config,
+    banks: &[crate::config::Bank],
+) -> Result<u64, resolve::WorkbenchError> {
+    let mut done = 0;
+    for bank in banks {
+        let Some(rule) = &bank.auto_resolve else {
+            continue;
+        };
+        let candidates: Vec<(i64, i64, i64)> = {
+            let mut conn = store.pool().acquire().await.op("connecting")?;
+            q::open_exceptions_of_bank(&mut conn, &bank.id).await?
+        };
+        let actor = Actor {
+            name: format!("auto-rule:{}", bank.id),
+            role: Role::Clerk,
+        };
+        for (exception_id, payment_id, amount_minor) in candidates {
+            let all = {
+                let mut conn = store.pool().acquire().await.op("connecting")?;
+                suggest::suggest(&mut conn, payment_id, &bank.reference_patterns, 50).await?
+            };
+            let Some(pick) = suggest::auto_pick(&all, amount_minor, rule.min_name_similarity)
+            else {
+                continue;
+            };
+            let Some(bill_id) = pick.bill_id.clone() else {
+                continue;
+            };
+            let comment = format!(
+                "auto-rule of bank {}: the amount equals bill {bill_id}'s open balance and the payer's name resembles the holder's ({:.2} >= {:.2}); the only such candidate",
+                bank.id,
+                pick.name_similarity(),
+                rule.min_name_similarity
+            );
+            match resolve::resolve(
+                store,
+                config,
+                &actor,
+                exception_id,
+                &resolve::Action::ApplyBill { bill_id },
+                &comment,
+            )
+            .await
+            {
+                Ok(_) => done += 1,
+                // resolved by a person meanwhile, or the bill moved on: leave it to people
+                Err(resolve::WorkbenchError::Conflict(_) | resolve::WorkbenchError::Invalid(_)) => {
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// After a matching run that raised exceptions: the banks' auto-rules, then the suggested
+/// accounts that order the queue.
+pub async fn after_matching(
+    store: &Store,
+    config: &crate::config::Config,
+    banks: &[crate::config::Bank],
+) -> Result<Housekeeping, resolve::WorkbenchError> {
+    let auto_resolved = auto_resolve(store, config, banks).await?;
+    let suggested = suggest::refresh_suggested_accounts(store, banks).await?;
+    Ok(Housekeeping {
+        suggested,
+        auto_resolved,
+    })
+}

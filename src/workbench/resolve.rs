@@ -334,6 +334,13 @@ pub async fn resolve(
         .map(|p| p.state)
         .unwrap_or_else(|| queued_state(p.amount_minor));
     tx.commit().await.op("committing a resolution")?;
+    drop(_w);
+    // the customer's receipt, as for a payment matched automatically
+    if ["applied", "partially_applied", "credit"].contains(&state.status.as_str()) {
+        if let Err(e) = crate::dunning::notices::queue_receipts(config, store).await {
+            tracing::error!(error = %e, "queueing receipts after a resolution failed");
+        }
+    }
     Ok(Outcome {
         resolution_id: id,
         status: "done".into(),
@@ -996,7 +1003,16 @@ pub async fn reopen(
     };
     let at = store::now();
     let audit_id = write_change(
-        &mut tx, &actor.name, "reopen", &p, e.id, r.id, comment, change, "open", &at,
+        &mut tx,
+        &actor.name,
+        "reopen",
+        &p,
+        e.id,
+        r.id,
+        comment,
+        change,
+        "open",
+        &at,
     )
     .await?;
     q::update_resolution(

@@ -419,3 +419,111 @@ pub fn cents(s: &str) -> i64 {
     let (a, b) = s.split_once('.').unwrap_or((s, "00"));
     a.parse::<i64>().unwrap() * 100 + format!("{b:0<2}")[..2].parse::<i64>().unwrap()
 }
+
+/// The app served on loopback by the daemon itself (`scheduler::run_with_listener`), with a
+/// client that does not follow redirects.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub app: std::sync::Arc<App>,
+    pub http: String,
+    pub client: reqwest::Client,
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Serves the app on loopback through the daemon (`scheduler::run_with_listener`).
+pub async fn serve(t: TestApp) -> Server {
+    let TestApp { dir, app } = t;
+    let app = std::sync::Arc::new(app);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(billrecon::scheduler::run_with_listener(
+        app.clone(),
+        stop.clone(),
+        Some(listener),
+    ));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let s = Server {
+        dir,
+        app,
+        http,
+        client,
+        stop,
+        task,
+    };
+    for _ in 0..100 {
+        if s.client.get(s.url("/healthz")).send().await.is_ok() {
+            return s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the HTTP listener did not answer");
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.http)
+    }
+
+    pub async fn call(
+        &self,
+        rb: reqwest::RequestBuilder,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let r = rb.send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    pub async fn get(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut rb = self.client.get(self.url(path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        self.call(rb).await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn delete(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(self.client.delete(self.url(path)).bearer_auth(token))
+            .await
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(std::time::Duration::from_secs(20), self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}

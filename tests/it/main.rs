@@ -13,6 +13,7 @@ mod reports;
 mod scenario;
 mod suggest;
 mod systemd;
+mod ui;
 mod users;
 mod verify;
 mod workbench;

@@ -1,18 +1,15 @@
 //! Users, roles and tokens: the CLI on a real SQLite file, and the HTTP API on a real
 //! loopback server (the daemon's own listener), SQLite and PostgreSQL.
 
-use crate::helpers::TestApp;
+use crate::helpers::{serve, TestApp};
 use billrecon::api::auth::{self, Role};
-use billrecon::app::App;
 use billrecon::store::users::{self as db, TokenKind};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 const BIN: &str = env!("CARGO_BIN_EXE_billrecon");
 
@@ -194,96 +191,6 @@ async fn audit(store: &billrecon::store::Store) -> Vec<(String, String, String)>
 }
 
 // ---- the HTTP API ----
-
-struct Server {
-    _dir: tempfile::TempDir,
-    app: Arc<App>,
-    http: String,
-    client: reqwest::Client,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-/// Serves the app on loopback through the daemon (`scheduler::run_with_listener`).
-async fn serve(t: TestApp) -> Server {
-    let TestApp { dir, app } = t;
-    let app = Arc::new(app);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(billrecon::scheduler::run_with_listener(
-        app.clone(),
-        stop.clone(),
-        Some(listener),
-    ));
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let s = Server {
-        _dir: dir,
-        app,
-        http,
-        client,
-        stop,
-        task,
-    };
-    for _ in 0..100 {
-        if s.client.get(s.url("/healthz")).send().await.is_ok() {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the HTTP listener did not answer");
-}
-
-impl Server {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.http)
-    }
-
-    async fn call(&self, rb: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        let r = rb.send().await.unwrap();
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let mut rb = self.client.get(self.url(path));
-        if let Some(t) = token {
-            rb = rb.bearer_auth(t);
-        }
-        self.call(rb).await
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(
-            self.client
-                .post(self.url(path))
-                .bearer_auth(token)
-                .json(&body),
-        )
-        .await
-    }
-
-    async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(self.client.delete(self.url(path)).bearer_auth(token))
-            .await
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-    }
-}
 
 /// Roles and tokens over HTTP, on whichever database `t` has.
 async fn roles_and_tokens(t: TestApp) {

@@ -46,8 +46,11 @@ async fn exception_of(t: &TestApp, bank_ref: &str) -> i64 {
 
 /// Pays `amount` with a reference nobody knows: an exception.
 async fn unmatched(t: &TestApp, file: &str, bank_ref: &str, amount: &'static str) -> i64 {
-    t.pay(file, &[Pay::new(bank_ref, amount).reference("NO-SUCH-BILL")])
-        .await;
+    t.pay(
+        file,
+        &[Pay::new(bank_ref, amount).reference("NO-SUCH-BILL")],
+    )
+    .await;
     exception_of(t, bank_ref).await
 }
 
@@ -109,7 +112,10 @@ async fn apply_bill_then_reopen(t: TestApp) {
     .unwrap();
     assert_eq!(o.status, "done");
     // the core's rules: A-NEW takes 150 of its 200
-    assert_eq!(t.bill("A-NEW").await, (cents("200.00"), cents("150.00"), "open".into()));
+    assert_eq!(
+        t.bill("A-NEW").await,
+        (cents("200.00"), cents("150.00"), "open".into())
+    );
     assert_eq!(t.bill("A-OLD").await.1, 0);
     let p = t.payment("R1").await;
     assert_eq!(p["status"], "applied");
@@ -118,9 +124,15 @@ async fn apply_bill_then_reopen(t: TestApp) {
     t.assert_verified().await;
 
     // the audit entry holds before and after
-    let d = billrecon::workbench::detail(&t.app.store, id).await.unwrap().unwrap();
+    let d = billrecon::workbench::detail(&t.app.store, id)
+        .await
+        .unwrap()
+        .unwrap();
     let e = d.audit.last().unwrap();
-    assert_eq!((e.actor.as_str(), e.action.as_str()), ("li.clerk", "apply_bill"));
+    assert_eq!(
+        (e.actor.as_str(), e.action.as_str()),
+        ("li.clerk", "apply_bill")
+    );
     assert_eq!(e.comment, "checked the payer's call");
     assert_eq!(e.before["payment"]["status"], "exception");
     assert_eq!(e.before["payment"]["held_minor"], cents("150.00"));
@@ -140,7 +152,10 @@ async fn apply_bill_then_reopen(t: TestApp) {
     assert_eq!(t.bill("A-NEW").await, (cents("200.00"), 0, "open".into()));
     assert_eq!(net_allocated(&t, o.payment_id).await, 0);
     let p = t.payment("R1").await;
-    assert_eq!((p["status"].as_str(), p["held"].as_str()), ("exception", "150.00"));
+    assert_eq!(
+        (p["status"].as_str(), p["held"].as_str()),
+        ("exception", "150.00")
+    );
     assert_eq!(exception_of(&t, "R1").await, id, "back in the queue");
     t.assert_verified().await;
 
@@ -276,9 +291,16 @@ async fn credit_refund_and_the_payout_reference() {
     let t = TestApp::spawn().await;
     setup(&t).await;
     let c = unmatched(&t, "f1", "R1", "80.00").await;
-    resolve(&t, &clerk(), c, Action::Credit { account_no: B.into() })
-        .await
-        .unwrap();
+    resolve(
+        &t,
+        &clerk(),
+        c,
+        Action::Credit {
+            account_no: B.into(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(t.credit(B).await, cents("80.00"));
 
     let r = unmatched(&t, "f2", "R2", "60.00").await;
@@ -287,11 +309,20 @@ async fn credit_refund_and_the_payout_reference() {
         .unwrap();
     assert_eq!(o.status, "done", "below the approval limit");
     let p = t.payment("R2").await;
-    assert_eq!((p["status"].as_str(), p["refunded"].as_str()), ("refunded", "60.00"));
+    assert_eq!(
+        (p["status"].as_str(), p["refunded"].as_str()),
+        ("refunded", "60.00")
+    );
     t.assert_verified().await;
-    resolve::refund_paid(&t.app.store, &clerk(), o.resolution_id, "TRF-2026-1", "paid back")
-        .await
-        .unwrap();
+    resolve::refund_paid(
+        &t.app.store,
+        &clerk(),
+        o.resolution_id,
+        "TRF-2026-1",
+        "paid back",
+    )
+    .await
+    .unwrap();
     let again = resolve::refund_paid(&t.app.store, &clerk(), o.resolution_id, "TRF-X", "again")
         .await
         .unwrap_err();
@@ -318,9 +349,16 @@ async fn a_large_refund_needs_a_second_person() {
     assert_eq!(p["status"], "exception", "nothing moves before approval");
     assert_eq!(exception_of(&t, "R1").await, id);
     // no second resolution while one awaits approval
-    let err = resolve(&t, &clerk(), id, Action::Credit { account_no: A.into() })
-        .await
-        .unwrap_err();
+    let err = resolve(
+        &t,
+        &clerk(),
+        id,
+        Action::Credit {
+            account_no: A.into(),
+        },
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, WorkbenchError::Conflict(_)), "{err}");
     // the proposer cannot approve, nor can a clerk
     let own = resolve::approve(&t.app.store, &boss, o.resolution_id, "ok")
@@ -351,12 +389,24 @@ async fn a_large_refund_needs_a_second_person() {
     let o2 = resolve(&t, &clerk(), id2, Action::Refund { to: None })
         .await
         .unwrap();
-    resolve::decline(&t.app.store, &boss, o2.resolution_id, "customer wants it applied")
-        .await
-        .unwrap();
-    resolve(&t, &clerk(), id2, Action::ApplyAccount { account_no: B.into() })
-        .await
-        .unwrap();
+    resolve::decline(
+        &t.app.store,
+        &boss,
+        o2.resolution_id,
+        "customer wants it applied",
+    )
+    .await
+    .unwrap();
+    resolve(
+        &t,
+        &clerk(),
+        id2,
+        Action::ApplyAccount {
+            account_no: B.into(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(t.bill("B-1").await.2, "paid");
     t.assert_verified().await;
 }
@@ -367,34 +417,79 @@ async fn write_off_a_small_difference_within_the_limit() {
     setup(&t).await;
     // short by 0.50 on A-OLD (100.00)
     let short = unmatched(&t, "f1", "R1", "99.50").await;
-    let err = resolve(&t, &clerk(), short, Action::WriteOff { bill_id: "A-OLD".into() })
-        .await
-        .unwrap_err();
-    assert!(matches!(err, WorkbenchError::Forbidden(_)), "a clerk may not write off");
-    let o = resolve(&t, &supervisor(), short, Action::WriteOff { bill_id: "A-OLD".into() })
-        .await
-        .unwrap();
+    let err = resolve(
+        &t,
+        &clerk(),
+        short,
+        Action::WriteOff {
+            bill_id: "A-OLD".into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, WorkbenchError::Forbidden(_)),
+        "a clerk may not write off"
+    );
+    let o = resolve(
+        &t,
+        &supervisor(),
+        short,
+        Action::WriteOff {
+            bill_id: "A-OLD".into(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(t.bill("A-OLD").await.2, "paid");
-    assert_eq!(o.payment.written_off_minor, cents("99.50") - cents("100.00"));
+    assert_eq!(
+        o.payment.written_off_minor,
+        cents("99.50") - cents("100.00")
+    );
     t.assert_verified().await;
     // over by 0.40 on B-1 (300.00): the surplus is written off, not credit
     let over = unmatched(&t, "f2", "R2", "300.40").await;
-    let o2 = resolve(&t, &supervisor(), over, Action::WriteOff { bill_id: "B-1".into() })
-        .await
-        .unwrap();
-    assert_eq!(o2.payment.written_off_minor, cents("300.40") - cents("300.00"));
+    let o2 = resolve(
+        &t,
+        &supervisor(),
+        over,
+        Action::WriteOff {
+            bill_id: "B-1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        o2.payment.written_off_minor,
+        cents("300.40") - cents("300.00")
+    );
     assert_eq!(t.credit(B).await, 0);
     t.assert_verified().await;
     // 1.01 short of A-NEW is above the limit
     let far = unmatched(&t, "f3", "R3", "198.99").await;
-    let err = resolve(&t, &supervisor(), far, Action::WriteOff { bill_id: "A-NEW".into() })
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("above the write-off limit"), "{err}");
+    let err = resolve(
+        &t,
+        &supervisor(),
+        far,
+        Action::WriteOff {
+            bill_id: "A-NEW".into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("above the write-off limit"),
+        "{err}"
+    );
     // reopening a write-off undoes it too
-    resolve::reopen(&t.app.store, &supervisor(), o.resolution_id, "the customer will pay the rest")
-        .await
-        .unwrap();
+    resolve::reopen(
+        &t.app.store,
+        &supervisor(),
+        o.resolution_id,
+        "the customer will pay the rest",
+    )
+    .await
+    .unwrap();
     assert_eq!(t.bill("A-OLD").await, (cents("100.00"), 0, "open".into()));
     assert_eq!(t.payment("R1").await["written_off"], "0.00");
     t.assert_verified().await;
@@ -410,11 +505,23 @@ async fn a_duplicate_is_rejected_and_cannot_be_applied() {
     t.pay("f2", &[Pay::new("DUP1", "100.00").reference("A-OLD")])
         .await;
     let id = exception_of(&t, "DUP1").await;
-    let err = resolve(&t, &clerk(), id, Action::ApplyAccount { account_no: A.into() })
+    let err = resolve(
+        &t,
+        &clerk(),
+        id,
+        Action::ApplyAccount {
+            account_no: A.into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("reject it as a duplicate"),
+        "{err}"
+    );
+    let o = resolve(&t, &clerk(), id, Action::RejectDuplicate)
         .await
-        .unwrap_err();
-    assert!(err.to_string().contains("reject it as a duplicate"), "{err}");
-    let o = resolve(&t, &clerk(), id, Action::RejectDuplicate).await.unwrap();
+        .unwrap();
     assert_eq!(o.payment.status, "rejected");
     assert_eq!(t.bill("A-OLD").await.1, cents("100.00"), "counted once");
     t.assert_verified().await;
@@ -437,39 +544,79 @@ async fn rules_every_resolution_keeps() {
         &t.app.config,
         &clerk(),
         id,
-        &Action::Credit { account_no: A.into() },
+        &Action::Credit {
+            account_no: A.into(),
+        },
         "  ",
     )
     .await
     .unwrap_err();
     assert!(err.to_string().contains("comment"), "{err}");
     // a viewer reads only
-    let err = resolve(&t, &actor("v", Role::Viewer), id, Action::Credit { account_no: A.into() })
-        .await
-        .unwrap_err();
+    let err = resolve(
+        &t,
+        &actor("v", Role::Viewer),
+        id,
+        Action::Credit {
+            account_no: A.into(),
+        },
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, WorkbenchError::Forbidden(_)));
     // an unknown bill names itself in the error; nothing is written
-    let err = resolve(&t, &clerk(), id, Action::ApplyBill { bill_id: "NOPE-1".into() })
-        .await
-        .unwrap_err();
+    let err = resolve(
+        &t,
+        &clerk(),
+        id,
+        Action::ApplyBill {
+            bill_id: "NOPE-1".into(),
+        },
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("NOPE-1"), "{err}");
     assert_eq!(t.count("resolutions").await, 0);
     assert_eq!(t.count("audit_log").await, 0);
-    resolve(&t, &clerk(), id, Action::Credit { account_no: A.into() })
-        .await
-        .unwrap();
+    resolve(
+        &t,
+        &clerk(),
+        id,
+        Action::Credit {
+            account_no: A.into(),
+        },
+    )
+    .await
+    .unwrap();
     // resolving twice is a conflict
-    let err = resolve(&t, &clerk(), id, Action::Credit { account_no: B.into() })
-        .await
-        .unwrap_err();
+    let err = resolve(
+        &t,
+        &clerk(),
+        id,
+        Action::Credit {
+            account_no: B.into(),
+        },
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, WorkbenchError::Conflict(_)));
     // money in another currency cannot go to bills
-    t.pay("f2", &[Pay::new("USD1", "10.00").currency("USD").reference("A-OLD")])
-        .await;
+    t.pay(
+        "f2",
+        &[Pay::new("USD1", "10.00").currency("USD").reference("A-OLD")],
+    )
+    .await;
     let usd = exception_of(&t, "USD1").await;
-    let err = resolve(&t, &clerk(), usd, Action::ApplyBill { bill_id: "A-OLD".into() })
-        .await
-        .unwrap_err();
+    let err = resolve(
+        &t,
+        &clerk(),
+        usd,
+        Action::ApplyBill {
+            bill_id: "A-OLD".into(),
+        },
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("refund it"), "{err}");
     t.assert_verified().await;
 }
@@ -477,14 +624,23 @@ async fn rules_every_resolution_keeps() {
 async fn audit_is_append_only(t: TestApp) {
     setup(&t).await;
     let id = unmatched(&t, "f1", "R1", "10.00").await;
-    resolve(&t, &clerk(), id, Action::Credit { account_no: A.into() })
-        .await
-        .unwrap();
+    resolve(
+        &t,
+        &clerk(),
+        id,
+        Action::Credit {
+            account_no: A.into(),
+        },
+    )
+    .await
+    .unwrap();
     let upd = sqlx::query("UPDATE audit_log SET actor = 'someone else'")
         .execute(t.app.store.pool())
         .await;
     assert!(upd.unwrap_err().to_string().contains("append-only"));
-    let del = sqlx::query("DELETE FROM audit_log").execute(t.app.store.pool()).await;
+    let del = sqlx::query("DELETE FROM audit_log")
+        .execute(t.app.store.pool())
+        .await;
     assert!(del.unwrap_err().to_string().contains("append-only"));
     assert_eq!(t.count("audit_log").await, 1);
 }
@@ -508,13 +664,29 @@ async fn old_exceptions_are_escalated_once_with_a_notice_to_the_supervisors() {
     setup(&t).await;
     let id = unmatched(&t, "f1", "R1", "10.00").await;
     let now = chrono::Utc::now();
-    let n = resolve::escalate(&t.app.store, &t.app.config, now).await.unwrap();
+    let n = resolve::escalate(&t.app.store, &t.app.config, now)
+        .await
+        .unwrap();
     assert_eq!(n, 0, "not old enough yet");
     let later = now + chrono::Duration::hours(25);
-    assert_eq!(resolve::escalate(&t.app.store, &t.app.config, later).await.unwrap(), 1);
-    assert_eq!(resolve::escalate(&t.app.store, &t.app.config, later).await.unwrap(), 0, "once");
+    assert_eq!(
+        resolve::escalate(&t.app.store, &t.app.config, later)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        resolve::escalate(&t.app.store, &t.app.config, later)
+            .await
+            .unwrap(),
+        0,
+        "once"
+    );
     let mut conn = t.app.store.pool().acquire().await.unwrap();
-    let e = billrecon::store::workbench::exception(&mut conn, id).await.unwrap().unwrap();
+    let e = billrecon::store::workbench::exception(&mut conn, id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(e.escalated_at.is_some());
     let notice = sqlx::query("SELECT kind, channel, payload FROM notices")
         .fetch_one(t.app.store.pool())
@@ -590,26 +762,49 @@ async fn the_settlement_shows_what_resolutions_made_of_the_days_money() {
     let dup_amount = "200.00";
     let r = unmatched(&t, "f1", "R1", refund_amount).await;
     let w = unmatched(&t, "f2", "R2", short_amount).await;
-    t.pay("f3", &[Pay::new("D1", dup_amount).reference("A-NEW")]).await;
-    t.pay("f4", &[Pay::new("D1", dup_amount).reference("A-NEW")]).await;
+    t.pay("f3", &[Pay::new("D1", dup_amount).reference("A-NEW")])
+        .await;
+    t.pay("f4", &[Pay::new("D1", dup_amount).reference("A-NEW")])
+        .await;
     let d = exception_of(&t, "D1").await;
     let open_amount = "7.00";
     unmatched(&t, "f5", "R5", open_amount).await;
-    resolve(&t, &clerk(), r, Action::Refund { to: None }).await.unwrap();
-    resolve(&t, &supervisor(), w, Action::WriteOff { bill_id: "A-OLD".into() })
+    resolve(&t, &clerk(), r, Action::Refund { to: None })
         .await
         .unwrap();
-    resolve(&t, &clerk(), d, Action::RejectDuplicate).await.unwrap();
+    resolve(
+        &t,
+        &supervisor(),
+        w,
+        Action::WriteOff {
+            bill_id: "A-OLD".into(),
+        },
+    )
+    .await
+    .unwrap();
+    resolve(&t, &clerk(), d, Action::RejectDuplicate)
+        .await
+        .unwrap();
     t.assert_verified().await;
 
     let rows = report(&t, ReportKind::DailySettlement, day).await;
     let all = rows.iter().find(|r| r["bank_id"] == "ALL").unwrap();
     assert_eq!(cents(&all["refunded"]), cents(refund_amount));
-    assert_eq!(cents(&all["written_off"]), cents(short_amount) - cents("100.00"));
+    assert_eq!(
+        cents(&all["written_off"]),
+        cents(short_amount) - cents("100.00")
+    );
     assert_eq!(cents(&all["rejected_duplicates"]), cents(dup_amount));
     assert_eq!(cents(&all["held_in_exceptions"]), cents(open_amount));
     // received = applied + credit + held + refunded + written off + rejected
-    let parts = ["applied", "credit", "held_in_exceptions", "refunded", "written_off", "rejected_duplicates"];
+    let parts = [
+        "applied",
+        "credit",
+        "held_in_exceptions",
+        "refunded",
+        "written_off",
+        "rejected_duplicates",
+    ];
     let sum: i64 = parts.iter().map(|c| cents(&all[*c])).sum();
     assert_eq!(sum, cents(&all["received"]));
     // each of them is a line behind the settlement
@@ -620,8 +815,15 @@ async fn the_settlement_shows_what_resolutions_made_of_the_days_money() {
 
     // escalation shows in the exceptions report of the day it happened
     let later = chrono::Utc::now() + chrono::Duration::hours(25);
-    resolve::escalate(&t.app.store, &t.app.config, later).await.unwrap();
-    let rows = report(&t, ReportKind::Exceptions, &later.format("%Y-%m-%d").to_string()).await;
+    resolve::escalate(&t.app.store, &t.app.config, later)
+        .await
+        .unwrap();
+    let rows = report(
+        &t,
+        ReportKind::Exceptions,
+        &later.format("%Y-%m-%d").to_string(),
+    )
+    .await;
     let all = rows.iter().find(|r| r["reason"] == "all").unwrap();
     assert_eq!(all["escalated_count"], "1");
     assert_eq!(cents(&all["escalated_amount"]), cents(open_amount));
