@@ -529,3 +529,78 @@ fn dunning_plan_prints_one_row_per_overdue_bill_with_action_and_reason() {
         ])
     );
 }
+
+#[test]
+fn exceptions_are_resolved_from_the_command_line_by_a_named_user() {
+    let w = Workdir::new(false);
+    w.ok(&["customers", "import", p(&fixture("customers.csv"))]);
+    w.ok(&["bills", "import", p(&fixture("bills.csv"))]);
+    w.ok(&[
+        "ingest",
+        "--bank",
+        "ICBC",
+        p(&fixture("banks/icbc/ICBC_20261112_camt054.xml")),
+    ]);
+    let list: serde_json::Value =
+        serde_json::from_str(&w.ok(&["exceptions", "list", "--format", "json"])).unwrap();
+    let open = list.as_array().unwrap();
+    let e = open
+        .iter()
+        .find(|e| {
+            e["reason"] == "unknown_reference" && !e["amount"].as_str().unwrap().starts_with('-')
+        })
+        .expect("the fixture day has an unknown reference");
+    let id = e["exception_id"].as_str().unwrap();
+    // the first customer of the fixture keeps it as credit
+    let customers = std::fs::read_to_string(fixture("customers.csv")).unwrap();
+    let account = customers.lines().nth(1).unwrap().split(',').next().unwrap();
+    let args = |by: &str| {
+        vec![
+            "exceptions".to_string(),
+            "resolve".into(),
+            id.into(),
+            "--by".into(),
+            by.into(),
+            "--comment".into(),
+            "customer called".into(),
+            "--credit".into(),
+            account.into(),
+        ]
+    };
+    let nobody = w.run(
+        &args("nobody")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(!nobody.status.success());
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("not an active user"));
+    w.ok(&["users", "add", "li", "--role", "clerk"]);
+    let out: serde_json::Value =
+        serde_json::from_str(&w.ok(&args("li").iter().map(String::as_str).collect::<Vec<_>>()))
+            .unwrap();
+    assert_eq!(out["payment"]["status"], "credit");
+    assert_eq!(out["payment"]["account_no"], account);
+    let rid = out["resolution_id"].to_string();
+    // a clerk cannot reopen
+    let reopen = w.run(&[
+        "exceptions",
+        "reopen",
+        &rid,
+        "--by",
+        "li",
+        "--comment",
+        "oops",
+    ]);
+    assert!(!reopen.status.success());
+    assert!(String::from_utf8_lossy(&reopen.stderr).contains("supervisor"));
+    let trail = w.ok(&["audit", "--format", "csv"]);
+    let lines: Vec<&str> = trail.lines().collect();
+    assert!(lines[0].starts_with("audit_id,at,actor,action,payment_id"));
+    let entry = lines
+        .iter()
+        .find(|l| l.contains(",li,credit,"))
+        .expect("the resolution is in the trail");
+    assert!(entry.contains("customer called"));
+    w.ok(&["verify"]);
+}
