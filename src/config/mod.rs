@@ -346,6 +346,85 @@ pub struct BankConfig {
     /// Resolve this bank's exceptions without a person when a suggestion is this certain
     /// (absent: never).
     pub auto_resolve: Option<AutoResolve>,
+    /// The partner API for this bank (absent: the bank cannot use it).
+    pub partner: Option<PartnerConfig>,
+}
+
+/// A bank on the partner API (`/partner/v1`): its business day, request signing, rate limit,
+/// and how its settlement transfer is checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    /// The business day's cut-off, `HH:MM` in `daemon.time_zone`: a payment after it belongs
+    /// to the next day, and a same-day reversal (冲正) is accepted only before it.
+    #[serde(default = "default_cutoff")]
+    pub cutoff: String,
+    /// Require every request to be signed (HMAC-SHA256 over method, path, timestamp and body)
+    /// with the secret in this file ...
+    pub signing_secret_file: Option<PathBuf>,
+    /// ... or in this environment variable.
+    pub signing_secret_env: Option<String>,
+    /// A signed request's timestamp may be this far from the server's clock, and its
+    /// signature is not accepted twice within it.
+    #[serde(default = "default_replay_window")]
+    pub replay_window_secs: u64,
+    /// Requests per second the bank may make (sustained), and the burst above it.
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit_per_sec: u32,
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Fees the bank deducts from its settlement transfer: per payment, and a rate of the
+    /// collected amount (e.g. 0.001 = 0.1 %).
+    #[serde(default)]
+    pub fee_per_payment: rust_decimal::Decimal,
+    #[serde(default)]
+    pub fee_rate: rust_decimal::Decimal,
+    /// Business days after the business day by which the transfer must have arrived.
+    #[serde(default = "default_settlement_days")]
+    pub settlement_days: u32,
+    /// How the transfer is recognized on the utility's own statement: the payer name or
+    /// reference contains this text (e.g. the bank's name or its settlement account).
+    #[serde(default)]
+    pub settlement_match: String,
+}
+
+fn default_cutoff() -> String {
+    "17:00".into()
+}
+fn default_replay_window() -> u64 {
+    300
+}
+fn default_rate_limit() -> u32 {
+    50
+}
+fn default_burst() -> u32 {
+    200
+}
+fn default_settlement_days() -> u32 {
+    1
+}
+
+impl PartnerConfig {
+    /// The cut-off as a time of day.
+    pub fn cutoff_time(&self) -> Result<chrono::NaiveTime, String> {
+        chrono::NaiveTime::parse_from_str(&self.cutoff, "%H:%M")
+            .map_err(|_| format!("cutoff `{}`: expected HH:MM", self.cutoff))
+    }
+
+    /// The signing secret, when signing is required.
+    pub fn signing_secret(&self) -> Result<Option<String>, String> {
+        if let Some(f) = &self.signing_secret_file {
+            return std::fs::read_to_string(f)
+                .map(|s| Some(s.trim().to_string()))
+                .map_err(|e| format!("signing_secret_file {}: {e}", f.display()));
+        }
+        if let Some(v) = &self.signing_secret_env {
+            return std::env::var(v)
+                .map(|s| Some(s.trim().to_string()))
+                .map_err(|_| format!("signing_secret_env {v} is not set"));
+        }
+        Ok(None)
+    }
 }
 
 fn default_format() -> String {
@@ -529,6 +608,7 @@ pub struct Bank {
     pub layout: Option<std::sync::Arc<crate::formats::text::TextLayout>>,
     pub source: Option<SourceConfig>,
     pub auto_resolve: Option<AutoResolve>,
+    pub partner: Option<PartnerConfig>,
 }
 
 impl Config {
@@ -665,6 +745,25 @@ impl Config {
                 Regex::new(p)
                     .map_err(|e| bad(format!("bank `{}`: reference pattern `{p}`: {e}", b.id)))?;
             }
+            if let Some(p) = &b.partner {
+                p.cutoff_time()
+                    .map_err(|e| bad(format!("bank `{}`: partner: {e}", b.id)))?;
+                if p.rate_limit_per_sec == 0 || p.burst == 0 {
+                    return Err(bad(format!(
+                        "bank `{}`: partner.rate_limit_per_sec and burst must be at least 1",
+                        b.id
+                    )));
+                }
+                if p.fee_per_payment < rust_decimal::Decimal::ZERO
+                    || p.fee_rate < rust_decimal::Decimal::ZERO
+                    || p.fee_rate >= rust_decimal::Decimal::ONE
+                {
+                    return Err(bad(format!(
+                        "bank `{}`: partner fees must be >= 0 and fee_rate below 1",
+                        b.id
+                    )));
+                }
+            }
             if let Some(a) = &b.auto_resolve {
                 if !(0.5..=1.0).contains(&a.min_name_similarity) {
                     return Err(bad(format!(
@@ -709,6 +808,7 @@ impl Config {
                 layout: b.layout.clone().map(std::sync::Arc::new),
                 source: b.source.clone(),
                 auto_resolve: b.auto_resolve.clone(),
+                partner: b.partner.clone(),
             })
             .collect()
     }
