@@ -101,6 +101,17 @@ impl App {
                 Err(e) => tracing::error!(error = %e, "exception housekeeping failed"),
             }
         }
+        // partner banks: a day whose file lines were just decided is compared with the
+        // real-time postings of that day
+        match crate::partner::eod::compare_due(&self.store, &self.config, &self.banks).await {
+            Ok(days) => {
+                for d in days {
+                    tracing::info!(bank = %d.bank_id, day = %d.business_date, matched = d.matched,
+                        discrepancies = d.discrepancies.len(), "end-of-day comparison");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "end-of-day comparison failed"),
+        }
         if summary.processed > 0 {
             match crate::dunning::notices::queue_receipts(&self.config, &self.store).await {
                 Ok(0) => {}

@@ -28,6 +28,7 @@ pub mod ingest;
 pub mod ledger;
 pub mod matching;
 pub mod metrics;
+pub mod partner;
 pub mod reports;
 pub mod scheduler;
 pub mod shutdown;

@@ -18,6 +18,9 @@ CREATE INDEX partner_credentials_by_bank ON partner_credentials (bank_id);
 ALTER TABLE payments ADD COLUMN source TEXT NOT NULL DEFAULT 'file';
 -- the bank's channel (counter, app, atm, direct_debit, ...), when the bank says
 ALTER TABLE payments ADD COLUMN channel TEXT;
+-- a line of a partner bank's daily file that confirms a real-time payment (status
+-- `confirmed`: the money was counted when it was posted, the line carries none)
+ALTER TABLE payments ADD COLUMN confirms_payment_id BIGINT;
 
 -- A real-time posting, one per (bank, bank_txn_id): the request's digest and the answer given,
 -- so a retry gets the first answer and a different body under the same id is refused.

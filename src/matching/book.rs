@@ -495,6 +495,7 @@ impl Book {
             credit: remaining,
             exception: None,
             reverses: None,
+            confirms: None,
         }
     }
 

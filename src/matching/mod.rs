@@ -147,6 +147,8 @@ pub struct Matcher {
     /// From this many pending payments on, a run reads every open bill and account first
     /// (a complete [`Book`]) instead of what each batch names.
     preload_from: i64,
+    /// Banks on the partner API: their files' lines may confirm real-time payments.
+    partners: HashSet<String>,
 }
 
 impl Matcher {
@@ -158,6 +160,11 @@ impl Matcher {
                 .map(|b| (b.id.clone(), b.reference_patterns.clone()))
                 .collect(),
             preload_from: 20_000,
+            partners: banks
+                .iter()
+                .filter(|b| b.partner.is_some())
+                .map(|b| b.id.clone())
+                .collect(),
         }
     }
 
@@ -283,6 +290,7 @@ impl Matcher {
         book: &mut Book,
     ) -> Result<BatchWrite, StoreError> {
         let dups = self.duplicates(conn, batch).await?;
+        let confirms = self.confirmations(conn, batch).await?;
         let no_patterns = Vec::new();
         let cands: Vec<Vec<references::Candidate>> = batch
             .iter()
@@ -306,7 +314,17 @@ impl Matcher {
         // Payments of earlier batches reversed by this one.
         let mut reversed_here: HashSet<i64> = HashSet::new();
         for (i, (p, cands)) in batch.iter().zip(&cands).enumerate() {
-            let decision = if let Some(first) = dups.get(&p.id) {
+            let decision = if let Some(rt) = confirms.get(&p.id) {
+                Decision {
+                    status: "confirmed",
+                    account_no: None,
+                    allocations: vec![],
+                    credit: 0,
+                    exception: None,
+                    reverses: None,
+                    confirms: Some(*rt),
+                }
+            } else if let Some(first) = dups.get(&p.id) {
                 Decision::exception(
                     ExceptionReason::Duplicate,
                     format!(
@@ -350,6 +368,56 @@ impl Matcher {
         }
         write.bill_deltas = book.drain_deltas();
         Ok(write)
+    }
+
+    /// Lines of partner banks' files that confirm a real-time payment: line id -> the real-time
+    /// payment it confirms. A payment line names the posting by its bank reference,
+    /// end-to-end id or transaction id; a reversal line confirms the posting's reversal (when
+    /// the bank reversed it through the API; otherwise the core reverses it as usual).
+    async fn confirmations(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        batch: &[PendingPayment],
+    ) -> Result<HashMap<i64, i64>, StoreError> {
+        let mine: Vec<&PendingPayment> = batch
+            .iter()
+            .filter(|p| self.partners.contains(&p.bank_id))
+            .collect();
+        if mine.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids_of = |p: &PendingPayment| -> Vec<String> {
+            [&p.bank_ref, &p.end_to_end_id, &p.tx_id]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect()
+        };
+        let mut ids: Vec<String> = mine.iter().flat_map(|p| ids_of(p)).collect();
+        ids.sort();
+        ids.dedup();
+        let postings: HashMap<(String, String), (i64, i64, Option<i64>)> =
+            store::matching::realtime_postings(conn, &ids)
+                .await?
+                .into_iter()
+                .map(|(b, t, pid, amount, rev)| ((b, t), (pid, amount, rev)))
+                .collect();
+        let mut out = HashMap::new();
+        for p in mine {
+            let found = ids_of(p)
+                .into_iter()
+                .find_map(|id| postings.get(&(p.bank_id.clone(), id)).copied());
+            match found {
+                Some((pid, _, _)) if !p.reversal => {
+                    out.insert(p.id, pid);
+                }
+                Some((_, _, Some(rev))) => {
+                    out.insert(p.id, rev);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 
     /// A credit in the ledger currency, not a duplicate: find the customer and allocate.
@@ -471,7 +539,8 @@ impl Matcher {
             let same_e2e = p.end_to_end_id.is_some() && q.end_to_end_id == p.end_to_end_id;
             let quoted = q.bank_ref.as_ref().is_some_and(|r| refs.contains(r));
             let d = &decisions[j];
-            let duplicate = matches!(d.exception, Some((ExceptionReason::Duplicate, _, _)));
+            let duplicate = matches!(d.exception, Some((ExceptionReason::Duplicate, _, _)))
+                || d.confirms.is_some();
             if q.bank_id == p.bank_id && !q.reversal && !duplicate && (same_e2e || quoted) {
                 in_batch.insert(q.id, j);
                 found.push(ReversalCandidate {
@@ -552,6 +621,7 @@ impl Matcher {
                     credit: -orig.credit_minor,
                     exception: None,
                     reverses: Some(orig.id),
+                    confirms: None,
                 };
                 for (bill_id, account_no, amount) in allocs {
                     if amount != 0 {
@@ -630,6 +700,8 @@ struct Decision {
     credit: i64,
     exception: Option<(ExceptionReason, String, Option<i64>)>,
     reverses: Option<i64>,
+    /// the real-time payment a file line confirms
+    confirms: Option<i64>,
 }
 
 impl Decision {
@@ -641,6 +713,7 @@ impl Decision {
             credit: 0,
             exception: Some((reason, detail, related)),
             reverses: None,
+            confirms: None,
         }
     }
 
@@ -691,6 +764,7 @@ impl Decision {
             exception_detail: detail,
             reverses_payment_id: self.reverses,
             related_payment_id: related,
+            confirms_payment_id: self.confirms,
             currency: p.currency.clone(),
         });
     }

@@ -145,7 +145,7 @@ pub async fn reversal_candidates(
     let sql = format!(
         "SELECT id, amount_minor, status, account_no, applied_minor, credit_minor, bank_ref, reversed_by_payment_id \
          FROM payments WHERE bank_id = $1 AND id < $2 AND reversal = 0 \
-         AND status NOT IN ('pending', 'not_booked') \
+         AND status NOT IN ('pending', 'not_booked', 'confirmed', 'cancelled', 'rejected') \
          AND (exception_reason IS NULL OR exception_reason <> 'duplicate') AND ({}) ORDER BY id",
         conds.join(" OR ")
     );
@@ -214,6 +214,8 @@ pub struct PaymentUpdate {
     pub exception_detail: Option<String>,
     pub reverses_payment_id: Option<i64>,
     pub related_payment_id: Option<i64>,
+    /// the real-time payment this file line confirms (status `confirmed`)
+    pub confirms_payment_id: Option<i64>,
     pub currency: String,
 }
 
@@ -238,11 +240,12 @@ pub async fn write_batch(
     let at = at.to_string();
     // payments
     for chunk in w.payments.chunks(1000) {
-        let cols = 10;
+        let cols = 11;
         let sql = format!(
             "UPDATE payments SET status = v.column2, account_no = v.column3, applied_minor = v.column4, \
              credit_minor = v.column5, held_minor = v.column6, exception_reason = v.column7, \
-             exception_detail = v.column8, reverses_payment_id = v.column9, matched_at = v.column10 \
+             exception_detail = v.column8, reverses_payment_id = v.column9, matched_at = v.column10, \
+             confirms_payment_id = v.column11 \
              FROM (VALUES {}) AS v WHERE payments.id = v.column1",
             placeholders(chunk.len(), cols, 1)
         );
@@ -260,6 +263,7 @@ pub async fn write_batch(
                     Val::OS(p.exception_detail.clone()),
                     Val::OI(p.reverses_payment_id),
                     Val::S(at.clone()),
+                    Val::OI(p.confirms_payment_id),
                 ]
             })
             .collect();
@@ -384,4 +388,39 @@ pub async fn apply_bill_deltas(
             .op("updating paid amounts")?;
     }
     Ok(())
+}
+
+/// Real-time postings of these banks with one of these transaction ids:
+/// (bank, bank_txn_id, payment, amount, reversal payment).
+pub async fn realtime_postings(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<Vec<(String, String, i64, i64, Option<i64>)>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(1000) {
+        let sql = format!(
+            "SELECT bank_id, bank_txn_id, payment_id, amount_minor, reversal_payment_id FROM partner_payments \
+             WHERE bank_txn_id IN ({})",
+            in_list(chunk.len(), 1)
+        );
+        let sql = super::dialect(conn, &sql);
+        let mut q = sqlx::query(&sql);
+        for k in chunk {
+            q = q.bind(k.clone());
+        }
+        for r in q
+            .fetch_all(&mut *conn)
+            .await
+            .op("looking up real-time postings")?
+        {
+            out.push((
+                r.try_get(0).op("reading real-time postings")?,
+                r.try_get(1).op("reading real-time postings")?,
+                r.try_get(2).op("reading real-time postings")?,
+                r.try_get(3).op("reading real-time postings")?,
+                r.try_get(4).op("reading real-time postings")?,
+            ));
+        }
+    }
+    Ok(out)
 }

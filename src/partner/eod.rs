@@ -1,0 +1,435 @@
+//! The end-of-day reconciliation of a partner bank's business day: its daily file against the
+//! real-time postings of that day, by bank_txn_id, then amount.
+//!
+//! Matching has already decided each file line: a line naming a posting is `confirmed` (it
+//! carries no money: the money was counted when it was posted); a line naming none was applied
+//! like any file payment ("posted now"); a reversal line of a posting not reversed through the
+//! API reversed it with the core's rules. This module compares and records:
+//!
+//! | category | what |
+//! |---|---|
+//! | matched | the file line confirms the posting with the same amount (or both were reversed) |
+//! | `bank_only` | in the file, never posted online: posted now, flagged |
+//! | `utility_only` | posted online, missing from the file: flagged, never reversed |
+//! | `amount_mismatch` | the file line names the posting with another amount |
+//! | `reversed_utility_only` | reversed through the API, but the file shows the payment standing |
+//! | `reversed_bank_only` | the file reverses a payment that was not reversed online |
+//!
+//! The day's result is one `eod_runs` row (counts, the net collections, the fees the bank's
+//! contract deducts, the settlement status) and one `eod_discrepancies` row per line that needs
+//! a word. A later file for the same day compares again and replaces the day's result.
+
+use crate::config::{Bank, Config};
+use crate::domain::{money_text, Currency, Money};
+use crate::store::{self, dialect, DbContext, Store, StoreError};
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+
+/// One discrepancy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Discrepancy {
+    pub category: String,
+    pub bank_txn_id: String,
+    pub payment_id: Option<i64>,
+    pub file_payment_id: Option<i64>,
+    pub realtime_amount: Option<String>,
+    pub file_amount: Option<String>,
+    pub currency: String,
+    pub detail: String,
+}
+
+/// A bank's business day, compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayResult {
+    pub bank_id: String,
+    pub business_date: String,
+    pub matched: i64,
+    pub discrepancies: Vec<Discrepancy>,
+    /// what the bank owes the utility for the day, before fees
+    pub net_collections: String,
+    pub fees: String,
+    /// net collections minus fees: the transfer expected
+    pub expected_transfer: String,
+    pub currency: String,
+    /// pending | settled | short | over | missing
+    pub settlement: String,
+}
+
+/// A file line of the day, as the comparison needs it.
+struct FileLine {
+    id: i64,
+    ids: Vec<String>,
+    amount: i64,
+    reversal: bool,
+    status: String,
+    confirms: Option<i64>,
+    reverses: Option<i64>,
+}
+
+async fn file_lines(
+    conn: &mut AnyConnection,
+    bank: &str,
+    date: &str,
+) -> Result<Vec<FileLine>, StoreError> {
+    let sql = dialect(
+        conn,
+        "SELECT id, bank_ref, end_to_end_id, tx_id, amount_minor, reversal, status, confirms_payment_id, \
+         reverses_payment_id FROM payments WHERE bank_id = $1 AND booking_date = $2 AND source = 'file' \
+         AND status NOT IN ('not_booked', 'pending') ORDER BY id",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(bank.to_string())
+        .bind(date.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .op("reading the day's file lines")?;
+    rows.iter()
+        .map(|r| {
+            Ok(FileLine {
+                id: r.try_get(0)?,
+                ids: [
+                    r.try_get::<Option<String>, _>(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
+                amount: r.try_get(4)?,
+                reversal: r.try_get::<i64, _>(5)? != 0,
+                status: r.try_get(6)?,
+                confirms: r.try_get(7)?,
+                reverses: r.try_get(8)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .op("reading the day's file lines")
+}
+
+/// Compares `bank`'s business day `date` and records the result.
+pub async fn compare(
+    store: &Store,
+    config: &Config,
+    bank: &Bank,
+    date: &str,
+) -> Result<DayResult, StoreError> {
+    let Some(partner) = &bank.partner else {
+        return Err(StoreError::Conflict(format!(
+            "bank {} is not on the partner API",
+            bank.id
+        )));
+    };
+    let cur = config.ledger.currency;
+    let c = cur.as_str();
+    let _w = store.writer().await;
+    let mut tx = store.begin().await?;
+    let postings = store::partner::postings_of_day(&mut tx, &bank.id, date).await?;
+    let lines = file_lines(&mut tx, &bank.id, date).await?;
+    let mut out: Vec<Discrepancy> = Vec::new();
+    let mut matched = 0i64;
+    let mut net = 0i64;
+    let mut count = 0i64;
+    let d = |category: &str,
+             txn: &str,
+             pid: Option<i64>,
+             fid: Option<i64>,
+             rt: Option<i64>,
+             file: Option<i64>,
+             detail: String| Discrepancy {
+        category: category.into(),
+        bank_txn_id: txn.into(),
+        payment_id: pid,
+        file_payment_id: fid,
+        realtime_amount: rt.map(|v| money_text(v, c)),
+        file_amount: file.map(|v| money_text(v, c)),
+        currency: c.into(),
+        detail,
+    };
+    for p in &postings {
+        let line = lines
+            .iter()
+            .find(|l| !l.reversal && l.confirms == Some(p.payment_id));
+        let reversed = p.reversal_payment_id.is_some();
+        let rev_line = p
+            .reversal_payment_id
+            .and_then(|r| lines.iter().find(|l| l.reversal && l.confirms == Some(r)));
+        if !reversed {
+            net += p.amount_minor;
+            count += 1;
+        }
+        match (line, reversed) {
+            (Some(l), _) if l.amount != p.amount_minor => out.push(d(
+                "amount_mismatch",
+                &p.bank_txn_id,
+                Some(p.payment_id),
+                Some(l.id),
+                Some(p.amount_minor),
+                Some(l.amount),
+                format!(
+                    "posted online for {}, the file says {}",
+                    money_text(p.amount_minor, c),
+                    money_text(l.amount, c)
+                ),
+            )),
+            (Some(l), true) if rev_line.is_none() => out.push(d(
+                "reversed_utility_only",
+                &p.bank_txn_id,
+                Some(p.payment_id),
+                Some(l.id),
+                Some(p.amount_minor),
+                Some(l.amount),
+                "reversed through the API, but the file shows the payment standing".into(),
+            )),
+            (Some(_), _) => matched += 1,
+            (None, true) => matched += 1, // cancelled the same day: neither side has it
+            (None, false) => out.push(d(
+                "utility_only",
+                &p.bank_txn_id,
+                Some(p.payment_id),
+                None,
+                Some(p.amount_minor),
+                None,
+                "posted online, missing from the bank's file (not reversed: to be checked with the bank)"
+                    .into(),
+            )),
+        }
+    }
+    for l in &lines {
+        if l.confirms.is_some() || l.status == "rejected" {
+            continue;
+        }
+        let txn = l.ids.first().cloned().unwrap_or_default();
+        if l.reversal {
+            // a reversal line that undid a real-time payment not reversed online
+            let of_posting = match l.reverses {
+                Some(orig) => postings.iter().find(|p| p.payment_id == orig),
+                None => None,
+            };
+            if let Some(p) = of_posting {
+                net += l.amount;
+                out.push(d(
+                    "reversed_bank_only",
+                    &p.bank_txn_id,
+                    Some(p.payment_id),
+                    Some(l.id),
+                    Some(p.amount_minor),
+                    Some(l.amount),
+                    "the file reverses a payment that was not reversed online; the reversal was applied".into(),
+                ));
+            }
+        } else if l.amount > 0 {
+            net += l.amount;
+            count += 1;
+            out.push(d(
+                "bank_only",
+                &txn,
+                None,
+                Some(l.id),
+                None,
+                Some(l.amount),
+                format!(
+                    "in the file, never posted online: posted now ({})",
+                    l.status
+                ),
+            ));
+        }
+    }
+    // the bank's fees for the day, as its contract says
+    let fee = {
+        let rate = Money::from_decimal(
+            (rust_decimal::Decimal::new(net.max(0), cur.exponent()) * partner.fee_rate)
+                .round_dp(cur.exponent()),
+            cur,
+        )
+        .map(|m| m.minor())
+        .unwrap_or(0);
+        let per = Money::from_decimal(partner.fee_per_payment, cur)
+            .map(|m| m.minor())
+            .unwrap_or(0);
+        rate + per * count
+    };
+    let at = store::now();
+    for sql in [
+        "DELETE FROM eod_discrepancies WHERE bank_id = $1 AND business_date = $2",
+        "DELETE FROM eod_runs WHERE bank_id = $1 AND business_date = $2",
+    ] {
+        let sql = dialect(&tx, sql);
+        sqlx::query(&sql)
+            .bind(bank.id.clone())
+            .bind(date.to_string())
+            .execute(&mut *tx)
+            .await
+            .op("replacing the day's comparison")?;
+    }
+    for x in &out {
+        let sql = dialect(
+            &tx,
+            "INSERT INTO eod_discrepancies (bank_id, business_date, category, bank_txn_id, payment_id, \
+             file_payment_id, realtime_minor, file_minor, currency, detail, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        );
+        let minor = |s: &Option<String>| {
+            s.as_deref()
+                .and_then(|v| Money::parse(v, cur).ok())
+                .map(|m| m.minor())
+        };
+        sqlx::query(&sql)
+            .bind(bank.id.clone())
+            .bind(date.to_string())
+            .bind(x.category.clone())
+            .bind(x.bank_txn_id.clone())
+            .bind(x.payment_id)
+            .bind(x.file_payment_id)
+            .bind(minor(&x.realtime_amount))
+            .bind(minor(&x.file_amount))
+            .bind(c.to_string())
+            .bind(x.detail.clone())
+            .bind(at.clone())
+            .execute(&mut *tx)
+            .await
+            .op("recording a discrepancy")?;
+    }
+    let sql = dialect(
+        &tx,
+        "INSERT INTO eod_runs (bank_id, business_date, file_id, matched, discrepancies, net_minor, fee_minor, \
+         currency, settlement, compared_at) VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, 'pending', $8)",
+    );
+    sqlx::query(&sql)
+        .bind(bank.id.clone())
+        .bind(date.to_string())
+        .bind(matched)
+        .bind(out.len() as i64)
+        .bind(net)
+        .bind(fee)
+        .bind(c.to_string())
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .op("recording the day's comparison")?;
+    tx.commit().await.op("committing the day's comparison")?;
+    Ok(DayResult {
+        bank_id: bank.id.clone(),
+        business_date: date.to_string(),
+        matched,
+        discrepancies: out,
+        net_collections: money_text(net, c),
+        fees: money_text(fee, c),
+        expected_transfer: money_text(net - fee, c),
+        currency: c.to_string(),
+        settlement: "pending".into(),
+    })
+}
+
+/// Compares every partner bank's day whose file lines were decided after its last comparison
+/// (or never compared). Returns the days compared.
+pub async fn compare_due(
+    store: &Store,
+    config: &Config,
+    banks: &[Bank],
+) -> Result<Vec<DayResult>, StoreError> {
+    let partners: Vec<&Bank> = banks.iter().filter(|b| b.partner.is_some()).collect();
+    if partners.is_empty() {
+        return Ok(vec![]);
+    }
+    let due: Vec<(String, String)> = {
+        let mut conn = store.pool().acquire().await.op("connecting")?;
+        let sql = format!(
+            "SELECT p.bank_id, p.booking_date FROM payments p \
+             LEFT JOIN eod_runs r ON r.bank_id = p.bank_id AND r.business_date = p.booking_date \
+             WHERE p.bank_id IN ({}) AND p.source = 'file' AND p.booking_date IS NOT NULL \
+             AND p.matched_at IS NOT NULL AND (r.compared_at IS NULL OR p.matched_at > r.compared_at) \
+             GROUP BY p.bank_id, p.booking_date ORDER BY p.bank_id, p.booking_date",
+            store::in_list(partners.len(), 1)
+        );
+        let sql = dialect(&conn, &sql);
+        let mut q = sqlx::query(&sql);
+        for b in &partners {
+            q = q.bind(b.id.clone());
+        }
+        let rows = q
+            .fetch_all(&mut *conn)
+            .await
+            .op("finding days to compare")?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .op("finding days to compare")?
+    };
+    let mut out = Vec::new();
+    for (bank_id, date) in due {
+        if let Some(b) = partners.iter().find(|b| b.id == bank_id) {
+            out.push(compare(store, config, b, &date).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// The recorded result of a bank's day, `None` before its file was compared.
+pub async fn day_result(
+    store: &Store,
+    bank_id: &str,
+    date: &str,
+) -> Result<Option<DayResult>, StoreError> {
+    let mut conn = store.pool().acquire().await.op("connecting")?;
+    let sql = dialect(
+        &conn,
+        "SELECT matched, net_minor, fee_minor, currency, settlement FROM eod_runs \
+         WHERE bank_id = $1 AND business_date = $2",
+    );
+    let Some(r) = sqlx::query(&sql)
+        .bind(bank_id.to_string())
+        .bind(date.to_string())
+        .fetch_optional(&mut *conn)
+        .await
+        .op("reading the day's comparison")?
+    else {
+        return Ok(None);
+    };
+    let (matched, net, fee, cur, settlement): (i64, i64, i64, String, String) = (
+        r.try_get(0).op("reading")?,
+        r.try_get(1).op("reading")?,
+        r.try_get(2).op("reading")?,
+        r.try_get(3).op("reading")?,
+        r.try_get(4).op("reading")?,
+    );
+    let sql = dialect(
+        &conn,
+        "SELECT category, bank_txn_id, payment_id, file_payment_id, realtime_minor, file_minor, currency, detail \
+         FROM eod_discrepancies WHERE bank_id = $1 AND business_date = $2 ORDER BY id",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(bank_id.to_string())
+        .bind(date.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .op("reading discrepancies")?;
+    let discrepancies = rows
+        .iter()
+        .map(|r| {
+            let c: String = r.try_get(6)?;
+            Ok(Discrepancy {
+                category: r.try_get(0)?,
+                bank_txn_id: r.try_get(1)?,
+                payment_id: r.try_get(2)?,
+                file_payment_id: r.try_get(3)?,
+                realtime_amount: r.try_get::<Option<i64>, _>(4)?.map(|v| money_text(v, &c)),
+                file_amount: r.try_get::<Option<i64>, _>(5)?.map(|v| money_text(v, &c)),
+                detail: r.try_get(7)?,
+                currency: c,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("reading discrepancies")?;
+    let _ = Currency::parse(&cur);
+    Ok(Some(DayResult {
+        bank_id: bank_id.to_string(),
+        business_date: date.to_string(),
+        matched,
+        discrepancies,
+        net_collections: money_text(net, &cur),
+        fees: money_text(fee, &cur),
+        expected_transfer: money_text(net - fee, &cur),
+        currency: cur,
+        settlement,
+    }))
+}
