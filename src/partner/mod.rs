@@ -238,6 +238,7 @@ pub async fn open_bills(store: &Store, config: &Config, account_no: &str) -> Res
 }
 
 /// The outcome of a posting: its answer, and whether it is the first one (false: a retry).
+#[derive(Debug, Clone)]
 pub struct Posted {
     pub answer: PaymentAnswer,
     pub first: bool,

@@ -9,6 +9,7 @@ mod formats;
 mod helpers;
 mod ingest;
 mod matching;
+mod partner;
 mod reports;
 mod scenario;
 mod suggest;

@@ -1,0 +1,219 @@
+//! Partner banks online, below HTTP: real-time postings with the core's rules, idempotency,
+//! same-day reversals, and the end-of-day comparison with the bank's file. Expected amounts
+//! come from the test's own inputs; `verify` must hold after every step.
+
+use crate::helpers::{camt054, cents, Pay, TestApp};
+use billrecon::partner::{self, PartnerError, PaymentRequest};
+
+const A: &str = "4100000001";
+const B: &str = "4100000002";
+
+/// A partner bank PB (cut-off 17:00 in Shanghai) beside the helper's banks.
+const PB: &str = "[daemon]\ntime_zone = \"Asia/Shanghai\"\n[[bank]]\nid = \"PB\"\nname = \"Partner bank\"\nformat = \"auto\"\n[bank.partner]\ncutoff = \"17:00\"\nfee_rate = \"0.001\"\n";
+
+async fn setup() -> TestApp {
+    let t = TestApp::spawn_with(PB).await;
+    t.bills(&[
+        ("A-OLD", A, "100.00", "2026-09-20", ""),
+        ("A-NEW", A, "200.00", "2026-10-20", ""),
+        ("B-1", B, "300.00", "2026-10-20", ""),
+    ])
+    .await;
+    t
+}
+
+fn req(txn: &str, account: Option<&str>, bill: Option<&str>, amount: &str) -> PaymentRequest {
+    PaymentRequest {
+        bank_txn_id: txn.into(),
+        account_no: account.map(str::to_string),
+        bill_id: bill.map(str::to_string),
+        amount: amount.parse().unwrap(),
+        currency: "CNY".into(),
+        // the camt helper books its lines on 2026-11-12: the same business day
+        paid_at: "2026-11-12T10:00:00+08:00".parse().unwrap(),
+        channel: Some("counter".into()),
+    }
+}
+
+fn same_day() -> chrono::DateTime<chrono::Utc> {
+    "2026-11-12T11:00:00+08:00".parse().unwrap()
+}
+
+async fn post(t: &TestApp, r: &PaymentRequest) -> Result<partner::Posted, PartnerError> {
+    let bank = t.app.bank("PB").unwrap();
+    partner::post_payment(&t.app.store, &t.app.config, &bank, r).await
+}
+
+async fn reverse(t: &TestApp, txn: &str) -> Result<(partner::ReversalAnswer, bool), PartnerError> {
+    let bank = t.app.bank("PB").unwrap();
+    partner::reverse(&t.app.store, &t.app.config, &bank, txn, same_day()).await
+}
+
+#[tokio::test]
+async fn a_posting_is_decided_at_once_and_answered_the_same_way_again() {
+    let t = setup().await;
+    let r = req("T1", None, Some("A-NEW"), "250.00");
+    let first = post(&t, &r).await.unwrap();
+    assert!(first.first);
+    let a = &first.answer;
+    assert_eq!(
+        (a.status.as_str(), a.business_date.as_str()),
+        ("applied", "2026-11-12")
+    );
+    // the core's rules: the named bill, then the account's older bill
+    let got: Vec<(&str, i64)> = a
+        .allocations
+        .iter()
+        .map(|x| (x.bill_id.as_str(), cents(&x.amount)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("A-NEW", cents("200.00")), ("A-OLD", cents("50.00"))]
+    );
+    assert_eq!(t.bill("A-NEW").await.2, "paid");
+    // a retry gets the first answer, and nothing moves twice
+    let again = post(&t, &r).await.unwrap();
+    assert!(!again.first);
+    assert_eq!(&again.answer, a);
+    assert_eq!(t.bill("A-OLD").await.1, cents("50.00"));
+    // the same id with another body is refused
+    let other = req("T1", None, Some("A-NEW"), "250.01");
+    assert!(matches!(
+        post(&t, &other).await,
+        Err(PartnerError::Conflict(_))
+    ));
+    // an unknown account goes to the queue, like a file payment
+    let lost = post(&t, &req("T2", Some("9999999999"), None, "10.00"))
+        .await
+        .unwrap();
+    assert_eq!(lost.answer.status, "exception");
+    assert_eq!(t.exceptions().await.len(), 1);
+    // a bad request names the field
+    let e = post(&t, &req("T3", Some(A), Some("A-OLD"), "1.00"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("exactly one"), "{e}");
+    let e = post(&t, &req("T4", Some(A), None, "1.001"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("amount"), "{e}");
+    t.assert_verified().await;
+}
+
+#[tokio::test]
+async fn a_same_day_reversal_undoes_the_posting_exactly_and_only_once() {
+    let t = setup().await;
+    post(&t, &req("T1", Some(A), None, "120.00")).await.unwrap();
+    assert_eq!(t.bill("A-OLD").await.2, "paid");
+    let (r, first) = reverse(&t, "T1").await.unwrap();
+    assert!(first);
+    assert_eq!(r.status, "reversed");
+    assert_eq!(t.bill("A-OLD").await, (cents("100.00"), 0, "open".into()));
+    assert_eq!(t.bill("A-NEW").await.1, 0);
+    assert_eq!(t.credit(A).await, 0);
+    let (again, first) = reverse(&t, "T1").await.unwrap();
+    assert!(!first);
+    assert_eq!(again, r);
+    // a payment in the queue and its reversal cancel out
+    post(&t, &req("T2", Some("9999999999"), None, "10.00"))
+        .await
+        .unwrap();
+    let (r2, _) = reverse(&t, "T2").await.unwrap();
+    assert_eq!(r2.status, "cancelled");
+    assert!(t.exceptions().await.is_empty());
+    // another bank's id, or none, is not found; after the cut-off it is too late
+    assert!(matches!(
+        reverse(&t, "NOPE").await,
+        Err(PartnerError::NotFound(_))
+    ));
+    post(&t, &req("T3", Some(B), None, "5.00")).await.unwrap();
+    let bank = t.app.bank("PB").unwrap();
+    let late: chrono::DateTime<chrono::Utc> = "2026-11-12T17:30:00+08:00".parse().unwrap();
+    let e = partner::reverse(&t.app.store, &t.app.config, &bank, "T3", late)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PartnerError::Conflict(_)), "{e}");
+    t.assert_verified().await;
+}
+
+#[tokio::test]
+async fn the_end_of_day_file_is_compared_with_the_days_postings() {
+    let t = setup().await;
+    // online: P1 100, P2 50, P3 30 (reversed online), P4 20, P5 40
+    for (txn, acct, amount) in [
+        ("P1", A, "100.00"),
+        ("P2", B, "50.00"),
+        ("P3", B, "30.00"),
+        ("P4", B, "20.00"),
+        ("P5", A, "40.00"),
+    ] {
+        post(&t, &req(txn, Some(acct), None, amount)).await.unwrap();
+    }
+    reverse(&t, "P3").await.unwrap();
+    let online: i64 = ["100.00", "50.00", "20.00", "40.00"]
+        .iter()
+        .map(|a| cents(a))
+        .sum();
+    // the bank's file: P1 as posted, P2 with another amount, P3 standing, P4 missing,
+    // P5 and its reversal, and X9 never posted online
+    let file = camt054(
+        "PB-EOD-20261112",
+        &[
+            Pay::new("P1", "100.00"),
+            Pay::new("P2", "55.00"),
+            Pay::new("P3", "30.00"),
+            Pay::new("P5", "40.00"),
+            Pay::new("P5", "40.00").reversal(),
+            Pay::new("X9", "70.00").reference(B),
+        ],
+    );
+    let path = t.write("pb-eod.xml", &file);
+    t.ingest("PB", &[path]).await;
+    let day = partner::eod::day_result(&t.app.store, "PB", "2026-11-12")
+        .await
+        .unwrap()
+        .expect("the day was compared after the file");
+    let mut cats: Vec<(String, String)> = day
+        .discrepancies
+        .iter()
+        .map(|d| (d.category.clone(), d.bank_txn_id.clone()))
+        .collect();
+    cats.sort();
+    let want = |c: &str, t: &str| (c.to_string(), t.to_string());
+    assert_eq!(
+        cats,
+        vec![
+            want("amount_mismatch", "P2"),
+            want("bank_only", "X9"),
+            want("reversed_bank_only", "P5"),
+            want("reversed_utility_only", "P3"),
+            want("utility_only", "P4"),
+        ]
+    );
+    // P1 matched, and P5's line confirms its posting before the bank reversed it
+    assert_eq!(day.matched, 2);
+    // the bank-only line was posted now, the bank's reversal of P5 applied
+    assert_eq!(
+        t.bill("B-1").await.1,
+        cents("50.00") + cents("30.00") - cents("30.00") + cents("20.00") + cents("70.00")
+    );
+    assert_eq!(t.payment("X9").await["status"], "applied");
+    // net: online (not reversed online) + bank-only - the bank's reversal
+    let net = online + cents("70.00") - cents("40.00");
+    assert_eq!(cents(&day.net_collections), net);
+    // 0.1 % fee, rounded to the cent
+    assert_eq!(cents(&day.fees), (net + 500) / 1000);
+    // file lines confirming postings carry no money: the day is not counted twice
+    let (cols, rows) = billrecon::reports::ReportKind::DailySettlement
+        .build(&t.app.config, &t.app.store, "2026-11-12".parse().unwrap())
+        .await
+        .unwrap();
+    let rows = crate::helpers::to_maps(cols, rows);
+    let pb = rows.iter().find(|r| r["bank_id"] == "PB").unwrap();
+    let posted: i64 = ["100.00", "50.00", "30.00", "20.00", "40.00", "70.00"]
+        .iter()
+        .map(|a| cents(a))
+        .sum();
+    assert_eq!(cents(&pb["received"]), posted);
+    t.assert_verified().await;
+}
