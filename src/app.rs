@@ -112,6 +112,17 @@ impl App {
             }
             Err(e) => tracing::error!(error = %e, "end-of-day comparison failed"),
         }
+        let today = chrono::Utc::now()
+            .with_timezone(&self.config.daemon.tz())
+            .date_naive();
+        match crate::partner::eod::settle_due(&self.store, &self.banks, today).await {
+            Ok(changed) => {
+                for (bank, day, status) in changed {
+                    tracing::info!(%bank, %day, %status, "settlement checked");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "settlement check failed"),
+        }
         if summary.processed > 0 {
             match crate::dunning::notices::queue_receipts(&self.config, &self.store).await {
                 Ok(0) => {}

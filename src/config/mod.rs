@@ -348,6 +348,11 @@ pub struct BankConfig {
     pub auto_resolve: Option<AutoResolve>,
     /// The partner API for this bank (absent: the bank cannot use it).
     pub partner: Option<PartnerConfig>,
+    /// This source delivers the utility's own account statements (from its settlement
+    /// bank), not customer payments: its lines are the partner banks' settlement transfers,
+    /// checked against each bank's day (status `transfer`), never applied to bills.
+    #[serde(default)]
+    pub own_account: bool,
 }
 
 /// A bank on the partner API (`/partner/v1`): its business day, request signing, rate limit,
@@ -609,6 +614,7 @@ pub struct Bank {
     pub source: Option<SourceConfig>,
     pub auto_resolve: Option<AutoResolve>,
     pub partner: Option<PartnerConfig>,
+    pub own_account: bool,
 }
 
 impl Config {
@@ -809,6 +815,7 @@ impl Config {
                 source: b.source.clone(),
                 auto_resolve: b.auto_resolve.clone(),
                 partner: b.partner.clone(),
+                own_account: b.own_account,
             })
             .collect()
     }

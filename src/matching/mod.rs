@@ -149,6 +149,8 @@ pub struct Matcher {
     preload_from: i64,
     /// Banks on the partner API: their files' lines may confirm real-time payments.
     partners: HashSet<String>,
+    /// Sources of the utility's own account statements: their lines are transfers.
+    own_accounts: HashSet<String>,
 }
 
 impl Matcher {
@@ -163,6 +165,11 @@ impl Matcher {
             partners: banks
                 .iter()
                 .filter(|b| b.partner.is_some())
+                .map(|b| b.id.clone())
+                .collect(),
+            own_accounts: banks
+                .iter()
+                .filter(|b| b.own_account)
                 .map(|b| b.id.clone())
                 .collect(),
         }
@@ -314,7 +321,18 @@ impl Matcher {
         // Payments of earlier batches reversed by this one.
         let mut reversed_here: HashSet<i64> = HashSet::new();
         for (i, (p, cands)) in batch.iter().zip(&cands).enumerate() {
-            let decision = if let Some(rt) = confirms.get(&p.id) {
+            let decision = if self.own_accounts.contains(&p.bank_id) {
+                // the utility's own account: a settlement transfer, checked per bank's day
+                Decision {
+                    status: "transfer",
+                    account_no: None,
+                    allocations: vec![],
+                    credit: 0,
+                    exception: None,
+                    reverses: None,
+                    confirms: None,
+                }
+            } else if let Some(rt) = confirms.get(&p.id) {
                 Decision {
                     status: "confirmed",
                     account_no: None,

@@ -20,7 +20,7 @@
 //! a word. A later file for the same day compares again and replaces the day's result.
 
 use crate::config::{Bank, Config};
-use crate::domain::{money_text, Currency, Money};
+use crate::domain::{money_text, Money};
 use crate::store::{self, dialect, DbContext, Store, StoreError};
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
@@ -420,7 +420,6 @@ pub async fn day_result(
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .op("reading discrepancies")?;
-    let _ = Currency::parse(&cur);
     Ok(Some(DayResult {
         bank_id: bank_id.to_string(),
         business_date: date.to_string(),
@@ -432,4 +431,139 @@ pub async fn day_result(
         currency: cur,
         settlement,
     }))
+}
+
+/// A transfer line on the utility's own account statement.
+struct Transfer {
+    id: i64,
+    amount: i64,
+    booking_date: String,
+    text: String,
+}
+
+/// The settlement check: for each compared day still `pending` (or `missing`), the partner
+/// bank's lump-sum transfer on the utility's own statement (a `transfer` line whose payer name
+/// or texts contain the bank's `settlement_match`, booked from the business day to
+/// `settlement_days` days after it, not used for another day): equal to the expected transfer
+/// (net collections minus fees) is `settled`, less `short`, more `over`; none by the last day
+/// is `missing`. Returns the days whose status changed.
+pub async fn settle_due(
+    store: &Store,
+    banks: &[Bank],
+    today: chrono::NaiveDate,
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    if !banks.iter().any(|b| b.own_account) {
+        return Ok(vec![]);
+    }
+    let _w = store.writer().await;
+    let mut tx = store.begin().await?;
+    let open: Vec<(String, String, i64, i64, String)> = {
+        let rows = sqlx::query(
+            "SELECT bank_id, business_date, net_minor, fee_minor, settlement FROM eod_runs \
+             WHERE settlement IN ('pending', 'missing') ORDER BY business_date, bank_id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .op("reading days to settle")?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .op("reading days to settle")?
+    };
+    if open.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut transfers: Vec<Transfer> = {
+        let rows = sqlx::query(
+            "SELECT p.id, p.amount_minor, COALESCE(p.booking_date, ''), \
+             COALESCE(p.payer_name, '') || ' ' || COALESCE(p.reference, '') || ' ' || COALESCE(p.remittance, '') \
+             || ' ' || COALESCE(p.additional_info, '') || ' ' || COALESCE(p.payer_account, '') \
+             FROM payments p WHERE p.status = 'transfer' AND p.direction = 'credit' \
+             AND NOT EXISTS (SELECT 1 FROM eod_runs r WHERE r.settlement_ref = CAST(p.id AS TEXT)) ORDER BY p.id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .op("reading settlement transfers")?;
+        rows.iter()
+            .map(|r| {
+                Ok(Transfer {
+                    id: r.try_get(0)?,
+                    amount: r.try_get(1)?,
+                    booking_date: r.try_get(2)?,
+                    text: r.try_get::<String, _>(3)?.to_lowercase(),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .op("reading settlement transfers")?
+    };
+    let at = store::now();
+    let mut changed = Vec::new();
+    for (bank_id, date, net, fee, status) in open {
+        let Some(partner) = banks
+            .iter()
+            .find(|b| b.id == bank_id)
+            .and_then(|b| b.partner.as_ref())
+        else {
+            continue;
+        };
+        let Ok(day) = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d") else {
+            continue;
+        };
+        let last = day + chrono::Duration::days(i64::from(partner.settlement_days));
+        let needle = partner.settlement_match.to_lowercase();
+        let expected = net - fee;
+        let fits = |t: &Transfer| {
+            !needle.is_empty()
+                && t.text.contains(&needle)
+                && t.booking_date.as_str() >= date.as_str()
+                && t.booking_date.as_str() <= last.to_string().as_str()
+        };
+        // the exact amount first, else the first transfer of the window
+        let pick = transfers
+            .iter()
+            .position(|t| fits(t) && t.amount == expected)
+            .or_else(|| transfers.iter().position(fits));
+        let (new_status, settled, reference) = match pick {
+            Some(i) => {
+                let t = transfers.remove(i);
+                let s = match t.amount.cmp(&expected) {
+                    std::cmp::Ordering::Equal => "settled",
+                    std::cmp::Ordering::Less => "short",
+                    std::cmp::Ordering::Greater => "over",
+                };
+                (s, Some(t.amount), Some(t.id.to_string()))
+            }
+            None if today > last => ("missing", None, None),
+            None => continue,
+        };
+        if new_status == status {
+            continue;
+        }
+        let sql = dialect(
+            &tx,
+            "UPDATE eod_runs SET settlement = $3, settled_minor = $4, settlement_ref = $5, settled_at = $6 \
+             WHERE bank_id = $1 AND business_date = $2",
+        );
+        sqlx::query(&sql)
+            .bind(bank_id.clone())
+            .bind(date.clone())
+            .bind(new_status.to_string())
+            .bind(settled)
+            .bind(reference)
+            .bind(at.clone())
+            .execute(&mut *tx)
+            .await
+            .op("recording a settlement")?;
+        changed.push((bank_id, date, new_status.to_string()));
+    }
+    tx.commit().await.op("committing settlements")?;
+    Ok(changed)
 }

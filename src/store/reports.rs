@@ -48,7 +48,7 @@ pub async fn settlement(
          CAST(SUM(CASE WHEN p.direction = 'debit' AND p.reversal = 0 THEN 1 ELSE 0 END) AS BIGINT), \
          CAST(COALESCE(SUM(CASE WHEN p.direction = 'debit' AND p.reversal = 0 THEN -p.amount_minor ELSE 0 END), 0) AS BIGINT), \
          CAST(COUNT(DISTINCT p.file_id) AS BIGINT) \
-         FROM payments p WHERE p.booking_date = $1 AND p.status NOT IN ('not_booked', 'confirmed') \
+         FROM payments p WHERE p.booking_date = $1 AND p.status NOT IN ('not_booked', 'confirmed', 'transfer') \
          GROUP BY p.bank_id, p.currency ORDER BY p.bank_id, p.currency",
     );
     let rows = sqlx::query(&sql)

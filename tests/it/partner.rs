@@ -9,7 +9,7 @@ const A: &str = "4100000001";
 const B: &str = "4100000002";
 
 /// A partner bank PB (cut-off 17:00 in Shanghai) beside the helper's banks.
-const PB: &str = "[daemon]\ntime_zone = \"Asia/Shanghai\"\n[[bank]]\nid = \"PB\"\nname = \"Partner bank\"\nformat = \"auto\"\n[bank.partner]\ncutoff = \"17:00\"\nfee_rate = \"0.001\"\n";
+const PB: &str = "[daemon]\ntime_zone = \"Asia/Shanghai\"\n[[bank]]\nid = \"PB\"\nname = \"Partner bank\"\nformat = \"auto\"\n[bank.partner]\ncutoff = \"17:00\"\nfee_rate = \"0.001\"\nsettlement_match = \"PB settlement\"\n[[bank]]\nid = \"OWN\"\nname = \"The utility's own account\"\nformat = \"auto\"\nown_account = true\n";
 
 async fn setup() -> TestApp {
     let t = TestApp::spawn_with(PB).await;
@@ -216,4 +216,74 @@ async fn the_end_of_day_file_is_compared_with_the_days_postings() {
         .sum();
     assert_eq!(cents(&pb["received"]), posted);
     t.assert_verified().await;
+}
+
+#[tokio::test]
+async fn the_banks_transfer_on_the_utilitys_own_statement_settles_the_day() {
+    let t = setup().await;
+    post(&t, &req("P1", Some(A), None, "100.00")).await.unwrap();
+    post(&t, &req("P2", Some(B), None, "50.00")).await.unwrap();
+    let eod = camt054(
+        "PB-EOD",
+        &[Pay::new("P1", "100.00"), Pay::new("P2", "50.00")],
+    );
+    let path = t.write("pb-eod.xml", &eod);
+    t.ingest("PB", &[path]).await;
+    let day = partner::eod::day_result(&t.app.store, "PB", "2026-11-12")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(day.discrepancies.is_empty(), "{:?}", day.discrepancies);
+    let expected = cents(&day.expected_transfer);
+    assert_eq!(expected, cents("150.00") - (cents("150.00") + 500) / 1000);
+    // the business day (2026-11-12) is long past its settlement day: missing until it comes
+    assert_eq!(day.settlement, "missing");
+    // the utility's own statement: the bank's transfer, short by a cent, and an unrelated credit
+    let short: &'static str =
+        Box::leak(format!("{}.{:02}", (expected - 1) / 100, (expected - 1) % 100).into_boxed_str());
+    let own = camt054(
+        "OWN-20261112",
+        &[
+            Pay {
+                payer: "PB settlement 20261112",
+                ..Pay::new("TR1", short)
+            },
+            Pay {
+                payer: "Somebody else",
+                ..Pay::new("TR2", "999.00")
+            },
+        ],
+    );
+    let path = t.write("own.xml", &own);
+    t.ingest("OWN", &[path]).await;
+    let day = partner::eod::day_result(&t.app.store, "PB", "2026-11-12")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(day.settlement, "short");
+    // the own account's lines are no customer's money
+    assert_eq!(t.payment("TR2").await["status"], "transfer");
+    assert!(t.exceptions().await.is_empty());
+    t.assert_verified().await;
+}
+
+#[tokio::test]
+async fn a_transfer_that_never_comes_is_missing_after_the_settlement_days() {
+    let t = setup().await;
+    post(&t, &req("P1", Some(A), None, "100.00")).await.unwrap();
+    let path = t.write("pb.xml", &camt054("PB-EOD", &[Pay::new("P1", "100.00")]));
+    t.ingest("PB", &[path]).await;
+    // the run after the file found no transfer, and today is past 2026-11-12 + 1 day
+    let day = partner::eod::day_result(&t.app.store, "PB", "2026-11-12")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(day.settlement, "missing");
+    // checking again as of a day within the window changes nothing it already decided
+    let banks = t.app.banks.clone();
+    let on = |d: &str| d.parse::<chrono::NaiveDate>().unwrap();
+    let none = partner::eod::settle_due(&t.app.store, &banks, on("2026-11-13"))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
 }
