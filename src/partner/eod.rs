@@ -567,3 +567,70 @@ pub async fn settle_due(
     tx.commit().await.op("committing settlements")?;
     Ok(changed)
 }
+
+/// One real-time posting as the bank's day shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostingView {
+    pub bank_txn_id: String,
+    pub amount: String,
+    pub reversed: bool,
+}
+
+/// The utility's view of a bank's business day, for the bank.
+#[derive(Debug, Clone, Serialize)]
+pub struct BankDay {
+    pub bank_id: String,
+    pub business_date: String,
+    pub currency: String,
+    pub postings: i64,
+    pub posted: String,
+    pub reversals: i64,
+    pub reversed: String,
+    /// posted minus reversed
+    pub net_posted: String,
+    pub lines: Vec<PostingView>,
+    /// after the bank's file was compared: matched, discrepancies, expected transfer,
+    /// settlement status
+    pub end_of_day: Option<DayResult>,
+}
+
+pub async fn bank_view(
+    store: &Store,
+    config: &Config,
+    bank_id: &str,
+    date: &str,
+) -> Result<BankDay, StoreError> {
+    let c = config.ledger.currency.as_str();
+    let postings = {
+        let mut conn = store.pool().acquire().await.op("connecting")?;
+        store::partner::postings_of_day(&mut conn, bank_id, date).await?
+    };
+    let posted: i64 = postings.iter().map(|p| p.amount_minor).sum();
+    let reversed: i64 = postings
+        .iter()
+        .filter(|p| p.reversal_payment_id.is_some())
+        .map(|p| p.amount_minor)
+        .sum();
+    Ok(BankDay {
+        bank_id: bank_id.to_string(),
+        business_date: date.to_string(),
+        currency: c.to_string(),
+        postings: postings.len() as i64,
+        posted: money_text(posted, c),
+        reversals: postings
+            .iter()
+            .filter(|p| p.reversal_payment_id.is_some())
+            .count() as i64,
+        reversed: money_text(reversed, c),
+        net_posted: money_text(posted - reversed, c),
+        lines: postings
+            .iter()
+            .map(|p| PostingView {
+                bank_txn_id: p.bank_txn_id.clone(),
+                amount: money_text(p.amount_minor, &p.currency),
+                reversed: p.reversal_payment_id.is_some(),
+            })
+            .collect(),
+        end_of_day: day_result(store, bank_id, date).await?,
+    })
+}
