@@ -358,6 +358,11 @@ impl Pay {
 
 /// A camt.054.001.08 with one notification per currency and one entry per payment.
 pub fn camt054(msg_id: &str, pays: &[Pay]) -> String {
+    camt054_on(msg_id, "2026-11-12", pays)
+}
+
+/// [`camt054`] with every line booked on `date` (YYYY-MM-DD).
+pub fn camt054_on(msg_id: &str, date: &str, pays: &[Pay]) -> String {
     let mut currencies: Vec<&str> = pays.iter().map(|p| p.currency).collect();
     currencies.dedup();
     let mut x = format!(
@@ -376,7 +381,7 @@ pub fn camt054(msg_id: &str, pays: &[Pay]) -> String {
             if p.reversal {
                 x.push_str("<RvslInd>true</RvslInd>");
             }
-            x.push_str("<Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-11-12</Dt></BookgDt><ValDt><Dt>2026-11-12</Dt></ValDt>");
+            x.push_str(&format!("<Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>{date}</Dt></BookgDt><ValDt><Dt>{date}</Dt></ValDt>"));
             if let Some(r) = &p.bank_ref {
                 x.push_str(&format!("<AcctSvcrRef>{r}</AcctSvcrRef>"));
             }
