@@ -12,6 +12,7 @@ pub mod files;
 pub mod ledger;
 pub mod matching;
 pub mod notices;
+pub mod partners;
 pub mod reports;
 pub mod runs;
 pub mod suggest;
