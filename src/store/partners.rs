@@ -111,8 +111,7 @@ pub async fn revoke(
             let Some(row) = row else {
                 return Ok(RevokeOutcome::NotFound);
             };
-            let revoked_at: Option<String> =
-                row.try_get(0).op("reading a partner credential")?;
+            let revoked_at: Option<String> = row.try_get(0).op("reading a partner credential")?;
             if let Some(at) = revoked_at {
                 return Ok(RevokeOutcome::AlreadyRevoked { at });
             }

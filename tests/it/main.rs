@@ -9,6 +9,7 @@ mod formats;
 mod helpers;
 mod ingest;
 mod matching;
+mod partner_auth;
 mod reports;
 mod scenario;
 mod suggest;

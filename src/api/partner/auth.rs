@@ -342,7 +342,11 @@ async fn check(s: &GuardState, req: Request) -> Result<Request, PartnerError> {
     let token = bearer(req.headers())?;
     let credential = if looks_like_token(token) {
         let digest = crate::api::auth::digest(token);
-        let mut conn = store.pool().acquire().await.map_err(PartnerError::internal)?;
+        let mut conn = store
+            .pool()
+            .acquire()
+            .await
+            .map_err(PartnerError::internal)?;
         db::lookup(&mut conn, &digest).await?
     } else {
         None

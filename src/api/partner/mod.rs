@@ -70,11 +70,11 @@ async fn openapi() -> Json<serde_json::Value> {
             "title": "billrecon partner API",
             "version": "1",
             "description": "For partner banks. Authenticate with `Authorization: Bearer bpk_...`. \
-When the bank's requests must be signed: `X-Billrecon-Timestamp: UNIX_SECONDS` (within the \
-replay window of the server's clock) and `X-Billrecon-Signature: sha256=HEX`, HEX = \
-HMAC-SHA256(secret, METHOD + \"\\n\" + PATH_AND_QUERY + \"\\n\" + TIMESTAMP + \"\\n\" + BODY). \
-A signature is accepted once (409 for a replay). Over the rate limit: 429 with Retry-After. \
-Bodies up to 1 MiB (413)."
+    When the bank's requests must be signed: `X-Billrecon-Timestamp: UNIX_SECONDS` (within the \
+    replay window of the server's clock) and `X-Billrecon-Signature: sha256=HEX`, HEX = \
+    HMAC-SHA256(secret, METHOD + \"\\n\" + PATH_AND_QUERY + \"\\n\" + TIMESTAMP + \"\\n\" + BODY). \
+    A signature is accepted once (409 for a replay). Over the rate limit: 429 with Retry-After. \
+    Bodies up to 1 MiB (413)."
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
