@@ -252,9 +252,7 @@ impl PartnerGuard {
     /// Records a signature accepted at `now` whose timestamp leaves the window at `until`;
     /// false when it was already seen (a replay).
     fn first_use(&self, bank_id: &str, sig: &[u8], until: i64, now: i64) -> bool {
-        let Ok(mut seen) = self.seen.lock() else {
-            return false;
-        };
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if now >= seen.next_purge {
             seen.until.retain(|_, u| *u >= now);
             seen.next_purge = now + 10;
