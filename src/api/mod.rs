@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod partner;
 pub mod ui;
 pub mod users;
 pub mod workbench;
@@ -26,6 +27,7 @@ pub fn router(state: Arc<DaemonState>) -> Router {
         .merge(users::routes())
         .merge(workbench::routes())
         .merge(ui::routes())
+        .merge(partner::routes(&state))
         .with_state(state)
 }
 

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 mod exceptions;
+mod partners;
 mod users;
 
 #[derive(Parser, Debug)]
@@ -61,6 +62,11 @@ pub enum Command {
     Users {
         #[command(subcommand)]
         cmd: users::UsersCmd,
+    },
+    /// Credentials of partner banks on the partner API (/partner/v1).
+    Partners {
+        #[command(subcommand)]
+        cmd: partners::PartnersCmd,
     },
     /// Outstanding bills.
     Bills {
@@ -605,6 +611,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             code
         }
         Command::Users { cmd } => users::run(&app, cmd).await?,
+        Command::Partners { cmd } => partners::run(&app, cmd).await?,
         Command::Match => {
             println!("{}", app.match_pending().await?);
             0

@@ -123,7 +123,7 @@ pub async fn compare(
     let c = cur.as_str();
     let _w = store.writer().await;
     let mut tx = store.begin().await?;
-    let postings = store::partner::postings_of_day(&mut tx, &bank.id, date).await?;
+    let postings = store::realtime::postings_of_day(&mut tx, &bank.id, date).await?;
     let lines = file_lines(&mut tx, &bank.id, date).await?;
     let mut out: Vec<Discrepancy> = Vec::new();
     let mut matched = 0i64;
@@ -603,7 +603,7 @@ pub async fn bank_view(
     let c = config.ledger.currency.as_str();
     let postings = {
         let mut conn = store.pool().acquire().await.op("connecting")?;
-        store::partner::postings_of_day(&mut conn, bank_id, date).await?
+        store::realtime::postings_of_day(&mut conn, bank_id, date).await?
     };
     let posted: i64 = postings.iter().map(|p| p.amount_minor).sum();
     let reversed: i64 = postings

@@ -21,7 +21,7 @@ use crate::config::{Bank, Config};
 use crate::domain::{money_text, normalize_key, Currency, Money};
 use crate::matching::{allocate_to, Target};
 use crate::store::matching::{apply_bill_deltas, net_allocations, NewAllocation, PendingPayment};
-use crate::store::partner as q;
+use crate::store::realtime as q;
 use crate::store::workbench::{self as wq, PaymentState};
 use crate::store::{self, DbContext, Store, StoreError};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
@@ -205,13 +205,9 @@ pub async fn open_bills(store: &Store, config: &Config, account_no: &str) -> Res
         }
         let outstanding = amount - paid;
         let fee = match (waived, NaiveDate::parse_from_str(&due_on, "%Y-%m-%d")) {
-            (false, Ok(due)) => crate::dunning::fees::late_fee(
-                rules.late_fee,
-                cur,
-                outstanding,
-                due + chrono::Duration::days(i64::from(rules.grace_days)),
-                today,
-            ),
+            (false, Ok(due)) => {
+                crate::dunning::fees::late_fee(rules.late_fee, cur, outstanding, due, today)
+            }
             _ => 0,
         };
         owed += outstanding;

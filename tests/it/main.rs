@@ -10,6 +10,8 @@ mod helpers;
 mod ingest;
 mod matching;
 mod partner;
+mod partner_auth;
+mod partner_http;
 mod reports;
 mod scenario;
 mod suggest;

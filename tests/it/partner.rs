@@ -41,12 +41,12 @@ fn same_day() -> chrono::DateTime<chrono::Utc> {
 
 async fn post(t: &TestApp, r: &PaymentRequest) -> Result<partner::Posted, PartnerError> {
     let bank = t.app.bank("PB").unwrap();
-    partner::post_payment(&t.app.store, &t.app.config, &bank, r).await
+    partner::post_payment(&t.app.store, &t.app.config, bank, r).await
 }
 
 async fn reverse(t: &TestApp, txn: &str) -> Result<(partner::ReversalAnswer, bool), PartnerError> {
     let bank = t.app.bank("PB").unwrap();
-    partner::reverse(&t.app.store, &t.app.config, &bank, txn, same_day()).await
+    partner::reverse(&t.app.store, &t.app.config, bank, txn, same_day()).await
 }
 
 #[tokio::test]
@@ -129,7 +129,7 @@ async fn a_same_day_reversal_undoes_the_posting_exactly_and_only_once() {
     post(&t, &req("T3", Some(B), None, "5.00")).await.unwrap();
     let bank = t.app.bank("PB").unwrap();
     let late: chrono::DateTime<chrono::Utc> = "2026-11-12T17:30:00+08:00".parse().unwrap();
-    let e = partner::reverse(&t.app.store, &t.app.config, &bank, "T3", late)
+    let e = partner::reverse(&t.app.store, &t.app.config, bank, "T3", late)
         .await
         .unwrap_err();
     assert!(matches!(e, PartnerError::Conflict(_)), "{e}");

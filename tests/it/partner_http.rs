@@ -80,19 +80,18 @@ async fn thousands_of_concurrent_postings_then_the_days_file() {
         })
     };
     // every payment twice (a retry after a lost answer), 32 at a time
-    let sent: Vec<(usize, StatusCode, Value, bool)> = futures_util::stream::iter(
-        (0..PAYMENTS).flat_map(|i| [i, i]),
-    )
-    .map(|i| {
-        let (s, pa, b) = (&s, &pa, body(i));
-        async move {
-            let (code, v, replayed) = post(s, pa, &b).await;
-            (i, code, v, replayed)
-        }
-    })
-    .buffer_unordered(32)
-    .collect()
-    .await;
+    let sent: Vec<(usize, StatusCode, Value, bool)> =
+        futures_util::stream::iter((0..PAYMENTS).flat_map(|i| [i, i]))
+            .map(|i| {
+                let (s, pa, b) = (&s, &pa, body(i));
+                async move {
+                    let (code, v, replayed) = post(s, pa, &b).await;
+                    (i, code, v, replayed)
+                }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
     let mut firsts = 0;
     for (i, code, v, replayed) in &sent {
         assert_eq!(*code, StatusCode::CREATED, "payment {i}: {v}");
@@ -102,7 +101,10 @@ async fn thousands_of_concurrent_postings_then_the_days_file() {
             firsts += 1;
         }
     }
-    assert_eq!(firsts, PAYMENTS, "each payment answered once first, then replayed");
+    assert_eq!(
+        firsts, PAYMENTS,
+        "each payment answered once first, then replayed"
+    );
     // the twins got the same answer
     for i in [0, 1, PAYMENTS / 2, PAYMENTS - 1] {
         let answers: Vec<&Value> = sent.iter().filter(|x| x.0 == i).map(|x| &x.2).collect();
@@ -116,23 +118,24 @@ async fn thousands_of_concurrent_postings_then_the_days_file() {
 
     // reversals of every 50th payment, each sent twice, concurrently
     let reversed: Vec<usize> = (0..PAYMENTS).step_by(50).collect();
-    let answers: Vec<(StatusCode, Value)> = futures_util::stream::iter(reversed.iter().flat_map(|i| [*i, *i]))
-        .map(|i| {
-            let (s, pa) = (&s, &pa);
-            async move {
-                let r = s
-                    .client
-                    .post(s.url(&format!("/partner/v1/payments/PA-{i:05}/reversal")))
-                    .bearer_auth(pa)
-                    .send()
-                    .await
-                    .unwrap();
-                (r.status(), r.json::<Value>().await.unwrap())
-            }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
+    let answers: Vec<(StatusCode, Value)> =
+        futures_util::stream::iter(reversed.iter().flat_map(|i| [*i, *i]))
+            .map(|i| {
+                let (s, pa) = (&s, &pa);
+                async move {
+                    let r = s
+                        .client
+                        .post(s.url(&format!("/partner/v1/payments/PA-{i:05}/reversal")))
+                        .bearer_auth(pa)
+                        .send()
+                        .await
+                        .unwrap();
+                    (r.status(), r.json::<Value>().await.unwrap())
+                }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
     for (code, v) in &answers {
         assert_eq!(*code, StatusCode::CREATED, "{v}");
         assert_eq!(v["status"], "reversed");
@@ -211,14 +214,20 @@ async fn thousands_of_concurrent_postings_then_the_days_file() {
         };
         lines.push(Pay::new(&format!("PA-{i:05}"), a));
     }
-    lines.push(Pay::new(&format!("PA-{bank_reversed:05}"), leak(amount(bank_reversed))).reversal());
+    lines.push(
+        Pay::new(
+            &format!("PA-{bank_reversed:05}"),
+            leak(amount(bank_reversed)),
+        )
+        .reversal(),
+    );
     // never posted online
     lines.push(Pay::new("PA-X0001", "42.00").reference(&account(7)));
     lines.push(Pay::new("PA-X0002", "17.50").reference(&account(8)));
     let path = s.dir.path().join("pa-eod.xml");
     std::fs::write(&path, camt054_on("PA-EOD", &day, &lines)).unwrap();
     let bank = s.app.bank("PA").unwrap();
-    let (results, _) = s.app.ingest_paths(&bank, &[path]).await.unwrap();
+    let (results, _) = s.app.ingest_paths(bank, &[path]).await.unwrap();
     assert!(results[0].result.is_ok());
 
     let rec: Value = s
@@ -249,8 +258,16 @@ async fn thousands_of_concurrent_postings_then_the_days_file() {
     let mut want: Vec<(String, String)> = Vec::new();
     let id = |i: usize| format!("PA-{i:05}");
     want.extend(missing.iter().map(|i| ("utility_only".to_string(), id(*i))));
-    want.extend(other_amount.iter().map(|i| ("amount_mismatch".to_string(), id(*i))));
-    want.extend(standing.iter().map(|i| ("reversed_utility_only".to_string(), id(*i))));
+    want.extend(
+        other_amount
+            .iter()
+            .map(|i| ("amount_mismatch".to_string(), id(*i))),
+    );
+    want.extend(
+        standing
+            .iter()
+            .map(|i| ("reversed_utility_only".to_string(), id(*i))),
+    );
     want.push(("reversed_bank_only".into(), id(bank_reversed)));
     want.push(("bank_only".into(), "PA-X0001".into()));
     want.push(("bank_only".into(), "PA-X0002".into()));
@@ -270,5 +287,25 @@ async fn thousands_of_concurrent_postings_then_the_days_file() {
     assert_eq!(cents(eod["net_collections"].as_str().unwrap()), net);
     let v = billrecon::ledger::verify(&s.app.store).await.unwrap();
     assert!(v.ok, "{v}");
+    // the description served is the one in the repo, and names every route used here
+    let (code, doc) = s.get("/partner/v1/openapi.json", None).await;
+    assert_eq!(code, StatusCode::OK);
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi/partner-v1.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc, file);
+    for path in [
+        "/partner/v1/payments",
+        "/partner/v1/payments/{bank_txn_id}",
+        "/partner/v1/payments/{bank_txn_id}/reversal",
+        "/partner/v1/accounts/{account_no}/bills",
+        "/partner/v1/reconciliation/{date}",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is not described");
+    }
     s.stop().await;
 }

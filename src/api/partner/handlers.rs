@@ -19,7 +19,10 @@ pub fn routes() -> Router<Arc<DaemonState>> {
         .route("/partner/v1/accounts/{account_no}/bills", get(bills))
         .route("/partner/v1/payments", post(post_payment))
         .route("/partner/v1/payments/{bank_txn_id}", get(payment))
-        .route("/partner/v1/payments/{bank_txn_id}/reversal", post(reversal))
+        .route(
+            "/partner/v1/payments/{bank_txn_id}/reversal",
+            post(reversal),
+        )
         .route("/partner/v1/reconciliation/{date}", get(reconciliation))
 }
 
@@ -93,7 +96,7 @@ async fn payment(
         .acquire()
         .await
         .map_err(|e| PartnerError::Internal(e.into()))?;
-    let p = crate::store::partner::find_posting(&mut conn, &partner.bank_id, &txn)
+    let p = crate::store::realtime::find_posting(&mut conn, &partner.bank_id, &txn)
         .await?
         .ok_or_else(|| PartnerError::NotFound(format!("no payment {txn}")))?;
     let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or_default();
@@ -134,7 +137,7 @@ async fn reconciliation(
     let day = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
         .map_err(|_| PartnerError::Invalid(format!("`{date}` is not a date (YYYY-MM-DD)")))?
         .to_string();
-    let view = core::eod::bank_view(&state.app.store, &state.app.config, &partner.bank_id, &day)
-        .await?;
+    let view =
+        core::eod::bank_view(&state.app.store, &state.app.config, &partner.bank_id, &day).await?;
     Ok(Json(view).into_response())
 }
