@@ -391,6 +391,51 @@ pub struct PartnerConfig {
     /// reference contains this text (e.g. the bank's name or its settlement account).
     #[serde(default)]
     pub settlement_match: String,
+    /// The reconciliation result to return to the bank as a file in its own layout.
+    pub return_file: Option<ReturnFile>,
+}
+
+/// The file returned to a bank after its day was compared: a header line with the day's
+/// totals, one line per discrepancy (or per posting, with `all_lines`), a trailer with the
+/// count. Written atomically to `dir` as `{bank}_{YYYYMMDD}_recon.txt` (re-written when the
+/// day is compared again).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnFile {
+    pub dir: PathBuf,
+    /// Field separator (default `|`).
+    #[serde(default = "default_return_delimiter")]
+    pub delimiter: String,
+    /// `utf-8` (default), `gbk` or `gb18030`.
+    #[serde(default = "default_return_encoding")]
+    pub encoding: String,
+    /// The detail lines' fields, in order, from: business_date, bank_txn_id, category,
+    /// realtime_amount, file_amount, currency, detail.
+    #[serde(default = "default_return_columns")]
+    pub columns: Vec<String>,
+}
+
+pub const RETURN_COLUMNS: &[&str] = &[
+    "business_date",
+    "bank_txn_id",
+    "category",
+    "realtime_amount",
+    "file_amount",
+    "currency",
+    "detail",
+];
+
+fn default_return_delimiter() -> String {
+    "|".into()
+}
+fn default_return_encoding() -> String {
+    "utf-8".into()
+}
+fn default_return_columns() -> Vec<String> {
+    ["bank_txn_id", "category", "realtime_amount", "file_amount"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn default_cutoff() -> String {
@@ -753,6 +798,33 @@ impl Config {
             }
             if let Some(p) = &b.partner {
                 p.cutoff_time()
+                    .map_err(|e| bad(format!("bank `{}`: partner: {e}", b.id)))?;
+                if let Some(r) = &p.return_file {
+                    if let Some(c) = r
+                        .columns
+                        .iter()
+                        .find(|c| !RETURN_COLUMNS.contains(&c.as_str()))
+                    {
+                        return Err(bad(format!(
+                            "bank `{}`: partner.return_file column `{c}` is not one of {}",
+                            b.id,
+                            RETURN_COLUMNS.join(", ")
+                        )));
+                    }
+                    if !["utf-8", "gbk", "gb18030"].contains(&r.encoding.as_str()) {
+                        return Err(bad(format!(
+                            "bank `{}`: partner.return_file encoding `{}`: utf-8, gbk or gb18030",
+                            b.id, r.encoding
+                        )));
+                    }
+                    if r.delimiter.is_empty() {
+                        return Err(bad(format!(
+                            "bank `{}`: partner.return_file delimiter is empty",
+                            b.id
+                        )));
+                    }
+                }
+                p.signing_secret()
                     .map_err(|e| bad(format!("bank `{}`: partner: {e}", b.id)))?;
                 if p.rate_limit_per_sec == 0 || p.burst == 0 {
                     return Err(bad(format!(

@@ -358,7 +358,17 @@ pub async fn compare_due(
     let mut out = Vec::new();
     for (bank_id, date) in due {
         if let Some(b) = partners.iter().find(|b| b.id == bank_id) {
-            out.push(compare(store, config, b, &date).await?);
+            let day = compare(store, config, b, &date).await?;
+            match write_return_file(b, &day) {
+                Ok(Some(p)) => {
+                    tracing::info!(bank = %b.id, file = %p.display(), "reconciliation file written")
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(bank = %b.id, error = %e, "writing the reconciliation file failed")
+                }
+            }
+            out.push(day);
         }
     }
     Ok(out)
@@ -633,4 +643,76 @@ pub async fn bank_view(
             .collect(),
         end_of_day: day_result(store, bank_id, date).await?,
     })
+}
+
+/// Writes the day's result in the bank's return-file layout, when its config describes one
+/// (see [`crate::config::ReturnFile`]); the path written.
+pub fn write_return_file(
+    bank: &Bank,
+    day: &DayResult,
+) -> std::io::Result<Option<std::path::PathBuf>> {
+    let Some(rf) = bank.partner.as_ref().and_then(|p| p.return_file.as_ref()) else {
+        return Ok(None);
+    };
+    let sep = rf.delimiter.as_str();
+    // a field never carries the separator or a line break
+    let clean = |s: &str| s.replace(sep, " ").replace(['\n', '\r'], " ");
+    let mut text = String::new();
+    text.push_str(
+        &[
+            "H",
+            &bank.id,
+            &day.business_date,
+            &day.matched.to_string(),
+            &day.discrepancies.len().to_string(),
+            &day.net_collections,
+            &day.fees,
+            &day.expected_transfer,
+            &day.currency,
+        ]
+        .join(sep),
+    );
+    text.push_str("\r\n");
+    for d in &day.discrepancies {
+        let fields: Vec<String> = rf
+            .columns
+            .iter()
+            .map(|c| match c.as_str() {
+                "business_date" => day.business_date.clone(),
+                "bank_txn_id" => clean(&d.bank_txn_id),
+                "category" => d.category.clone(),
+                "realtime_amount" => d.realtime_amount.clone().unwrap_or_default(),
+                "file_amount" => d.file_amount.clone().unwrap_or_default(),
+                "currency" => d.currency.clone(),
+                "detail" => clean(&d.detail),
+                _ => String::new(),
+            })
+            .collect();
+        text.push_str(
+            &["D".to_string()]
+                .into_iter()
+                .chain(fields)
+                .collect::<Vec<_>>()
+                .join(sep),
+        );
+        text.push_str("\r\n");
+    }
+    text.push_str(&["T", &day.discrepancies.len().to_string()].join(sep));
+    text.push_str("\r\n");
+    let bytes: Vec<u8> = match rf.encoding.as_str() {
+        "gbk" => encoding_rs::GBK.encode(&text).0.into_owned(),
+        "gb18030" => encoding_rs::GB18030.encode(&text).0.into_owned(),
+        _ => text.into_bytes(),
+    };
+    std::fs::create_dir_all(&rf.dir)?;
+    let name = format!(
+        "{}_{}_recon.txt",
+        bank.id,
+        day.business_date.replace('-', "")
+    );
+    let path = rf.dir.join(&name);
+    let tmp = rf.dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(Some(path))
 }

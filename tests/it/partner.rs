@@ -8,11 +8,30 @@ use billrecon::partner::{self, PartnerError, PaymentRequest};
 const A: &str = "4100000001";
 const B: &str = "4100000002";
 
-/// A partner bank PB (cut-off 17:00 in Shanghai) beside the helper's banks.
-const PB: &str = "[daemon]\ntime_zone = \"Asia/Shanghai\"\n[[bank]]\nid = \"PB\"\nname = \"Partner bank\"\nformat = \"auto\"\n[bank.partner]\ncutoff = \"17:00\"\nfee_rate = \"0.001\"\nsettlement_match = \"PB settlement\"\n[[bank]]\nid = \"OWN\"\nname = \"The utility's own account\"\nformat = \"auto\"\nown_account = true\n";
+/// A partner bank PB (cut-off 17:00 in Shanghai, 0.1 % fee, its transfer recognized by "PB
+/// settlement", optionally a return file) and the utility's own account OWN, beside the
+/// helper's banks.
+fn pb(return_dir: Option<&std::path::Path>) -> String {
+    let ret = match return_dir {
+        Some(d) => format!(
+            "[bank.partner.return_file]\ndir = \"{}\"\nencoding = \"gbk\"\ncolumns = [\"business_date\", \"bank_txn_id\", \"category\", \"realtime_amount\", \"file_amount\", \"detail\"]\n",
+            d.display()
+        ),
+        None => String::new(),
+    };
+    format!(
+        "[daemon]\ntime_zone = \"Asia/Shanghai\"\n[[bank]]\nid = \"PB\"\nname = \"Partner bank\"\nformat = \"auto\"\n\
+         [bank.partner]\ncutoff = \"17:00\"\nfee_rate = \"0.001\"\nsettlement_match = \"PB settlement\"\n{ret}\
+         [[bank]]\nid = \"OWN\"\nname = \"The utility's own account\"\nformat = \"auto\"\nown_account = true\n"
+    )
+}
 
 async fn setup() -> TestApp {
-    let t = TestApp::spawn_with(PB).await;
+    setup_with(None).await
+}
+
+async fn setup_with(return_dir: Option<&std::path::Path>) -> TestApp {
+    let t = TestApp::spawn_with(&pb(return_dir)).await;
     t.bills(&[
         ("A-OLD", A, "100.00", "2026-09-20", ""),
         ("A-NEW", A, "200.00", "2026-10-20", ""),
@@ -138,7 +157,8 @@ async fn a_same_day_reversal_undoes_the_posting_exactly_and_only_once() {
 
 #[tokio::test]
 async fn the_end_of_day_file_is_compared_with_the_days_postings() {
-    let t = setup().await;
+    let out = tempfile::tempdir().unwrap();
+    let t = setup_with(Some(out.path())).await;
     // online: P1 100, P2 50, P3 30 (reversed online), P4 20, P5 40
     for (txn, acct, amount) in [
         ("P1", A, "100.00"),
@@ -190,6 +210,26 @@ async fn the_end_of_day_file_is_compared_with_the_days_postings() {
             want("utility_only", "P4"),
         ]
     );
+    // the file returned to the bank: GBK, header with the day's totals, a line per difference
+    let bytes = std::fs::read(out.path().join("PB_20261112_recon.txt")).unwrap();
+    let (text, _, bad) = encoding_rs::GBK.decode(&bytes);
+    assert!(!bad);
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('|').collect()).collect();
+    assert_eq!(
+        rows[0][..5],
+        ["H", "PB", "2026-11-12", &day.matched.to_string(), "5"]
+    );
+    assert_eq!(rows[0][5], day.net_collections);
+    let mut in_file: Vec<(String, String)> = rows[1..rows.len() - 1]
+        .iter()
+        .map(|r| {
+            assert_eq!((r[0], r[1]), ("D", "2026-11-12"));
+            (r[3].to_string(), r[2].to_string())
+        })
+        .collect();
+    in_file.sort();
+    assert_eq!(in_file, cats);
+    assert_eq!(rows.last().unwrap(), &vec!["T", "5"]);
     // P1 matched, and P5's line confirms its posting before the bank reversed it
     assert_eq!(day.matched, 2);
     // the bank-only line was posted now, the bank's reversal of P5 applied
