@@ -1,7 +1,9 @@
 //! The daily settlement: per bank and for all banks, the payments booked on a day, and what
 //! became of them (applied to bills, held as customer credit, held in exceptions, refunded,
-//! written off, rejected as duplicates, reversed),
-//! beside what the bank's statements declare. The page a finance officer signs.
+//! written off, rejected as duplicates, reversed), beside what the bank's statements declare;
+//! the money by channel; and for partner banks the real-time versus file result, the transfer
+//! expected and its settlement status.
+//! The page a finance officer signs.
 
 use crate::domain::money_text;
 use crate::store::{self, DbContext, Store, StoreError};
@@ -26,6 +28,10 @@ pub const COLUMNS: &[&str] = &[
     "files",
     "declared_credits",
     "difference",
+    "channels",
+    "realtime_vs_file",
+    "expected_transfer",
+    "settlement",
 ];
 
 /// The report's rows: one per bank and currency, then one `ALL` row per currency.
@@ -36,6 +42,36 @@ pub async fn daily_settlement(
     let day = date.format("%Y-%m-%d").to_string();
     let mut conn = store.pool().acquire().await.op("connecting")?;
     let rows = store::reports::settlement(&mut conn, &day).await?;
+    let channels = store::reports::settlement_channels(&mut conn, &day).await?;
+    let eod = store::reports::settlement_eod(&mut conn, &day).await?;
+    // "counter 12 × 1234.00; app 3 × 50.00" per bank and currency (and for all banks)
+    let channel_text = |bank: &str, cur: &str| -> Option<String> {
+        let mut per: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
+        for (b, c, ch, n, sum) in &channels {
+            if (bank == "ALL" || b == bank) && c == cur {
+                let e = per.entry(ch.as_str()).or_default();
+                e.0 += n;
+                e.1 += sum;
+            }
+        }
+        (!per.is_empty()).then(|| {
+            per.iter()
+                .map(|(ch, (n, sum))| format!("{ch} {n} × {}", money_text(*sum, cur)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    };
+    let eod_of = |bank: &str, cur: &str| {
+        eod.iter().find(|e| e.0 == bank && e.1 == cur).map(
+            |(_, _, matched, disc, net, fee, settlement)| {
+                (
+                    format!("{matched} matched, {disc} differences"),
+                    money_text(net - fee, cur),
+                    settlement.clone(),
+                )
+            },
+        )
+    };
     let mut totals: Vec<store::reports::SettlementSums> = Vec::new();
     for r in &rows {
         let t = match totals.iter_mut().find(|t| t.currency == r.currency) {
@@ -93,6 +129,10 @@ pub async fn daily_settlement(
                 r.declared_credit_minor.and_then(m),
                 r.declared_credit_minor
                     .and_then(|d| m(r.received_minor - d)),
+                channel_text(&r.bank_id, &r.currency),
+                eod_of(&r.bank_id, &r.currency).map(|e| e.0),
+                eod_of(&r.bank_id, &r.currency).map(|e| e.1),
+                eod_of(&r.bank_id, &r.currency).map(|e| e.2),
             ]
         })
         .collect())

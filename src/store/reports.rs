@@ -87,6 +87,7 @@ pub async fn settlement(
          CAST(SUM(CASE WHEN s.declared_credit_minor IS NULL THEN 1 ELSE 0 END) AS BIGINT) \
          FROM statements s JOIN bank_files f ON f.id = s.file_id \
          WHERE s.id IN (SELECT DISTINCT statement_row FROM payments WHERE booking_date = $1) \
+         AND f.format <> 'partner_api' \
          GROUP BY f.bank_id, s.currency",
     );
     for r in sqlx::query(&sql)
@@ -317,4 +318,70 @@ pub async fn settlement_lines(
         vec![super::Val::S(date.into())],
     )
     .await
+}
+
+/// The day's money in per bank, currency and channel (`file` for lines of bank files that
+/// name none): (bank, currency, channel, count, sum).
+pub async fn settlement_channels(
+    conn: &mut AnyConnection,
+    date: &str,
+) -> Result<Vec<(String, String, String, i64, i64)>, StoreError> {
+    let sql = dialect(
+        conn,
+        "SELECT bank_id, currency, COALESCE(channel, CASE WHEN source = 'realtime' THEN 'online' ELSE 'file' END), \
+         CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM payments \
+         WHERE booking_date = $1 AND direction = 'credit' AND reversal = 0 \
+         AND status NOT IN ('not_booked', 'confirmed', 'transfer') \
+         GROUP BY bank_id, currency, COALESCE(channel, CASE WHEN source = 'realtime' THEN 'online' ELSE 'file' END) \
+         ORDER BY 1, 2, 3",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(date.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .op("summing the day's channels")?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .op("summing the day's channels")
+}
+
+/// The partner banks' end-of-day results of a day: (bank, currency, matched, discrepancies,
+/// net, fee, settlement).
+pub async fn settlement_eod(
+    conn: &mut AnyConnection,
+    date: &str,
+) -> Result<Vec<(String, String, i64, i64, i64, i64, String)>, StoreError> {
+    let sql = dialect(
+        conn,
+        "SELECT bank_id, currency, matched, discrepancies, net_minor, fee_minor, settlement FROM eod_runs \
+         WHERE business_date = $1 ORDER BY bank_id",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(date.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .op("reading the day's end-of-day results")?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+                r.try_get(6)?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .op("reading the day's end-of-day results")
 }

@@ -255,6 +255,24 @@ async fn the_end_of_day_file_is_compared_with_the_days_postings() {
         .map(|a| cents(a))
         .sum();
     assert_eq!(cents(&pb["received"]), posted);
+    // by channel: the online postings came over the counter, X9 from the file only
+    let counter: i64 = ["100.00", "50.00", "30.00", "20.00", "40.00"]
+        .iter()
+        .map(|a| cents(a))
+        .sum();
+    assert_eq!(
+        pb["channels"],
+        format!(
+            "counter 5 × {}; file 1 × 70.00",
+            billrecon::domain::money_text(counter, "CNY")
+        )
+    );
+    assert_eq!(pb["realtime_vs_file"], "2 matched, 5 differences");
+    assert_eq!(
+        cents(&pb["expected_transfer"]),
+        cents(&day.expected_transfer)
+    );
+    assert_eq!(pb["settlement"], day.settlement);
     t.assert_verified().await;
 }
 

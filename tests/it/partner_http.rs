@@ -287,6 +287,37 @@ async fn thousands_of_concurrent_postings_then_the_days_file() {
     assert_eq!(cents(eod["net_collections"].as_str().unwrap()), net);
     let v = billrecon::ledger::verify(&s.app.store).await.unwrap();
     assert!(v.ok, "{v}");
+    // each bank gets its own rows of the settlement report, and only those
+    let rows: Value = s
+        .client
+        .get(s.url(&format!("/partner/v1/settlement/{day}")))
+        .bearer_auth(&pb)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["bank_id"], "PB");
+    assert_eq!(cents(rows[0]["received"].as_str().unwrap()), cents("5.00"));
+    let rows: Value = s
+        .client
+        .get(s.url(&format!("/partner/v1/settlement/{day}")))
+        .bearer_auth(&pa)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pa_row = &rows.as_array().unwrap()[0];
+    assert_eq!(pa_row["bank_id"], "PA");
+    assert_eq!(
+        pa_row["realtime_vs_file"],
+        format!("{} matched, {} differences", PAYMENTS - flagged, want.len())
+    );
     // the description served is the one in the repo, and names every route used here
     let (code, doc) = s.get("/partner/v1/openapi.json", None).await;
     assert_eq!(code, StatusCode::OK);
@@ -304,6 +335,7 @@ async fn thousands_of_concurrent_postings_then_the_days_file() {
         "/partner/v1/payments/{bank_txn_id}/reversal",
         "/partner/v1/accounts/{account_no}/bills",
         "/partner/v1/reconciliation/{date}",
+        "/partner/v1/settlement/{date}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is not described");
     }

@@ -24,6 +24,7 @@ pub fn routes() -> Router<Arc<DaemonState>> {
             post(reversal),
         )
         .route("/partner/v1/reconciliation/{date}", get(reconciliation))
+        .route("/partner/v1/settlement/{date}", get(settlement))
 }
 
 impl From<core::PartnerError> for PartnerError {
@@ -140,4 +141,37 @@ async fn reconciliation(
     let view =
         core::eod::bank_view(&state.app.store, &state.app.config, &partner.bank_id, &day).await?;
     Ok(Json(view).into_response())
+}
+
+/// `GET /partner/v1/settlement/{date}`: the bank's own rows of the daily settlement report
+/// (the page the utility's finance officer signs), never another bank's or the totals.
+async fn settlement(
+    State(state): State<Arc<DaemonState>>,
+    Extension(partner): Extension<Partner>,
+    Path(date): Path<String>,
+) -> Result<Response, PartnerError> {
+    let day = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+        .map_err(|_| PartnerError::Invalid(format!("`{date}` is not a date (YYYY-MM-DD)")))?;
+    let (columns, rows) = crate::reports::ReportKind::DailySettlement
+        .build(&state.app.config, &state.app.store, day)
+        .await
+        .map_err(PartnerError::internal)?;
+    let bank_col = columns.iter().position(|c| *c == "bank_id").unwrap_or(1);
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> = rows
+        .into_iter()
+        .filter(|r| r.get(bank_col).cloned().flatten().as_deref() == Some(partner.bank_id.as_str()))
+        .map(|r| {
+            columns
+                .iter()
+                .zip(r)
+                .map(|(c, v)| {
+                    (
+                        c.to_string(),
+                        v.map(serde_json::Value::String).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Json(rows).into_response())
 }
