@@ -348,7 +348,17 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             let dir = dir.unwrap_or_else(|| app.config.reports.dir.clone());
             let out = crate::reports::publish::publish(&app.config, &app.store, date, &dir).await?;
             println!("published {}", out.display());
-            0
+            let mut failed = false;
+            for r in crate::reports::deliver::deliver(&app.config.reports.post, &out).await {
+                match r {
+                    Ok(d) => println!("posted {} files to {}", d.files, d.url),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            i32::from(failed)
         }
         Command::Report {
             what,

@@ -252,6 +252,48 @@ pub struct ReportsConfig {
     /// Headings of the HTML and XLSX reports: `zh` or `en`.
     #[serde(default = "default_reports_language")]
     pub language: String,
+    /// Endpoints each published day's files are also POSTed to (`[[reports.post]]`).
+    #[serde(default)]
+    pub post: Vec<ReportPost>,
+}
+
+/// An endpoint that receives the published reports: one POST per file (the file as the body,
+/// `X-Billrecon-Report`, `-Date`, `-File` and `-Sha256` headers), the manifest last.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportPost {
+    /// `https://...` (plain `http://` only on loopback).
+    pub url: String,
+    /// Bearer token: the content of this file (trimmed) ...
+    pub token_file: Option<PathBuf>,
+    /// ... or of this environment variable.
+    pub token_env: Option<String>,
+    /// Which forms to send: csv, json, html, xlsx (default json).
+    #[serde(default = "default_post_formats")]
+    pub formats: Vec<String>,
+    /// Which reports (by name, e.g. daily-settlement); empty: all.
+    #[serde(default)]
+    pub reports: Vec<String>,
+}
+
+fn default_post_formats() -> Vec<String> {
+    vec!["json".into()]
+}
+
+impl ReportPost {
+    pub fn token(&self) -> Result<Option<String>, String> {
+        if let Some(f) = &self.token_file {
+            return std::fs::read_to_string(f)
+                .map(|s| Some(s.trim().to_string()))
+                .map_err(|e| format!("token_file {}: {e}", f.display()));
+        }
+        if let Some(v) = &self.token_env {
+            return std::env::var(v)
+                .map(|s| Some(s.trim().to_string()))
+                .map_err(|_| format!("token_env {v} is not set"));
+        }
+        Ok(None)
+    }
 }
 
 fn default_reports_language() -> String {
@@ -271,6 +313,7 @@ impl Default for ReportsConfig {
             dir: default_reports_dir(),
             publish_schedule: default_publish_schedule(),
             language: default_reports_language(),
+            post: vec![],
         }
     }
 }
@@ -733,6 +776,26 @@ impl Config {
                 "reports.language `{}`: use zh or en",
                 self.reports.language
             )));
+        }
+        for p in &self.reports.post {
+            let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|l| p.url.starts_with(l));
+            if !(p.url.starts_with("https://") || loopback) {
+                return Err(bad(format!(
+                    "reports.post url `{}`: https:// (plain http only on loopback)",
+                    p.url
+                )));
+            }
+            if let Some(f) = p
+                .formats
+                .iter()
+                .find(|f| !["csv", "json", "html", "xlsx"].contains(&f.as_str()))
+            {
+                return Err(bad(format!(
+                    "reports.post format `{f}`: csv, json, html or xlsx"
+                )));
+            }
         }
         if !self.reports.publish_schedule.is_empty() {
             parse_schedule(&self.reports.publish_schedule)

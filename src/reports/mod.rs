@@ -8,6 +8,7 @@
 pub mod ageing;
 pub mod collection;
 pub mod customers;
+pub mod deliver;
 pub mod exceptions;
 pub mod html;
 pub mod labels;

@@ -223,7 +223,19 @@ pub async fn run_with_listener(
                 )
                 .await
                 {
-                    Ok(dir) => tracing::info!(dir = %dir.display(), "reports published"),
+                    Ok(dir) => {
+                        tracing::info!(dir = %dir.display(), "reports published");
+                        for r in
+                            crate::reports::deliver::deliver(&app.config.reports.post, &dir).await
+                        {
+                            match r {
+                                Ok(d) => {
+                                    tracing::info!(url = %d.url, files = d.files, "reports posted")
+                                }
+                                Err(e) => tracing::error!(error = %e, "posting reports failed"),
+                            }
+                        }
+                    }
                     Err(e) => tracing::error!(error = %e, "publishing reports failed"),
                 }
             }

@@ -587,3 +587,107 @@ async fn icbc_days(days: &[&str]) -> TestApp {
     t.ingest("ICBC", &files).await;
     t
 }
+
+/// A receiver of posted reports on loopback: it wants a bearer token, answers 503 to the
+/// very first request (the sender must retry), and keeps what it got.
+async fn receiver(
+    token: &'static str,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(HashMap<String, String>, Vec<u8>)>>>,
+) {
+    use axum::http::{HeaderMap, StatusCode};
+    let got: std::sync::Arc<std::sync::Mutex<Vec<(HashMap<String, String>, Vec<u8>)>>> =
+        Default::default();
+    let first = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (g, f) = (got.clone(), first.clone());
+    let app = axum::Router::new().route(
+        "/in",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let (g, f) = (g.clone(), f.clone());
+            async move {
+                if f.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                }
+                if headers.get("authorization").and_then(|v| v.to_str().ok())
+                    != Some(&format!("Bearer {token}"))
+                {
+                    return StatusCode::UNAUTHORIZED;
+                }
+                let h = headers
+                    .iter()
+                    .filter(|(k, _)| {
+                        k.as_str().starts_with("x-billrecon-") || k.as_str() == "content-type"
+                    })
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect();
+                g.lock().unwrap().push((h, body.to_vec()));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/in", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+#[tokio::test]
+async fn a_published_day_is_posted_to_the_configured_endpoint_file_by_file() {
+    use sha2::Digest;
+    let (url, got) = receiver("r3ports").await;
+    let secrets = tempfile::tempdir().unwrap();
+    let token_file = secrets.path().join("token");
+    std::fs::write(&token_file, "r3ports\n").unwrap();
+    let t = TestApp::spawn_with(&format!(
+        "[reports]\n[[reports.post]]\nurl = \"{url}\"\ntoken_file = \"{}\"\nformats = [\"csv\", \"json\"]\nreports = [\"daily-settlement\", \"exceptions\"]\n",
+        token_file.display()
+    ))
+    .await;
+    t.import_fixtures().await;
+    t.ingest("ICBC", &[fixture("banks/icbc/ICBC_20261112_camt054.xml")])
+        .await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 12).unwrap();
+    let dir = billrecon::reports::publish::publish(
+        &t.app.config,
+        &t.app.store,
+        day,
+        &t.dir.path().join("r"),
+    )
+    .await
+    .unwrap();
+    let results = billrecon::reports::deliver::deliver(&t.app.config.reports.post, &dir).await;
+    assert_eq!(results.len(), 1);
+    let d = results[0].as_ref().unwrap();
+    // two reports in two forms, then the manifest
+    assert_eq!(d.files, 5);
+    let got = got.lock().unwrap();
+    assert_eq!(got.len(), 5);
+    let manifest_bytes = std::fs::read(dir.join("manifest.json")).unwrap();
+    for (headers, body) in got.iter() {
+        let file = &headers["x-billrecon-file"];
+        let on_disk = std::fs::read(dir.join(file)).unwrap();
+        assert_eq!(body, &on_disk, "{file} arrives byte for byte");
+        assert_eq!(
+            headers["x-billrecon-sha256"],
+            hex::encode(sha2::Sha256::digest(body))
+        );
+        assert_eq!(headers["x-billrecon-date"], "2026-11-12");
+    }
+    let names: Vec<&str> = got
+        .iter()
+        .map(|(h, _)| h["x-billrecon-file"].as_str())
+        .collect();
+    assert_eq!(names.last(), Some(&"manifest.json"));
+    assert!(names.contains(&"daily-settlement.csv") && names.contains(&"exceptions.json"));
+    assert_eq!(got.last().unwrap().1, manifest_bytes);
+    // a wrong token is a failure named with the endpoint and the file, not retried forever
+    let bad = billrecon::config::ReportPost {
+        token_file: None,
+        token_env: None,
+        ..t.app.config.reports.post[0].clone()
+    };
+    let r = billrecon::reports::deliver::deliver(&[bad], &dir).await;
+    let e = r[0].as_ref().unwrap_err().to_string();
+    assert!(e.contains("401") && e.contains(&url), "{e}");
+}
