@@ -588,17 +588,14 @@ async fn icbc_days(days: &[&str]) -> TestApp {
     t
 }
 
+/// What the receiver got: (headers, body) per request.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(HashMap<String, String>, Vec<u8>)>>>;
+
 /// A receiver of posted reports on loopback: it wants a bearer token, answers 503 to the
 /// very first request (the sender must retry), and keeps what it got.
-async fn receiver(
-    token: &'static str,
-) -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<(HashMap<String, String>, Vec<u8>)>>>,
-) {
+async fn receiver(token: &'static str) -> (String, Received) {
     use axum::http::{HeaderMap, StatusCode};
-    let got: std::sync::Arc<std::sync::Mutex<Vec<(HashMap<String, String>, Vec<u8>)>>> =
-        Default::default();
+    let got: Received = Default::default();
     let first = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let (g, f) = (got.clone(), first.clone());
     let app = axum::Router::new().route(
@@ -661,7 +658,7 @@ async fn a_published_day_is_posted_to_the_configured_endpoint_file_by_file() {
     let d = results[0].as_ref().unwrap();
     // two reports in two forms, then the manifest
     assert_eq!(d.files, 5);
-    let got = got.lock().unwrap();
+    let got = got.lock().unwrap().clone();
     assert_eq!(got.len(), 5);
     let manifest_bytes = std::fs::read(dir.join("manifest.json")).unwrap();
     for (headers, body) in got.iter() {
