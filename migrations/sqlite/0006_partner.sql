@@ -80,3 +80,6 @@ CREATE TABLE eod_runs (
     settled_at         TEXT,
     PRIMARY KEY (bank_id, business_date)
 );
+
+-- a bank's lines of a business day (the end-of-day comparison and the settlement report)
+CREATE INDEX payments_by_bank_day ON payments (bank_id, booking_date);

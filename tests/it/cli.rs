@@ -92,6 +92,21 @@ impl Workdir {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        // the run that took the files ends after matching and its housekeeping: wait until
+        // the bank's newest run is finished (runs of one bank never overlap)
+        while std::time::Instant::now() < deadline {
+            let o = self.run(&["banks", "status", "--format", "json"]);
+            let rows: Vec<serde_json::Value> =
+                serde_json::from_slice(&o.stdout).unwrap_or_default();
+            let done = rows
+                .iter()
+                .find(|r| r["bank_id"] == "ICBC")
+                .is_some_and(|r| r["last_run_outcome"] == "ok");
+            if done {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         let kill = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()

@@ -164,6 +164,14 @@ async fn files_dropped_in_an_inbox_are_ingested_matched_recorded_and_counted() {
         std::fs::read_dir(d.path("inbox")).unwrap().count() == 0
     })
     .await;
+    // the run that took it ends after matching and its housekeeping
+    d.until("the run that took the file is recorded", || async {
+        d.runs("ICBC")
+            .await
+            .iter()
+            .any(|r| r.stats.files == 1 && r.finished_at.is_some())
+    })
+    .await;
     let payments = d.payments().await;
     assert!(payments.iter().any(|p| p["status"] == "applied"));
 
@@ -423,8 +431,11 @@ async fn a_corrupted_download_is_retried_and_never_ingested() {
     // four corrupted bodies: two runs of two attempts each fail, the third run gets it right
     sim.fail_file("ICBC_20261112", billrecon::banksim::FailMode::BadBody, 4);
     let d = Daemon::start(&bank).await;
-    d.until("the file is finally ingested", || async {
-        !d.payments().await.is_empty()
+    d.until("the file is finally ingested and its run recorded", || async {
+        d.runs("ICBC")
+            .await
+            .iter()
+            .any(|r| r.stats.files == 1 && r.outcome == "ok")
     })
     .await;
     let runs = d.runs("ICBC").await;
