@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod partner;
+pub mod tls;
 pub mod ui;
 pub mod users;
 pub mod workbench;

@@ -349,7 +349,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             let out = crate::reports::publish::publish(&app.config, &app.store, date, &dir).await?;
             println!("published {}", out.display());
             let mut failed = false;
-            for r in crate::reports::deliver::deliver(&app.config.reports.post, &out).await {
+            for r in crate::reports::deliver::deliver(&app.config.reports.post, &out, None).await {
                 match r {
                     Ok(d) => println!("posted {} files to {}", d.files, d.url),
                     Err(e) => {

@@ -131,6 +131,12 @@ pub struct DaemonConfig {
     /// A bank is reported unhealthy after this many failed runs in a row.
     #[serde(default = "default_unhealthy_after")]
     pub unhealthy_after: u32,
+    /// Serve HTTPS on `http_addr` with this certificate chain and key (PEM) ...
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// ... and accept client certificates signed by this CA (mutual TLS for partner banks
+    /// that name theirs).
+    pub client_ca: Option<PathBuf>,
 }
 
 fn default_time_zone() -> String {
@@ -159,6 +165,9 @@ impl Default for DaemonConfig {
             default_schedule: default_schedule(),
             billing_schedule: default_billing_schedule(),
             http_addr: default_http_addr(),
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
             shutdown_timeout_secs: default_shutdown_timeout(),
             unhealthy_after: default_unhealthy_after(),
         }
@@ -255,6 +264,11 @@ pub struct ReportsConfig {
     /// Endpoints each published day's files are also POSTed to (`[[reports.post]]`).
     #[serde(default)]
     pub post: Vec<ReportPost>,
+    /// Reports generated on their own schedule as well (report name -> cron with seconds,
+    /// in `daemon.time_zone`), e.g. `exceptions = "0 0 * * * *"` for an hourly exceptions
+    /// report; each writes into its day's folder beside the others and updates the manifest.
+    #[serde(default)]
+    pub schedules: std::collections::BTreeMap<String, String>,
 }
 
 /// An endpoint that receives the published reports: one POST per file (the file as the body,
@@ -314,6 +328,7 @@ impl Default for ReportsConfig {
             publish_schedule: default_publish_schedule(),
             language: default_reports_language(),
             post: vec![],
+            schedules: Default::default(),
         }
     }
 }
@@ -436,6 +451,9 @@ pub struct PartnerConfig {
     pub settlement_match: String,
     /// The reconciliation result to return to the bank as a file in its own layout.
     pub return_file: Option<ReturnFile>,
+    /// Mutual TLS: the SHA-256 (hex) of the client certificate the bank must present
+    /// (needs `daemon.tls_cert`, `tls_key` and `client_ca`).
+    pub client_cert_sha256: Option<String>,
 }
 
 /// The file returned to a bank after its day was compared: a header line with the day's
@@ -777,6 +795,22 @@ impl Config {
                 self.reports.language
             )));
         }
+        for (name, cron) in &self.reports.schedules {
+            if !crate::reports::ReportKind::ALL
+                .iter()
+                .any(|k| k.name() == name)
+            {
+                return Err(bad(format!(
+                    "reports.schedules: `{name}` is not a report ({})",
+                    crate::reports::ReportKind::ALL
+                        .iter()
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            parse_schedule(cron).map_err(|e| bad(format!("reports.schedules.{name}: {e}")))?;
+        }
         for p in &self.reports.post {
             let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
                 .iter()
@@ -794,6 +828,29 @@ impl Config {
             {
                 return Err(bad(format!(
                     "reports.post format `{f}`: csv, json, html or xlsx"
+                )));
+            }
+        }
+        match (&self.daemon.tls_cert, &self.daemon.tls_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(bad("daemon.tls_cert and daemon.tls_key go together".into()))
+            }
+            (None, None) if self.daemon.client_ca.is_some() => {
+                return Err(bad(
+                    "daemon.client_ca needs daemon.tls_cert and tls_key (HTTPS)".into(),
+                ))
+            }
+            _ => {}
+        }
+        if let Some(b) = self.banks.iter().find(|b| {
+            b.partner
+                .as_ref()
+                .is_some_and(|p| p.client_cert_sha256.is_some())
+        }) {
+            if self.daemon.client_ca.is_none() {
+                return Err(bad(format!(
+                    "bank `{}`: partner.client_cert_sha256 needs daemon.client_ca (mutual TLS)",
+                    b.id
                 )));
             }
         }

@@ -43,17 +43,25 @@ fn content_type(file: &str) -> &'static str {
     }
 }
 
-/// POSTs the day in `day_dir` (a folder `publish` wrote) to every endpoint; the results in
-/// the order of the config.
-pub async fn deliver(posts: &[ReportPost], day_dir: &Path) -> Vec<Result<Delivered, DeliverError>> {
+/// POSTs the day in `day_dir` (a folder `publish` wrote) to every endpoint (only report
+/// `only`'s files, when given, and the manifest); the results in the order of the config.
+pub async fn deliver(
+    posts: &[ReportPost],
+    day_dir: &Path,
+    only: Option<&str>,
+) -> Vec<Result<Delivered, DeliverError>> {
     let mut out = Vec::new();
     for p in posts {
-        out.push(deliver_one(p, day_dir).await);
+        out.push(deliver_one(p, day_dir, only).await);
     }
     out
 }
 
-async fn deliver_one(p: &ReportPost, day_dir: &Path) -> Result<Delivered, DeliverError> {
+async fn deliver_one(
+    p: &ReportPost,
+    day_dir: &Path,
+    only: Option<&str>,
+) -> Result<Delivered, DeliverError> {
     let mpath = day_dir.join("manifest.json");
     let text = std::fs::read_to_string(&mpath).map_err(|source| DeliverError::Io {
         path: mpath.display().to_string(),
@@ -76,14 +84,16 @@ async fn deliver_one(p: &ReportPost, day_dir: &Path) -> Result<Delivered, Delive
             let file = f["file"].as_str()?.to_string();
             let report = f["report"].as_str()?.to_string();
             let ext = file.rsplit('.').next()?.to_string();
-            (p.formats.contains(&ext) && (p.reports.is_empty() || p.reports.contains(&report)))
-                .then(|| {
-                    (
-                        file,
-                        report,
-                        f["sha256"].as_str().unwrap_or_default().to_string(),
-                    )
-                })
+            (p.formats.contains(&ext)
+                && (p.reports.is_empty() || p.reports.contains(&report))
+                && only.is_none_or(|o| o == report))
+            .then(|| {
+                (
+                    file,
+                    report,
+                    f["sha256"].as_str().unwrap_or_default().to_string(),
+                )
+            })
         })
         .collect();
     files.push((

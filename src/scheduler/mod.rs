@@ -123,13 +123,37 @@ pub async fn run_with_listener(
         tracing::info!(%addr, "HTTP: /healthz /readyz /metrics, finance API /api/v1, workbench /ui/");
         let router = crate::api::router(state.clone());
         let stop = shutdown.clone();
-        tasks.spawn(async move {
-            let serve = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "HTTP server failed");
+        let d = &app.config.daemon;
+        match (&d.tls_cert, &d.tls_key) {
+            (Some(cert), Some(key)) => {
+                let tls = crate::api::tls::server_config(cert, key, d.client_ca.as_deref())?;
+                let handle = axum_server::Handle::new();
+                let h = handle.clone();
+                tokio::spawn(async move {
+                    stop.cancelled().await;
+                    h.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+                });
+                let std_listener = listener.into_std()?;
+                tasks.spawn(async move {
+                    let serve = axum_server::from_tcp(std_listener)
+                        .acceptor(crate::api::tls::MtlsAcceptor::new(tls))
+                        .handle(handle)
+                        .serve(router.into_make_service());
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "HTTPS server failed");
+                    }
+                });
             }
-        });
+            _ => {
+                tasks.spawn(async move {
+                    let serve = axum::serve(listener, router)
+                        .with_graceful_shutdown(async move { stop.cancelled().await });
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "HTTP server failed");
+                    }
+                });
+            }
+        }
     }
 
     // billing exports: first, before any bank runs (payments must meet today's bills), then
@@ -226,7 +250,8 @@ pub async fn run_with_listener(
                     Ok(dir) => {
                         tracing::info!(dir = %dir.display(), "reports published");
                         for r in
-                            crate::reports::deliver::deliver(&app.config.reports.post, &dir).await
+                            crate::reports::deliver::deliver(&app.config.reports.post, &dir, None)
+                                .await
                         {
                             match r {
                                 Ok(d) => {
@@ -237,6 +262,50 @@ pub async fn run_with_listener(
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "publishing reports failed"),
+                }
+            }
+        });
+    }
+
+    // reports on their own schedules
+    for (name, cron) in &app.config.reports.schedules {
+        let (Some(kind), Ok(schedule)) = (
+            crate::reports::ReportKind::ALL
+                .into_iter()
+                .find(|k| k.name() == name),
+            crate::config::parse_schedule(cron),
+        ) else {
+            continue; // validated with the config
+        };
+        let (app, stop) = (app.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            while sleep_until_next(&schedule, &app, &stop).await {
+                let today = Utc::now().with_timezone(&app.config.daemon.tz()).date_naive();
+                let date = kind.default_date(today);
+                match crate::reports::publish::publish_one(
+                    &app.config,
+                    &app.store,
+                    kind,
+                    date,
+                    &app.config.reports.dir,
+                )
+                .await
+                {
+                    Ok(dir) => {
+                        tracing::info!(report = kind.name(), dir = %dir.display(), "report published");
+                        for r in crate::reports::deliver::deliver(
+                            &app.config.reports.post,
+                            &dir,
+                            Some(kind.name()),
+                        )
+                        .await
+                        {
+                            if let Err(e) = r {
+                                tracing::error!(error = %e, "posting a report failed");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(report = kind.name(), error = %e, "publishing a report failed"),
                 }
             }
         });

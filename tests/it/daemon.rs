@@ -431,12 +431,15 @@ async fn a_corrupted_download_is_retried_and_never_ingested() {
     // four corrupted bodies: two runs of two attempts each fail, the third run gets it right
     sim.fail_file("ICBC_20261112", billrecon::banksim::FailMode::BadBody, 4);
     let d = Daemon::start(&bank).await;
-    d.until("the file is finally ingested and its run recorded", || async {
-        d.runs("ICBC")
-            .await
-            .iter()
-            .any(|r| r.stats.files == 1 && r.outcome == "ok")
-    })
+    d.until(
+        "the file is finally ingested and its run recorded",
+        || async {
+            d.runs("ICBC")
+                .await
+                .iter()
+                .any(|r| r.stats.files == 1 && r.outcome == "ok")
+        },
+    )
     .await;
     let runs = d.runs("ICBC").await;
     let failed: Vec<_> = runs.iter().filter(|r| r.outcome == "failed").collect();

@@ -12,6 +12,7 @@ mod matching;
 mod partner;
 mod partner_auth;
 mod partner_http;
+mod partner_mtls;
 mod reports;
 mod scenario;
 mod suggest;

@@ -653,7 +653,8 @@ async fn a_published_day_is_posted_to_the_configured_endpoint_file_by_file() {
     )
     .await
     .unwrap();
-    let results = billrecon::reports::deliver::deliver(&t.app.config.reports.post, &dir).await;
+    let results =
+        billrecon::reports::deliver::deliver(&t.app.config.reports.post, &dir, None).await;
     assert_eq!(results.len(), 1);
     let d = results[0].as_ref().unwrap();
     // two reports in two forms, then the manifest
@@ -684,7 +685,82 @@ async fn a_published_day_is_posted_to_the_configured_endpoint_file_by_file() {
         token_env: None,
         ..t.app.config.reports.post[0].clone()
     };
-    let r = billrecon::reports::deliver::deliver(&[bad], &dir).await;
+    let r = billrecon::reports::deliver::deliver(&[bad], &dir, None).await;
     let e = r[0].as_ref().unwrap_err().to_string();
     assert!(e.contains("401") && e.contains(&url), "{e}");
+}
+
+#[tokio::test]
+async fn a_report_on_its_own_schedule_replaces_its_files_and_its_manifest_entries_only() {
+    use sha2::Digest;
+    let t = icbc_days(&["20261112"]).await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 12).unwrap();
+    let root = t.dir.path().join("r");
+    let dir = billrecon::reports::publish::publish(&t.app.config, &t.app.store, day, &root)
+        .await
+        .unwrap();
+    let read = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p.join("manifest.json")).unwrap()).unwrap()
+    };
+    let before = read(&dir);
+    // an exception is resolved meanwhile: the exceptions report changes, nothing else does
+    let ex = t.exceptions().await;
+    let id: i64 = ex
+        .iter()
+        .find(|e| e["reason"] == "unknown_reference" && !e["amount"].starts_with('-'))
+        .expect("the fixture day has an unknown reference")["exception_id"]
+        .parse()
+        .unwrap();
+    billrecon::workbench::resolve::resolve(
+        &t.app.store,
+        &t.app.config,
+        &billrecon::workbench::Actor {
+            name: "li".into(),
+            role: billrecon::workbench::Role::Clerk,
+        },
+        id,
+        &billrecon::workbench::resolve::Action::Refund { to: None },
+        "payer asked for it back",
+    )
+    .await
+    .unwrap();
+    let again = billrecon::reports::publish::publish_one(
+        &t.app.config,
+        &t.app.store,
+        billrecon::reports::ReportKind::SettlementLines,
+        day,
+        &root,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, dir);
+    let after = read(&dir);
+    let files = |m: &serde_json::Value| -> HashMap<String, String> {
+        m["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["file"].as_str().unwrap().to_string(),
+                    f["sha256"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let (b, a) = (files(&before), files(&after));
+    assert_eq!(a.len(), 28, "every report still listed once");
+    for (file, sha) in &a {
+        // every entry matches its file on disk
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        assert_eq!(&hex::encode(sha2::Sha256::digest(&bytes)), sha, "{file}");
+        if file.starts_with("settlement-lines.") {
+            continue;
+        }
+        assert_eq!(b[file], *sha, "{file} was not touched");
+    }
+    // the refunded line now shows in the lines behind the settlement
+    let lines = std::fs::read_to_string(dir.join("settlement-lines.csv")).unwrap();
+    assert!(lines.contains("refunded"), "{lines}");
+    assert_ne!(b["settlement-lines.csv"], a["settlement-lines.csv"]);
 }

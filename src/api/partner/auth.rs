@@ -190,6 +190,8 @@ pub async fn revoke_credentials(
 // ---- the guard: limiters, secrets, replay cache ----
 
 struct BankPolicy {
+    /// The SHA-256 (lower-case hex) of the client certificate the bank must present.
+    client_cert: Option<String>,
     /// `Err` when the configured secret cannot be read: the bank's requests then fail (500)
     /// rather than go unsigned.
     secret: Result<Option<Vec<u8>>, String>,
@@ -227,6 +229,7 @@ impl PartnerGuard {
                         tracing::error!(bank = %b.id, error = %e, "partner API: signing secret unavailable; the bank's requests will fail")
                     });
                 let policy = BankPolicy {
+                    client_cert: p.client_cert_sha256.as_ref().map(|h| h.trim().to_lowercase()),
                     secret,
                     window_secs: i64::try_from(p.replay_window_secs).unwrap_or(i64::MAX / 4),
                     limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
@@ -361,6 +364,18 @@ async fn check(s: &GuardState, req: Request) -> Result<Request, PartnerError> {
             "bank `{bank_id}` is not enabled for the partner API"
         )));
     };
+    if let Some(want) = &policy.client_cert {
+        let got = req
+            .extensions()
+            .get::<crate::api::tls::PeerCert>()
+            .and_then(|p| p.sha256.as_deref());
+        if got != Some(want.as_str()) {
+            tracing::info!(bank = %bank_id, "partner API: refused without the bank's client certificate");
+            return Err(PartnerError::Unauthorized(
+                "this bank must present its client certificate (mutual TLS)".into(),
+            ));
+        }
+    }
     s.guard.take(policy).map_err(PartnerError::RateLimited)?;
 
     let (parts, body) = req.into_parts();
