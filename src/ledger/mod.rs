@@ -30,6 +30,10 @@ pub struct CurrencyTotals {
     pub credit: String,
     pub refunded: String,
     pub held: String,
+    pub written_off: String,
+    /// the amount of lines that carry no money (rejected duplicates, cancelled pairs, lines
+    /// confirming real-time payments, own-account transfers): not in `amount`
+    pub carrying_none: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,14 +76,18 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
         .await?
         .into_iter()
         .map(
-            |(cur, n, [amount, applied, credit, refunded, held])| CurrencyTotals {
-                payments: n,
-                amount: money_text(amount, &cur),
-                applied: money_text(applied, &cur),
-                credit: money_text(credit, &cur),
-                refunded: money_text(refunded, &cur),
-                held: money_text(held, &cur),
-                currency: cur,
+            |(cur, n, [amount, applied, credit, refunded, held, written_off, no_money])| {
+                CurrencyTotals {
+                    payments: n,
+                    amount: money_text(amount, &cur),
+                    applied: money_text(applied, &cur),
+                    credit: money_text(credit, &cur),
+                    refunded: money_text(refunded, &cur),
+                    held: money_text(held, &cur),
+                    written_off: money_text(written_off, &cur),
+                    carrying_none: money_text(no_money, &cur),
+                    currency: cur,
+                }
             },
         )
         .collect();
@@ -195,8 +203,16 @@ impl fmt::Display for VerifyReport {
         for t in &self.totals {
             writeln!(
                 f,
-                "totals {}: {} payments, amount {} = applied {} + credit {} + refunded {} + held {}",
-                t.currency, t.payments, t.amount, t.applied, t.credit, t.refunded, t.held
+                "totals {}: {} payments, amount {} = applied {} + credit {} + refunded {} + held {} + written off {} (lines carrying no money: {})",
+                t.currency,
+                t.payments,
+                t.amount,
+                t.applied,
+                t.credit,
+                t.refunded,
+                t.held,
+                t.written_off,
+                t.carrying_none
             )?;
         }
         let failed = self.checks.iter().filter(|c| c.break_count > 0).count();

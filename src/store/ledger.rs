@@ -14,6 +14,8 @@ pub struct CheckSql {
 }
 
 const MATCHED: &str = "status NOT IN ('pending', 'not_booked')";
+/// Statuses of lines that carry no money (see `payment_conservation`).
+const NO_MONEY: &str = "'rejected', 'cancelled', 'confirmed', 'transfer'";
 
 pub const CHECKS: &[CheckSql] = &[
     CheckSql {
@@ -215,12 +217,19 @@ pub async fn statement_totals(
 
 /// Grand totals per currency over matched payments:
 /// (currency, payments, amount, applied, credit, refunded, held).
+/// Per currency: payments counted, then [amount carrying money, applied, credit, refunded,
+/// held, written off, amount of the lines that carry none (rejected duplicates, cancelled
+/// pairs, lines confirming real-time payments, own-account transfers)].
 pub async fn grand_totals(
     conn: &mut AnyConnection,
-) -> Result<Vec<(String, i64, [i64; 5])>, StoreError> {
+) -> Result<Vec<(String, i64, [i64; 7])>, StoreError> {
     let sql = format!(
-        "SELECT currency, COUNT(*), CAST(SUM(amount_minor) AS BIGINT), CAST(SUM(applied_minor) AS BIGINT), \
-         CAST(SUM(credit_minor) AS BIGINT), CAST(SUM(refunded_minor) AS BIGINT), CAST(SUM(held_minor) AS BIGINT) \
+        "SELECT currency, COUNT(*), \
+         CAST(SUM(CASE WHEN status IN ({NO_MONEY}) THEN 0 ELSE amount_minor END) AS BIGINT), \
+         CAST(SUM(applied_minor) AS BIGINT), CAST(SUM(credit_minor) AS BIGINT), \
+         CAST(SUM(refunded_minor) AS BIGINT), CAST(SUM(held_minor) AS BIGINT), \
+         CAST(SUM(written_off_minor) AS BIGINT), \
+         CAST(SUM(CASE WHEN status IN ({NO_MONEY}) THEN amount_minor ELSE 0 END) AS BIGINT) \
          FROM payments WHERE {MATCHED} GROUP BY currency ORDER BY currency"
     );
     let rows = sqlx::query(&sql)
@@ -238,6 +247,8 @@ pub async fn grand_totals(
                     r.try_get(4)?,
                     r.try_get(5)?,
                     r.try_get(6)?,
+                    r.try_get(7)?,
+                    r.try_get(8)?,
                 ],
             ))
         })

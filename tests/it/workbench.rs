@@ -813,6 +813,21 @@ async fn the_settlement_shows_what_resolutions_made_of_the_days_money() {
     refs.sort();
     assert_eq!(refs, vec!["D1", "R1", "R2", "R5"]);
 
+    // verify's totals add up with written-off money, and name what carries none
+    let v = t.verify().await;
+    let tt = &v.totals[0];
+    let parts: i64 = [
+        &tt.applied,
+        &tt.credit,
+        &tt.refunded,
+        &tt.held,
+        &tt.written_off,
+    ]
+    .iter()
+    .map(|x| cents(x))
+    .sum();
+    assert_eq!(cents(&tt.amount), parts);
+    assert_eq!(cents(&tt.carrying_none), cents(dup_amount));
     // escalation shows in the exceptions report of the day it happened
     let later = chrono::Utc::now() + chrono::Duration::hours(25);
     resolve::escalate(&t.app.store, &t.app.config, later)
