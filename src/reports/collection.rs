@@ -1,6 +1,6 @@
 //! Collection rate: of what was billed in the 30 days up to a day, how much has been collected
 //! (allocated to those bills by payments booked up to that day), by customer class, customer
-//! manager, paying bank and in all; the average days from a bill's issue to the payments that
+//! manager, paying bank, payment channel and in all; the average days from a bill's issue to the payments that
 //! settled it; and the daily trend of the window (billed and collected each day).
 
 use crate::domain::money_text;
@@ -73,7 +73,7 @@ pub async fn collection_rate(
             .or_default()
             .0 += b.amount_minor;
     }
-    for (bill_id, bank, booked, amount) in &allocs {
+    for (bill_id, bank, booked, amount, channel) in &allocs {
         if let Some(b) = by_id.get(bill_id.as_str()) {
             let days = match (
                 NaiveDate::parse_from_str(&b.issued_on, "%Y-%m-%d"),
@@ -84,6 +84,7 @@ pub async fn collection_rate(
             };
             let mut ks: Vec<(u8, String)> = keys(b).to_vec();
             ks.push((2, format!("bank:{bank}")));
+            ks.push((2, format!("channel:{channel}")));
             for (o, k) in ks {
                 let a = acc.entry((o, k, b.currency.clone())).or_default();
                 a.collected += amount;
@@ -115,10 +116,11 @@ pub async fn collection_rate(
             Some(by.to_string()),
             Some(group.to_string()),
             Some(ccy.clone()),
-            // what a bank collected is not billed by that bank
-            (by != "bank").then(|| money_text(a.billed, ccy)),
+            // what a bank (or a channel) collected is not billed by it
+            (by != "bank" && by != "channel").then(|| money_text(a.billed, ccy)),
             Some(money_text(a.collected, ccy)),
-            rate.filter(|_| by != "bank").map(|r| format!("{r:.2}")),
+            rate.filter(|_| by != "bank" && by != "channel")
+                .map(|r| format!("{r:.2}")),
             avg.map(|d| format!("{d:.1}")),
         ]);
     }

@@ -115,7 +115,7 @@ pub async fn behaviours(
         .collect();
     let mut paid_on: HashMap<String, String> = HashMap::new();
     let mut running: HashMap<&str, i64> = HashMap::new();
-    for (bill, _, booked, amount) in &allocs {
+    for (bill, _, booked, amount, _) in &allocs {
         let Some(total) = amounts.get(bill.as_str()) else {
             continue;
         };

@@ -267,16 +267,25 @@ pub async fn reversals_by_account(
         .op("counting reversals")
 }
 
-/// Money allocated to bills (net of reversals), with the paying bank and the payment's
-/// booking date: (bill_id, bank_id, booking_date, amount).
+/// Money allocated to bills (net of reversals), with the paying bank, the payment's booking
+/// date and its channel (a reversal's is its original's; `online` for a real-time payment
+/// that names none, `file` for a bank file's line): (bill_id, bank_id, booking_date, amount,
+/// channel).
 pub async fn allocations_by_payment(
     conn: &mut AnyConnection,
     to: &str,
-) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+) -> Result<Vec<(String, String, String, i64, String)>, StoreError> {
     let rows = super::fetch_packed(
         conn,
-        &["a.bill_id", "p.bank_id", "p.booking_date", "a.amount_minor"],
+        &[
+            "a.bill_id",
+            "p.bank_id",
+            "p.booking_date",
+            "a.amount_minor",
+            "COALESCE(p.channel, o.channel, CASE WHEN p.source = 'realtime' THEN 'online' ELSE 'file' END)",
+        ],
         "allocations a JOIN payments p ON p.id = a.payment_id \
+         LEFT JOIN payments o ON o.id = p.reverses_payment_id \
          WHERE p.booking_date IS NOT NULL AND p.booking_date <= $1",
         "a.id",
         vec![super::Val::S(to.into())],
@@ -290,6 +299,7 @@ pub async fn allocations_by_payment(
                 super::cell(&r, 1).unwrap_or_default(),
                 super::cell(&r, 2).unwrap_or_default(),
                 super::num(&r, 3),
+                super::cell(&r, 4).unwrap_or_default(),
             )
         })
         .collect())

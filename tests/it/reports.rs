@@ -286,6 +286,12 @@ async fn the_collection_rate_is_what_was_collected_of_what_was_billed() {
         .map(|r| dec(&r["collected"]))
         .sum();
     assert_eq!(trend, expect["all"].1);
+    // by channel: every payment here came in a bank file
+    let channels: Vec<&HashMap<String, String>> =
+        report.iter().filter(|r| r["by"] == "channel").collect();
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    assert_eq!(channels[0]["group"], "file");
+    assert_eq!(dec(&channels[0]["collected"]), expect["all"].1);
 }
 
 #[tokio::test]
