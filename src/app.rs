@@ -88,9 +88,14 @@ impl App {
     /// auto-rules and refreshes the queue's suggested accounts; then queues receipts for what
     /// was applied (when `dunning.receipt_channels` asks for them).
     pub async fn match_pending(&self) -> Result<MatchSummary, StoreError> {
+        let before = crate::workbench::last_exception_id(&self.store).await?;
         let summary = self.matcher.run(&self.store).await?;
-        if summary.exception > 0 {
-            match crate::workbench::after_matching(&self.store, &self.config, &self.banks).await {
+        // a large run (a backlog, a first load) leaves suggestions to the on-demand path:
+        // each one compares references with every open bill's key
+        if summary.exception > 0 && summary.processed < 20_000 {
+            match crate::workbench::after_matching(&self.store, &self.config, &self.banks, before)
+                .await
+            {
                 Ok(h) if h.auto_resolved > 0 => {
                     tracing::info!(
                         auto_resolved = h.auto_resolved,

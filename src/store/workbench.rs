@@ -860,3 +860,11 @@ pub async fn open_exceptions_of_bank(
         .collect::<Result<_, sqlx::Error>>()
         .op("listing a bank's open exceptions")
 }
+
+pub async fn last_exception_id(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    sqlx::query("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM exceptions")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get::<i64, _>(0))
+        .op("reading the last exception id")
+}

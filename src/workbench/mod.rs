@@ -137,6 +137,7 @@ pub async fn auto_resolve(
     store: &Store,
     config: &crate::config::Config,
     banks: &[crate::config::Bank],
+    after: i64,
 ) -> Result<u64, resolve::WorkbenchError> {
     let mut done = 0;
     for bank in banks {
@@ -145,7 +146,13 @@ pub async fn auto_resolve(
         };
         let candidates: Vec<(i64, i64, i64)> = {
             let mut conn = store.pool().acquire().await.op("connecting")?;
-            q::open_exceptions_of_bank(&mut conn, &bank.id).await?
+            let all: Vec<(i64, i64, i64)> = q::open_exceptions_of_bank(&mut conn, &bank.id)
+                .await?
+                .into_iter()
+                .filter(|e| e.0 > after)
+                .collect();
+            let skip = all.len().saturating_sub(PER_RUN);
+            all.into_iter().skip(skip).collect()
         };
         let actor = Actor {
             name: format!("auto-rule:{}", bank.id),
@@ -190,17 +197,29 @@ pub async fn auto_resolve(
     Ok(done)
 }
 
-/// After a matching run that raised exceptions: the banks' auto-rules, then the suggested
-/// accounts that order the queue.
+/// Exceptions looked at per matching run, newest first, of those the run raised: the
+/// auto-rules and the suggested accounts compare references with every open bill's key, so a
+/// run's cost stays bounded (the web page and the API suggest on demand in any case).
+pub const PER_RUN: usize = 200;
+
+/// After a matching run that raised exceptions (those with an id above `after`): the banks'
+/// auto-rules, then the suggested accounts that order the queue (the newest [`PER_RUN`]).
 pub async fn after_matching(
     store: &Store,
     config: &crate::config::Config,
     banks: &[crate::config::Bank],
+    after: i64,
 ) -> Result<Housekeeping, resolve::WorkbenchError> {
-    let auto_resolved = auto_resolve(store, config, banks).await?;
-    let suggested = suggest::refresh_suggested_accounts(store, banks).await?;
+    let auto_resolved = auto_resolve(store, config, banks, after).await?;
+    let suggested = suggest::refresh_new_suggested_accounts(store, banks, after, PER_RUN).await?;
     Ok(Housekeeping {
         suggested,
         auto_resolved,
     })
+}
+
+/// The highest exception id so far (0 when none): what a matching run raises comes after it.
+pub async fn last_exception_id(store: &Store) -> Result<i64, StoreError> {
+    let mut conn = store.pool().acquire().await.op("connecting")?;
+    q::last_exception_id(&mut conn).await
 }

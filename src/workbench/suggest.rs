@@ -774,6 +774,27 @@ pub async fn suggest(
 /// bills changed in between gets the new answer on the next refresh: the column is a hint for
 /// ordering the queue, never used to move money.
 pub async fn refresh_suggested_accounts(store: &Store, banks: &[Bank]) -> Result<u64, StoreError> {
+    refresh(store, banks, None).await
+}
+
+/// [`refresh_suggested_accounts`] for the open exceptions with an id above `after` (those a
+/// matching run just raised), at most `n` of the newest: what the daemon does after each run,
+/// so each exception is scored once and a run costs a bounded amount (each suggestion compares
+/// reference tokens with the open bills' keys).
+pub async fn refresh_new_suggested_accounts(
+    store: &Store,
+    banks: &[Bank],
+    after: i64,
+    n: usize,
+) -> Result<u64, StoreError> {
+    refresh(store, banks, Some((after, n))).await
+}
+
+async fn refresh(
+    store: &Store,
+    banks: &[Bank],
+    limit: Option<(i64, usize)>,
+) -> Result<u64, StoreError> {
     let patterns: HashMap<&str, &[Regex]> = banks
         .iter()
         .map(|b| (b.id.as_str(), b.reference_patterns.as_slice()))
@@ -784,6 +805,15 @@ pub async fn refresh_suggested_accounts(store: &Store, banks: &[Bank]) -> Result
         let mut conn = store.pool().acquire().await.op("connecting")?;
         let mut s = Suggester::default();
         let open = store::suggest::open_exceptions(&mut conn).await?;
+        let open: Vec<_> = match limit {
+            Some((after, n)) => open
+                .into_iter()
+                .rev()
+                .filter(|o| o.0 > after && o.4.is_none())
+                .take(n)
+                .collect(),
+            None => open,
+        };
         // a payment has one open exception; should it have more, it is scored once
         let mut done: HashMap<i64, Option<String>> = HashMap::new();
         for (exception_id, payment_id, bank_id, _reason, current) in open {
