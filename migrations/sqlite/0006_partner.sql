@@ -81,5 +81,7 @@ CREATE TABLE eod_runs (
     PRIMARY KEY (bank_id, business_date)
 );
 
--- a bank's lines of a business day (the end-of-day comparison and the settlement report)
-CREATE INDEX payments_by_bank_day ON payments (bank_id, booking_date);
+-- the lines of a business day (the settlement report, the end-of-day comparison); led by the
+-- day, not the bank: an index led by bank_id lured SQLite's planner away from the end-to-end
+-- id and bank reference indexes when matching looks up the original of a reversal
+CREATE INDEX payments_by_day ON payments (booking_date, bank_id);
