@@ -741,6 +741,21 @@ async fn resolution_for_update(
     Ok((r, p))
 }
 
+/// A resolution awaiting approval, and its payment.
+async fn proposed_for_update(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<(q::ResolutionRow, PaymentRow)> {
+    let (r, p) = resolution_for_update(conn, id).await?;
+    if r.status != "proposed" {
+        return Err(WorkbenchError::Conflict(format!(
+            "resolution {id} is {}, not awaiting approval",
+            r.status
+        )));
+    }
+    Ok((r, p))
+}
+
 /// A supervisor, not the one who proposed it, approves a proposed refund: it is carried out.
 pub async fn approve(
     store: &Store,
@@ -752,13 +767,7 @@ pub async fn approve(
     require(actor, Role::Supervisor, "approving a refund")?;
     let _w = store.writer().await;
     let mut tx = store.begin().await?;
-    let (r, p) = resolution_for_update(&mut tx, resolution_id).await?;
-    if r.status != "proposed" {
-        return Err(WorkbenchError::Conflict(format!(
-            "resolution {resolution_id} is {}, not awaiting approval",
-            r.status
-        )));
-    }
+    let (r, p) = proposed_for_update(&mut tx, resolution_id).await?;
     if r.created_by == actor.name {
         return Err(WorkbenchError::Forbidden(format!(
             "four eyes: {} proposed resolution {resolution_id}; someone else must approve it",
@@ -814,13 +823,7 @@ pub async fn decline(
     require(actor, Role::Supervisor, "declining a refund")?;
     let _w = store.writer().await;
     let mut tx = store.begin().await?;
-    let (r, p) = resolution_for_update(&mut tx, resolution_id).await?;
-    if r.status != "proposed" {
-        return Err(WorkbenchError::Conflict(format!(
-            "resolution {resolution_id} is {}, not awaiting approval",
-            r.status
-        )));
-    }
+    let (r, p) = proposed_for_update(&mut tx, resolution_id).await?;
     let at = store::now();
     q::update_resolution(
         &mut tx,
