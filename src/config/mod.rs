@@ -296,17 +296,7 @@ fn default_post_formats() -> Vec<String> {
 
 impl ReportPost {
     pub fn token(&self) -> Result<Option<String>, String> {
-        if let Some(f) = &self.token_file {
-            return std::fs::read_to_string(f)
-                .map(|s| Some(s.trim().to_string()))
-                .map_err(|e| format!("token_file {}: {e}", f.display()));
-        }
-        if let Some(v) = &self.token_env {
-            return std::env::var(v)
-                .map(|s| Some(s.trim().to_string()))
-                .map_err(|_| format!("token_env {v} is not set"));
-        }
-        Ok(None)
+        read_secret(&self.token_file, &self.token_env, "reports.post token")
     }
 }
 
@@ -524,17 +514,11 @@ impl PartnerConfig {
 
     /// The signing secret, when signing is required.
     pub fn signing_secret(&self) -> Result<Option<String>, String> {
-        if let Some(f) = &self.signing_secret_file {
-            return std::fs::read_to_string(f)
-                .map(|s| Some(s.trim().to_string()))
-                .map_err(|e| format!("signing_secret_file {}: {e}", f.display()));
-        }
-        if let Some(v) = &self.signing_secret_env {
-            return std::env::var(v)
-                .map(|s| Some(s.trim().to_string()))
-                .map_err(|_| format!("signing_secret_env {v} is not set"));
-        }
-        Ok(None)
+        read_secret(
+            &self.signing_secret_file,
+            &self.signing_secret_env,
+            "partner signing secret",
+        )
     }
 }
 
