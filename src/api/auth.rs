@@ -35,7 +35,7 @@
 //! way.
 
 use super::error::ApiError;
-use crate::scheduler::DaemonState;
+use crate::app::state::DaemonState;
 use crate::store::users::{self as db, TokenKind};
 use crate::store::Store;
 use axum::extract::{FromRequestParts, State};

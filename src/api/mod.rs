@@ -10,7 +10,7 @@ pub mod ui;
 pub mod users;
 pub mod workbench;
 
-use crate::scheduler::DaemonState;
+use crate::app::state::DaemonState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -10,9 +10,9 @@
 use super::auth::{Role, User};
 use super::error::ApiError;
 use super::workbench::{actor, detail_view, QueueQuery};
+use crate::app::state::DaemonState;
 use crate::domain::money_text;
 use crate::reports::ReportKind;
-use crate::scheduler::DaemonState;
 use crate::store::workbench as q;
 use crate::workbench::resolve::{self, Action, SplitPart, WorkbenchError};
 use axum::extract::{Path, Query, State};

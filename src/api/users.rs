@@ -15,7 +15,7 @@
 
 use super::auth::{self, Role, User};
 use super::error::ApiError;
-use crate::scheduler::DaemonState;
+use crate::app::state::DaemonState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};

@@ -12,8 +12,8 @@
 
 use super::auth::{Role, User};
 use super::error::ApiError;
+use crate::app::state::DaemonState;
 use crate::reports::{ReportKind, TableFormat, TableWriter};
-use crate::scheduler::DaemonState;
 use crate::store::workbench::{self as q, AuditFilter, QueueFilter};
 use crate::workbench::resolve::{self, Action, Outcome, WorkbenchError};
 use crate::workbench::{self, Actor};

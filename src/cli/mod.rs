@@ -316,7 +316,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 t.cancel();
             });
             tracing::info!(database = %crate::store::redact(&app.config.storage.database_url), "billrecon running; Ctrl-C to stop");
-            app.run(token).await?;
+            crate::scheduler::run(std::sync::Arc::new(app), token).await?;
             return Ok(0);
         }
         Command::CheckConfig => {

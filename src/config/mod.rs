@@ -6,13 +6,21 @@
 //! working directory the daemon runs in.
 
 use crate::domain::Currency;
-use crate::formats::Format;
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Where the config is looked for when `--config` and `BILLRECON_CONFIG` are absent.
+pub mod dunning;
+mod format;
+pub mod layout;
+mod report_kind;
+
+pub use format::Format;
+pub use layout::TextLayout;
+pub use report_kind::ReportKind;
+
 pub const DEFAULT_PATH: &str = "config/billrecon.toml";
 
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +50,7 @@ pub struct Config {
     #[serde(default)]
     pub matching: MatchingConfig,
     #[serde(default)]
-    pub dunning: crate::dunning::policy::DunningConfig,
+    pub dunning: dunning::DunningConfig,
     #[serde(default)]
     pub reports: ReportsConfig,
     #[serde(default)]
@@ -389,7 +397,7 @@ pub struct BankConfig {
     /// when absent.
     pub schedule: Option<String>,
     /// The layout of a `text` format bank's files (delimited or fixed-width).
-    pub layout: Option<crate::formats::text::TextLayout>,
+    pub layout: Option<TextLayout>,
     pub source: Option<SourceConfig>,
     /// Resolve this bank's exceptions without a person when a suggestion is this certain
     /// (absent: never).
@@ -700,7 +708,7 @@ pub struct Bank {
     pub format: Option<Format>,
     pub reference_patterns: Vec<Regex>,
     pub schedule: cron::Schedule,
-    pub layout: Option<std::sync::Arc<crate::formats::text::TextLayout>>,
+    pub layout: Option<std::sync::Arc<TextLayout>>,
     pub source: Option<SourceConfig>,
     pub auto_resolve: Option<AutoResolve>,
     pub partner: Option<PartnerConfig>,
@@ -780,13 +788,10 @@ impl Config {
             )));
         }
         for (name, cron) in &self.reports.schedules {
-            if !crate::reports::ReportKind::ALL
-                .iter()
-                .any(|k| k.name() == name)
-            {
+            if !ReportKind::ALL.iter().any(|k| k.name() == name) {
                 return Err(bad(format!(
                     "reports.schedules: `{name}` is not a report ({})",
-                    crate::reports::ReportKind::ALL
+                    ReportKind::ALL
                         .iter()
                         .map(|k| k.name())
                         .collect::<Vec<_>>()

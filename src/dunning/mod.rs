@@ -16,7 +16,9 @@
 pub mod calendar;
 pub mod fees;
 pub mod notices;
-pub mod policy;
+/// The `[dunning]` configuration lives in `config` (read before anything runs); its name here
+/// is kept for the engines that apply it.
+pub use crate::config::dunning as policy;
 
 use crate::config::Config;
 use crate::domain::{money_text, normalize_key};

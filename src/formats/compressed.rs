@@ -7,8 +7,8 @@
 //! [`MAX_UNCOMPRESSED`]; a zip member is read into memory, at most [`MAX_MEMBER`] bytes, one at
 //! a time; at most [`MAX_MEMBERS`] members.
 
-use super::text::TextLayout;
 use super::{open_with, Event, EventReader, Format, ParseError};
+use crate::config::TextLayout;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;

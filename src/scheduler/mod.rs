@@ -14,63 +14,16 @@
 //! within `daemon.shutdown_timeout_secs`, else it is dropped, which rolls back the file's
 //! open transaction (nothing half-stored) and records the run as cancelled.
 
+use crate::app::state::DaemonState;
 use crate::app::App;
 use crate::ingest::pull::{self, PullContext, SourceState};
 use crate::metrics::Metrics;
 use crate::store::runs::RunStats;
 use crate::store::{self, DbContext};
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-/// What the daemon knows of a bank's health, for `/readyz` and `/metrics`.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct BankHealth {
-    pub consecutive_failures: i64,
-    pub healthy: bool,
-    pub last_outcome: Option<String>,
-    pub last_error: Option<String>,
-    pub last_success_at: Option<String>,
-    pub next_run_at: Option<String>,
-}
-
-/// Shared between the scheduler's tasks and the HTTP handlers.
-pub struct DaemonState {
-    pub app: Arc<App>,
-    pub metrics: Metrics,
-    pub banks: Mutex<BTreeMap<String, BankHealth>>,
-}
-
-impl DaemonState {
-    pub fn new(app: Arc<App>) -> Arc<DaemonState> {
-        Arc::new(DaemonState {
-            app,
-            metrics: Metrics::new(),
-            banks: Mutex::new(BTreeMap::new()),
-        })
-    }
-
-    /// The banks reported unhealthy.
-    pub fn unhealthy(&self) -> Vec<String> {
-        self.banks
-            .lock()
-            .map(|b| {
-                b.iter()
-                    .filter(|(_, h)| !h.healthy)
-                    .map(|(id, _)| id.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn update(&self, bank: &str, f: impl FnOnce(&mut BankHealth)) {
-        if let Ok(mut b) = self.banks.lock() {
-            f(b.entry(bank.to_string()).or_default());
-        }
-    }
-}
 
 /// Runs the daemon until `shutdown` fires, serving HTTP on `daemon.http_addr`.
 pub async fn run(app: Arc<App>, shutdown: CancellationToken) -> anyhow::Result<()> {

@@ -734,7 +734,7 @@ async fn the_gateway_confirms_delivery_with_a_signed_receipt() {
     let key = notices(&t).await[0].idempotency_key.clone();
     // the daemon's HTTP endpoint, on loopback
     let app = billrecon::app::App::build(cfg.clone()).await.unwrap();
-    let router = billrecon::api::router(billrecon::scheduler::DaemonState::new(Arc::new(app)));
+    let router = billrecon::api::router(billrecon::app::state::DaemonState::new(Arc::new(app)));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/gateway/receipts", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, router).await.unwrap() });

@@ -8,6 +8,7 @@ mod dunning;
 mod formats;
 mod helpers;
 mod ingest;
+mod layers;
 mod matching;
 mod partner;
 mod partner_auth;

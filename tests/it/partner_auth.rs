@@ -417,7 +417,7 @@ async fn added_routes_get_the_bank_and_the_body() {
     use axum::Extension;
     let (t, _secrets) = spawn(false).await;
     let token = issue(&t.app, "SIGNED").await;
-    let daemon = billrecon::scheduler::DaemonState::new(std::sync::Arc::new(t.app));
+    let daemon = billrecon::app::state::DaemonState::new(std::sync::Arc::new(t.app));
     let guard = std::sync::Arc::new(PartnerGuard::new(&daemon.app.banks));
     let echo = axum::Router::new().route(
         "/partner/v1/echo",

@@ -36,9 +36,9 @@
 //! within the window is not recognized; the timestamp window still bounds it).
 
 use super::error::PartnerError;
+use crate::app::state::DaemonState;
 use crate::app::App;
 use crate::config::Bank;
-use crate::scheduler::DaemonState;
 use crate::store::partners as db;
 use crate::store::Store;
 use axum::body::{Body, Bytes};

@@ -3,8 +3,8 @@
 //! only its own payments, and another bank's are answered exactly like ones that do not exist.
 
 use super::{Partner, PartnerError};
+use crate::app::state::DaemonState;
 use crate::partner::{self as core, PaymentRequest};
-use crate::scheduler::DaemonState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};

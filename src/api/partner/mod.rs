@@ -32,7 +32,7 @@ pub mod handlers;
 pub use auth::{Partner, PartnerGuard};
 pub use error::PartnerError;
 
-use crate::scheduler::DaemonState;
+use crate::app::state::DaemonState;
 use axum::extract::Extension;
 use axum::routing::get;
 use axum::{Json, Router};

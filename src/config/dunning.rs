@@ -301,7 +301,7 @@ impl DunningConfig {
             }
         }
         if !self.schedule.is_empty() {
-            crate::config::parse_schedule(&self.schedule).map_err(|e| format!("schedule: {e}"))?;
+            super::parse_schedule(&self.schedule).map_err(|e| format!("schedule: {e}"))?;
         }
         if let Some(c) = self
             .receipt_channels

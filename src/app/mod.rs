@@ -7,7 +7,8 @@ use crate::matching::{MatchSummary, Matcher};
 use crate::store::{Store, StoreError};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
-use tokio_util::sync::CancellationToken;
+
+pub mod state;
 
 pub struct App {
     pub config: Config,
@@ -158,11 +159,6 @@ impl App {
             tracing::info!(file = %p.display(), %s, "bills imported");
         }
         Ok(())
-    }
-
-    /// The daemon (see [`crate::scheduler`]) until `shutdown` fires.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        crate::scheduler::run(std::sync::Arc::new(self), shutdown).await
     }
 }
 
