@@ -20,7 +20,8 @@
 //! Partner banks will have their own credentials table and extractor: a user token never
 //! authenticates a partner request, and a partner credential never authenticates a user.
 //!
-//! **Web login.** `POST /ui/login` (form `token=...`) trades a valid API token for a session
+//! **Web login.** `POST /ui/login` (form `user=NAME&token=...`: the token must be one of that
+//! user's API tokens) trades a valid API token for a session
 //! token in the cookie `billrecon_session` (HttpOnly, SameSite=Strict, Path=/, no Max-Age:
 //! the server enforces the expiry) and redirects (303) to `/ui/`, or to `/ui/login?failed=1`.
 //! `POST /ui/logout` revokes the session and clears the cookie. The cookie is marked
@@ -32,9 +33,12 @@
 //! not GET/HEAD/OPTIONS is refused (403) when it carries an `Origin` that is not the `Host`
 //! it was sent to, or `Sec-Fetch-Site: cross-site|same-site`. Bearer tokens are not sent by
 //! browsers on their own, so they need no such check. Login and logout are checked the same
-//! way.
+//! way. Failed logins are limited per client address and per user name
+//! ([`super::limits`]): over the limit the form answers 429 with `Retry-After`, before the
+//! token is even looked at.
 
 use super::error::ApiError;
+use super::limits::{self, FailureLimiter};
 use crate::app::state::DaemonState;
 use crate::store::users::{self as db, TokenKind};
 use crate::store::Store;
@@ -307,15 +311,34 @@ impl FromRequestParts<Arc<DaemonState>> for User {
 
 // ---- web login ----
 
+/// The failed-login counters of one daemon process.
+pub struct LoginLimits {
+    by_address: FailureLimiter<String>,
+    by_user: FailureLimiter<String>,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits {
+            by_address: FailureLimiter::new(limits::LOGIN_PER_ADDRESS),
+            by_user: FailureLimiter::new(limits::LOGIN_PER_USER),
+        }
+    }
+}
+
 /// `POST /ui/login` and `POST /ui/logout`.
 pub fn routes() -> Router<Arc<DaemonState>> {
+    let limits = Arc::new(LoginLimits::default());
     Router::new()
         .route("/ui/login", post(login))
         .route("/ui/logout", post(logout))
+        .layer(axum::Extension(limits))
 }
 
 #[derive(serde::Deserialize)]
 struct LoginForm {
+    #[serde(default)]
+    user: String,
     token: String,
 }
 
@@ -337,8 +360,11 @@ fn cross_origin() -> Response {
         .into_response()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn login(
     State(state): State<Arc<DaemonState>>,
+    axum::Extension(limits): axum::Extension<Arc<LoginLimits>>,
+    limits::ClientAddress(address): limits::ClientAddress,
     headers: HeaderMap,
     jar: CookieJar,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
@@ -346,17 +372,37 @@ async fn login(
     if !same_origin(&headers) {
         return cross_origin();
     }
-    let failed = || Redirect::to("/ui/login?failed=1").into_response();
+    if let Some(wait) = limits.by_address.blocked(&address) {
+        tracing::warn!(%address, "web login refused: too many failed attempts from this address");
+        return limits::too_many("too many failed logins from this address", wait);
+    }
     let Ok(Form(form)) = form else {
-        return failed();
+        return match limits.by_address.failed(&address) {
+            Some(wait) => limits::too_many("too many failed logins from this address", wait),
+            None => Redirect::to("/ui/login?failed=1").into_response(),
+        };
+    };
+    // the name as the limiter's key: bounded, so a flood of long names costs little memory
+    let name = form.user.trim();
+    let key: String = name.to_lowercase().chars().take(64).collect();
+    if let Some(wait) = limits.by_user.blocked(&key) {
+        tracing::warn!(user = %key, "web login refused: too many failed attempts for this user");
+        return limits::too_many("too many failed logins for this user", wait);
+    }
+    let failed = |why: &str| {
+        tracing::info!(%address, "web login refused: {why}");
+        let a = limits.by_address.failed(&address);
+        let u = limits.by_user.failed(&key);
+        match a.max(u) {
+            Some(wait) => limits::too_many("too many failed logins", wait),
+            None => Redirect::to("/ui/login?failed=1").into_response(),
+        }
     };
     let store = &state.app.store;
     let user = match authenticate(store, form.token.trim(), TokenKind::Api).await {
-        Ok(Some(u)) => u,
-        Ok(None) => {
-            tracing::info!("web login refused: token not valid");
-            return failed();
-        }
+        Ok(Some(u)) if u.name == name => u,
+        Ok(Some(_)) => return failed("the token is not the named user's"),
+        Ok(None) => return failed("token not valid"),
         Err(e) => return e.into_response(),
     };
     let (session, digest) = new_token();
@@ -373,7 +419,7 @@ async fn login(
     .await
     {
         Ok(Some(())) => {}
-        Ok(None) => return failed(),
+        Ok(None) => return Redirect::to("/ui/login?failed=1").into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     }
     tracing::info!(user = %user.name, role = %user.role, "web login");

@@ -1,9 +1,14 @@
 //! HTTP (axum): `GET /healthz` (the process is up), `GET /readyz` (the database answers and
 //! every bank is healthy, else 503 with the list of what is not), `GET /metrics`
-//! (Prometheus text format).
+//! (Prometheus text format; on `daemon.metrics_addr` instead when that is set, and only with
+//! `Authorization: Bearer TOKEN` when `daemon.metrics_token_file|env` is set).
+//!
+//! Every response carries the security headers of [`headers`].
 
 pub mod auth;
 pub mod error;
+pub mod headers;
+pub mod limits;
 pub mod partner;
 pub mod tls;
 pub mod ui;
@@ -18,18 +23,82 @@ use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
 
+/// Everything the daemon serves on `daemon.http_addr`.
 pub fn router(state: Arc<DaemonState>) -> Router {
-    Router::new()
+    let mut r = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz));
+    if state.app.config.daemon.metrics_addr.is_empty() {
+        r = r.merge(metrics_routes(&state));
+    }
+    let r = r
         .route("/gateway/receipts", axum::routing::post(gateway_receipt))
-        .merge(auth::routes())
         .merge(users::routes())
         .merge(workbench::routes())
-        .merge(ui::routes())
-        .merge(partner::routes(&state))
-        .with_state(state)
+        .merge(headers::ui(auth::routes().merge(ui::routes())))
+        .merge(partner::routes(&state));
+    headers::all(r).with_state(state)
+}
+
+/// What the daemon serves on `daemon.metrics_addr`: `/metrics` and `/healthz`.
+pub fn metrics_router(state: Arc<DaemonState>) -> Router {
+    let r = metrics_routes(&state).route("/healthz", get(healthz));
+    headers::all(r).with_state(state)
+}
+
+/// `/metrics`, behind the bearer token when one is configured.
+fn metrics_routes(state: &Arc<DaemonState>) -> Router<Arc<DaemonState>> {
+    let token = state
+        .app
+        .config
+        .daemon
+        .metrics_token()
+        .map(|t| t.map(|t| auth::digest(&t)));
+    if let Err(e) = &token {
+        tracing::error!(error = %e, "/metrics will answer 503");
+    }
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::new(token),
+            metrics_auth,
+        ))
+}
+
+/// With a metrics token: 401 unless `Authorization: Bearer TOKEN` (compared as SHA-256
+/// digests, in constant time).
+async fn metrics_auth(
+    State(token): State<Arc<Result<Option<String>, String>>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use subtle::ConstantTimeEq;
+    match token.as_ref() {
+        Ok(None) => next.run(req).await,
+        Ok(Some(want)) => {
+            let given = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| auth::digest(t.trim()));
+            match given {
+                Some(g) if bool::from(g.as_bytes().ct_eq(want.as_bytes())) => next.run(req).await,
+                _ => (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "/metrics needs `Authorization: Bearer TOKEN` (daemon.metrics_token_file)\n",
+                )
+                    .into_response(),
+            }
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the metrics token cannot be read (logged)\n",
+        )
+            .into_response(),
+    }
 }
 
 /// The notification gateway's delivery receipt for a notice:

@@ -71,11 +71,12 @@ fn labels(lang: &str) -> BTreeMap<&'static str, &'static str> {
         ("logout", "退出", "Log out"),
         ("login_title", "对账工作台登录", "Reconciliation workbench"),
         ("login", "登录", "Log in"),
+        ("user_name", "用户名", "User name"),
         ("token", "令牌", "Token"),
         (
             "login_failed",
-            "令牌无效或已吊销。",
-            "The token is not valid or was revoked.",
+            "用户名或令牌无效，或令牌已吊销。",
+            "The user name or the token is not valid, or the token was revoked.",
         ),
         (
             "login_hint",
@@ -573,6 +574,18 @@ async fn resolve_form(
         Err(r) => return r,
     };
     let lang = language(&state, lq.lang.as_deref());
+    if let Some(m) = resolve::comment_too_long(&form.comment) {
+        return detail_response(
+            &state,
+            &user,
+            id,
+            lang,
+            None,
+            Some(m),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
     let action = match action_of(&form) {
         Ok(a) => a,
         Err(m) => {
@@ -639,6 +652,9 @@ async fn step_form(
     let lang = language(&state, lq.lang.as_deref());
     let store = &state.app.store;
     let a = actor(&user);
+    if let Some(m) = resolve::comment_too_long(&form.comment) {
+        return (StatusCode::BAD_REQUEST, m).into_response();
+    }
     let r = match step.as_str() {
         "approve" => resolve::approve(store, &a, id, &form.comment).await,
         "decline" => resolve::decline(store, &a, id, &form.comment).await,

@@ -76,6 +76,23 @@ impl QueueQuery {
             ),
             None => None,
         };
+        if let Some(q) = &self.q {
+            let n = q.trim().chars().count();
+            if n > q::QUEUE_SEARCH_MAX_CHARS {
+                return Err(ApiError::BadRequest(format!(
+                    "q: the search text is {n} characters long; at most {} are searched for",
+                    q::QUEUE_SEARCH_MAX_CHARS
+                )));
+            }
+        }
+        if let Some(l) = self.limit {
+            if !(1..=q::QUEUE_LIMIT_MAX).contains(&l) {
+                return Err(ApiError::BadRequest(format!(
+                    "limit {l}: from 1 to {} items",
+                    q::QUEUE_LIMIT_MAX
+                )));
+            }
+        }
         Ok(QueueFilter {
             status: self.status.clone().filter(|s| !s.is_empty()),
             reason: self.reason.clone().filter(|s| !s.is_empty()),
@@ -166,6 +183,7 @@ async fn resolve_one(
     body: Result<Json<ResolveBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
+    comment_fits(&body.comment)?;
     let o = resolve::resolve(
         &state.app.store,
         &state.app.config,
@@ -176,6 +194,15 @@ async fn resolve_one(
     )
     .await?;
     Ok(outcome(o))
+}
+
+/// 400 for a comment over [`resolve::COMMENT_MAX_CHARS`] (the audit trail keeps comments for
+/// good), before anything is looked up.
+pub(crate) fn comment_fits(comment: &str) -> Result<(), ApiError> {
+    match resolve::comment_too_long(comment) {
+        Some(m) => Err(ApiError::BadRequest(m)),
+        None => Ok(()),
+    }
 }
 
 fn outcome(o: Outcome) -> Response {
@@ -200,6 +227,15 @@ async fn step(
     body: Result<Json<StepBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
+    comment_fits(&body.comment)?;
+    if let Some(r) = &body.reference {
+        if r.trim().chars().count() > resolve::REFERENCE_MAX_CHARS {
+            return Err(ApiError::BadRequest(format!(
+                "the payout reference is longer than {} characters",
+                resolve::REFERENCE_MAX_CHARS
+            )));
+        }
+    }
     let store = &state.app.store;
     let a = actor(&user);
     let o = match step.as_str() {

@@ -330,6 +330,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     )
                 })?;
             app.store.ping().await?;
+            app.config
+                .daemon
+                .metrics_token()
+                .map_err(anyhow::Error::msg)?;
             println!(
                 "config OK: {} bank(s), database {}, data directory {}",
                 app.banks.len(),
@@ -438,6 +442,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Dunning {
             cmd: DunningCmd::Ack { account, stage, by },
         } => {
+            for (what, v) in [("--account", &account), ("--stage", &stage), ("--by", &by)] {
+                anyhow::ensure!(
+                    !v.trim().is_empty() && v.chars().count() <= 100,
+                    "{what}: 1 to 100 characters"
+                );
+            }
             let _w = app.store.writer().await;
             let mut conn = app.store.write_pool().acquire().await?;
             crate::store::dunning::acknowledge(&mut conn, &account, &stage, &by)
@@ -450,6 +460,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             cmd: DunningCmd::Waive { bill, by, reason },
         } => {
             anyhow::ensure!(!reason.trim().is_empty(), "a waiver needs a reason");
+            if let Some(m) = crate::workbench::resolve::comment_too_long(&reason) {
+                anyhow::bail!("--reason: {m}");
+            }
+            anyhow::ensure!(
+                !by.trim().is_empty() && by.chars().count() <= 100,
+                "--by: 1 to 100 characters"
+            );
             let _w = app.store.writer().await;
             let mut conn = app.store.write_pool().acquire().await?;
             let done = crate::store::dunning::waive_late_fee(&mut conn, &bill, &by, &reason)

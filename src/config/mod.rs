@@ -145,6 +145,21 @@ pub struct DaemonConfig {
     /// ... and accept client certificates signed by this CA (mutual TLS for partner banks
     /// that name theirs).
     pub client_ca: Option<PathBuf>,
+    /// Behind a reverse proxy: the header whose last address is the client's (e.g.
+    /// `X-Forwarded-For`, as the proxy appends it), for the limits on failed logins and
+    /// invalid partner tokens. Empty (default): the TCP peer's address. Set it only when every
+    /// request comes through that proxy (anyone else could write the header).
+    #[serde(default)]
+    pub client_address_header: String,
+    /// `/metrics` on its own address (e.g. `127.0.0.1:9464`, for a Prometheus that scrapes
+    /// locally or through a firewall rule) instead of `http_addr`. Empty (default): on
+    /// `http_addr`, as `/healthz` and `/readyz`.
+    #[serde(default)]
+    pub metrics_addr: String,
+    /// `/metrics` answers only `Authorization: Bearer TOKEN` with the token in this file ...
+    pub metrics_token_file: Option<PathBuf>,
+    /// ... or in this environment variable. Neither (default): no token asked.
+    pub metrics_token_env: Option<String>,
 }
 
 fn default_time_zone() -> String {
@@ -176,6 +191,10 @@ impl Default for DaemonConfig {
             tls_cert: None,
             tls_key: None,
             client_ca: None,
+            client_address_header: String::new(),
+            metrics_addr: String::new(),
+            metrics_token_file: None,
+            metrics_token_env: None,
             shutdown_timeout_secs: default_shutdown_timeout(),
             unhealthy_after: default_unhealthy_after(),
         }
@@ -187,6 +206,23 @@ impl DaemonConfig {
     pub fn tz(&self) -> chrono_tz::Tz {
         self.time_zone.parse().unwrap_or(chrono_tz::UTC)
     }
+
+    /// The bearer token `/metrics` asks for, when one is configured.
+    pub fn metrics_token(&self) -> Result<Option<String>, String> {
+        read_secret(
+            &self.metrics_token_file,
+            &self.metrics_token_env,
+            "daemon.metrics token",
+        )
+    }
+}
+
+fn header_name_ok(name: &str) -> Option<()> {
+    (!name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then_some(())
 }
 
 /// Parses a cron expression (six or seven fields: seconds first).
@@ -780,6 +816,31 @@ impl Config {
                 .http_addr
                 .parse::<std::net::SocketAddr>()
                 .map_err(|e| bad(format!("daemon.http_addr `{}`: {e}", self.daemon.http_addr)))?;
+        }
+        if !self.daemon.metrics_addr.is_empty() {
+            self.daemon
+                .metrics_addr
+                .parse::<std::net::SocketAddr>()
+                .map_err(|e| {
+                    bad(format!(
+                        "daemon.metrics_addr `{}`: {e}",
+                        self.daemon.metrics_addr
+                    ))
+                })?;
+            if self.daemon.metrics_addr == self.daemon.http_addr {
+                return Err(bad(
+                    "daemon.metrics_addr is daemon.http_addr: leave it empty to serve /metrics there"
+                        .into(),
+                ));
+            }
+        }
+        if !self.daemon.client_address_header.is_empty()
+            && header_name_ok(&self.daemon.client_address_header).is_none()
+        {
+            return Err(bad(format!(
+                "daemon.client_address_header `{}` is not a header name",
+                self.daemon.client_address_header
+            )));
         }
         if !["zh", "en"].contains(&self.reports.language.as_str()) {
             return Err(bad(format!(

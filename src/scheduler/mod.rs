@@ -46,6 +46,20 @@ pub async fn run_with_listener(
     shutdown: CancellationToken,
     listener: Option<tokio::net::TcpListener>,
 ) -> anyhow::Result<()> {
+    // a metrics token that cannot be read stops the start (as a bad config does)
+    app.config
+        .daemon
+        .metrics_token()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let metrics_listener =
+        if app.config.daemon.metrics_addr.is_empty() {
+            None
+        } else {
+            let addr = &app.config.daemon.metrics_addr;
+            Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on {addr} (daemon.metrics_addr): {e}")
+            })?)
+        };
     let state = DaemonState::new(app.clone());
     let threshold = i64::from(app.config.daemon.unhealthy_after);
     {
@@ -71,6 +85,19 @@ pub async fn run_with_listener(
     }
 
     let mut tasks = tokio::task::JoinSet::new();
+    if let Some(listener) = metrics_listener {
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "HTTP: /metrics on its own address");
+        let router = crate::api::metrics_router(state.clone());
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            let serve = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "metrics HTTP server failed");
+            }
+        });
+    }
     if let Some(listener) = listener {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "HTTP: /healthz /readyz /metrics, finance API /api/v1, workbench /ui/");
@@ -91,7 +118,9 @@ pub async fn run_with_listener(
                     let serve = axum_server::from_tcp(std_listener)
                         .acceptor(crate::api::tls::MtlsAcceptor::new(tls))
                         .handle(handle)
-                        .serve(router.into_make_service());
+                        .serve(
+                            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                        );
                     if let Err(e) = serve.await {
                         tracing::error!(error = %e, "HTTPS server failed");
                     }
@@ -99,8 +128,11 @@ pub async fn run_with_listener(
             }
             _ => {
                 tasks.spawn(async move {
-                    let serve = axum::serve(listener, router)
-                        .with_graceful_shutdown(async move { stop.cancelled().await });
+                    let serve = axum::serve(
+                        listener,
+                        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(async move { stop.cancelled().await });
                     if let Err(e) = serve.await {
                         tracing::error!(error = %e, "HTTP server failed");
                     }

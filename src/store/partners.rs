@@ -6,12 +6,76 @@
 //! belongs to one bank; a bank may hold several (to rotate without downtime). A revoked
 //! credential keeps its row (the listing shows when it was revoked). Nothing here looks at
 //! the config: whether the bank may use the partner API is decided by the caller.
+//!
+//! The used request signatures (`partner_signatures`, [`first_use`]) live here too: a
+//! signature is accepted once while its timestamp is within the bank's replay window, across
+//! restarts and across daemon instances that share one database.
 
 pub use super::users::touch_due;
 use super::users::{audit, stamp, TOUCH_EVERY_SECS};
 use super::{now, DbContext, Store, StoreError};
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
+
+/// Records that bank `bank_id` used `signature_hex` in a request whose timestamp leaves the
+/// replay window at `expires_at` (Unix seconds); true on its first use, false when it was
+/// already used and its record has not expired yet (a replay). A single statement (an insert
+/// that does nothing when the signature is recorded and unexpired), so two instances racing
+/// with the same signature cannot both see a first use. Expired records are purged now and
+/// then ([`purge_signatures`]).
+pub async fn first_use(
+    store: &Store,
+    bank_id: &str,
+    signature_hex: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let sql =
+        "INSERT INTO partner_signatures (bank_id, signature, expires_at) VALUES ($1, $2, $3) \
+               ON CONFLICT (bank_id, signature) DO UPDATE SET expires_at = excluded.expires_at \
+               WHERE partner_signatures.expires_at < $4";
+    let run = |mut conn: sqlx::pool::PoolConnection<sqlx::Any>| async move {
+        let sql = super::dialect(&conn, sql);
+        sqlx::query(&sql)
+            .bind(bank_id.to_string())
+            .bind(signature_hex.to_string())
+            .bind(expires_at)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .op("recording a request signature")
+    };
+    match store.backend() {
+        // SQLite has one writer: take the daemon's writer lock as every write does
+        super::Backend::Sqlite => {
+            let _w = store.writer().await;
+            run(store.write_pool().acquire().await.op("connecting")?).await
+        }
+        // PostgreSQL takes concurrent writers; the in-process lock would make a partner
+        // request wait for an ingest
+        super::Backend::Postgres => run(store.pool().acquire().await.op("connecting")?).await,
+    }
+}
+
+/// Deletes the records of signatures whose window ended before `now`; returns how many.
+pub async fn purge_signatures(store: &Store, now: i64) -> Result<u64, StoreError> {
+    let sql = "DELETE FROM partner_signatures WHERE expires_at < $1";
+    match store.backend() {
+        super::Backend::Sqlite => {
+            let _w = store.writer().await;
+            let mut conn = store.write_pool().acquire().await.op("connecting")?;
+            let sql = super::dialect(&conn, sql);
+            sqlx::query(&sql).bind(now).execute(&mut *conn).await
+        }
+        super::Backend::Postgres => {
+            let mut conn = store.pool().acquire().await.op("connecting")?;
+            sqlx::query(sql).bind(now).execute(&mut *conn).await
+        }
+    }
+    .map(|r| r.rows_affected())
+    .op("purging expired request signatures")
+}
 
 /// A credential as listed (never its digest).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

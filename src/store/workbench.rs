@@ -197,6 +197,24 @@ pub struct QueueItem {
     pub payment_status: String,
 }
 
+/// Items of the queue returned when no `limit` is given, and the most a `limit` may ask for.
+pub const QUEUE_LIMIT_DEFAULT: i64 = 500;
+pub const QUEUE_LIMIT_MAX: i64 = 5000;
+/// The longest search text of the queue (characters).
+pub const QUEUE_SEARCH_MAX_CHARS: usize = 200;
+
+/// `text` for a `LIKE .. ESCAPE '\'` pattern: `\`, `%` and `_` match only themselves.
+pub fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The queue: key-account customers' items first, then the largest amounts, then the oldest.
 pub async fn queue(
     conn: &mut AnyConnection,
@@ -229,14 +247,20 @@ pub async fn queue(
         conds.push(format!("e.amount_minor >= ${}", vals.len()));
     }
     if let Some(q) = f.q.as_ref().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        vals.push(Val::S(format!("%{}%", q.to_lowercase())));
+        // the text is searched for as it is: `%`, `_` and the escape character itself are
+        // escaped, so they match only themselves
+        vals.push(Val::S(format!("%{}%", like_escape(&q.to_lowercase()))));
         let n = vals.len();
         conds.push(format!(
-            "(LOWER(COALESCE(p.payer_name, '')) LIKE ${n} OR LOWER(COALESCE(p.reference, '')) LIKE ${n} \
-             OR LOWER(COALESCE(p.remittance, '')) LIKE ${n} OR LOWER(COALESCE(p.bank_ref, '')) LIKE ${n})"
+            "(LOWER(COALESCE(p.payer_name, '')) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(p.reference, '')) LIKE ${n} ESCAPE '\\' \
+             OR LOWER(COALESCE(p.remittance, '')) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(p.bank_ref, '')) LIKE ${n} ESCAPE '\\')"
         ));
     }
-    vals.push(Val::I(f.limit.unwrap_or(500).clamp(1, 5000)));
+    vals.push(Val::I(
+        f.limit
+            .unwrap_or(QUEUE_LIMIT_DEFAULT)
+            .clamp(1, QUEUE_LIMIT_MAX),
+    ));
     let limit = vals.len();
     let sql = format!(
         "SELECT {EXC_COLS}, p.bank_id, p.payer_name, p.reference, p.booking_date, \

@@ -122,14 +122,34 @@ fn require(actor: &Actor, role: Role, what: &str) -> Result<()> {
     }
 }
 
+/// The longest comment a person may write (characters, after trimming): a page of text. The
+/// audit trail is append-only, so what goes in stays for good.
+pub const COMMENT_MAX_CHARS: usize = 2000;
+/// The longest payout reference of a refund (characters).
+pub const REFERENCE_MAX_CHARS: usize = 200;
+
+/// Why a comment is too long to be written, or `None`: at most [`COMMENT_MAX_CHARS`]
+/// characters after trimming. The HTTP API checks with this before anything else and answers
+/// 400 with the message; the resolutions below refuse it too (the CLI prints it).
+pub fn comment_too_long(comment: &str) -> Option<String> {
+    let n = comment.trim().chars().count();
+    (n > COMMENT_MAX_CHARS).then(|| {
+        format!(
+            "the comment is {n} characters long; at most {COMMENT_MAX_CHARS} are kept in the audit trail"
+        )
+    })
+}
+
 fn comment_of(comment: &str) -> Result<&str> {
     let c = comment.trim();
     if c.is_empty() {
-        Err(WorkbenchError::Invalid(
+        return Err(WorkbenchError::Invalid(
             "a comment is required: say why".into(),
-        ))
-    } else {
-        Ok(c)
+        ));
+    }
+    match comment_too_long(c) {
+        Some(m) => Err(WorkbenchError::Invalid(m)),
+        None => Ok(c),
     }
 }
 
@@ -874,6 +894,11 @@ pub async fn refund_paid(
         return Err(WorkbenchError::Invalid(
             "the refund's payout reference is required".into(),
         ));
+    }
+    if reference.chars().count() > REFERENCE_MAX_CHARS {
+        return Err(WorkbenchError::Invalid(format!(
+            "the payout reference is longer than {REFERENCE_MAX_CHARS} characters"
+        )));
     }
     let _w = store.writer().await;
     let mut tx = store.begin().await?;

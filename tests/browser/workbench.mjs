@@ -1,5 +1,5 @@
 // Drives the workbench page the way a finance clerk does, in Debian's chromium:
-// log in with a token, find the exception in the queue, resolve it with one click on its
+// log in with a user name and token, find the exception in the queue, resolve it with one click on its
 // first suggestion (with a comment), and see the audit entry. Exits non-zero on any failure.
 //
 //   node workbench.mjs BASE_URL TOKEN EXCEPTION_ID USER_NAME SCREENSHOT.png
@@ -15,9 +15,11 @@ try {
   // not logged in: the queue sends us to the login page
   await page.goto(`${base}/ui/?lang=en`);
   if (!page.url().includes('/ui/login')) throw new Error(`expected the login page, got ${page.url()}`);
+  await page.fill('#user', userName);
   await page.fill('#token', 'brk_wrong');
   await page.click('#login');
   await page.waitForSelector('[role=alert]');
+  await page.fill('#user', userName);
   await page.fill('#token', token);
   await page.click('#login');
   await page.waitForSelector('#queue');

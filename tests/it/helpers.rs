@@ -90,7 +90,7 @@ impl TestApp {
         let mut conn = sqlx::AnyConnection::connect(&admin)
             .await
             .expect("PostgreSQL must be running for this test (see .ci/run)");
-        // Databases left by earlier test runs (other processes) are dropped first.
+        // Databases left by earlier test runs (processes that have ended) are dropped first.
         let old: Vec<String> = sqlx::query(
             "SELECT CAST(datname AS TEXT) FROM pg_database WHERE datname LIKE 'billrecon_test_%'",
         )
@@ -100,6 +100,13 @@ impl TestApp {
         .iter()
         .map(|r| sqlx::Row::get::<String, _>(r, 0))
         .filter(|d| !d.starts_with(&format!("billrecon_test_{}_", std::process::id())))
+        // only those of test processes that are gone: several test runs may share the server
+        .filter(|d| {
+            d.split('_')
+                .nth(2)
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_none_or(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        })
         .collect();
         for d in old {
             let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {d} WITH (FORCE)"))
@@ -530,5 +537,18 @@ impl Server {
             .unwrap()
             .unwrap()
             .unwrap();
+    }
+
+    /// Stops the daemon and hands back its folder and config (to start it again on the same
+    /// database: a restart).
+    pub async fn stop_keeping(self) -> (tempfile::TempDir, Config) {
+        self.stop.cancel();
+        tokio::time::timeout(std::time::Duration::from_secs(20), self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        self.app.store.close().await;
+        (self.dir, self.app.config.clone())
     }
 }

@@ -16,6 +16,7 @@ mod partner_http;
 mod partner_mtls;
 mod reports;
 mod scenario;
+mod security;
 mod suggest;
 mod systemd;
 mod ui;

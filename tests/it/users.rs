@@ -422,7 +422,7 @@ async fn web_login_session_logout_and_csrf() {
     let login = |token: &str| {
         s.client
             .post(s.url("/ui/login"))
-            .form(&[("token", token.to_string())])
+            .form(&[("user", "root".to_string()), ("token", token.to_string())])
             .send()
     };
 
@@ -448,7 +448,7 @@ async fn web_login_session_logout_and_csrf() {
         .client
         .post(s.url("/ui/login"))
         .header("x-forwarded-proto", "https")
-        .form(&[("token", admin.clone())])
+        .form(&[("user", "root".to_string()), ("token", admin.clone())])
         .send()
         .await
         .unwrap();

@@ -11,31 +11,40 @@
 //! taking the table away shuts the bank out without revoking anything.
 //!
 //! **Checks, in order** (each failure answers with [`PartnerError`]):
-//! 1. `Authorization: Bearer bpk_...` of an active credential → else 401.
-//! 2. the bank is configured for the partner API → else 401.
-//! 3. the bank's rate limit (`rate_limit_per_sec` sustained, `burst` the bucket size; one
-//!    limiter per bank) → else 429 with `Retry-After: SECONDS`. Counted before the signature
-//!    is checked, so a bank's bad signatures also use up its rate.
-//! 4. the body is read (at most [`BODY_LIMIT`] bytes → else 413) and handed on unchanged.
-//! 5. when the bank has a signing secret: `X-Billrecon-Timestamp: UNIX_SECONDS` within
+//! 1. `Authorization: Bearer bpk_...` of an active credential → else 401. Requests whose
+//!    token is missing or not valid are counted per client address
+//!    ([`crate::api::limits::PARTNER_INVALID_PER_ADDRESS`]); over that budget they get 429
+//!    with `Retry-After` instead of 401. A valid token is never refused for its address.
+//! 2. the bank is configured for the partner API → else 401; its client certificate when its
+//!    config names one (mutual TLS) → else 401.
+//! 3. the body is read (at most [`BODY_LIMIT`] bytes → else 413) and handed on unchanged.
+//! 4. when the bank has a signing secret: `X-Billrecon-Timestamp: UNIX_SECONDS` within
 //!    ±`replay_window_secs` of the server's clock, and `X-Billrecon-Signature: sha256=HEX`
 //!    where HEX = HMAC-SHA256(secret, METHOD "\n" PATH_AND_QUERY "\n" TIMESTAMP "\n" BODY)
-//!    (see [`signature`]; compared in constant time) → else 401. A signature already accepted
-//!    within the window is a replay → **409** `conflict` (not 401: the credentials are fine,
-//!    a bank's retry just has to be signed anew with a fresh timestamp; idempotency of
-//!    postings themselves is by the bank's transaction id, not by the signature).
+//!    (see [`signature`]; compared in constant time) → else 401 (counted against the client
+//!    address like a bad token). A signature already accepted within the window is a replay
+//!    → **409** `conflict` (not 401: the credentials are fine, a bank's retry just has to be
+//!    signed anew with a fresh timestamp; idempotency of postings themselves is by the bank's
+//!    transaction id, not by the signature). The used signatures are recorded in the database
+//!    (`partner_signatures`, [`db::first_use`]) until their window ends: a replay is refused
+//!    after a restart and by every daemon instance on the same database.
+//! 5. the bank's rate limit (`rate_limit_per_sec` sustained, `burst` the bucket size; one
+//!    limiter per bank) → else 429 with `Retry-After: SECONDS`. Counted only for a request
+//!    that passed 1-4: someone holding a stolen token but not the signing secret, or
+//!    replaying a captured request, cannot use up the bank's rate. (A 429 spends the
+//!    signature: the retry is signed anew, as every retry.)
 //! 6. [`Partner`] goes into the request's extensions; the credential's `last_used_at` is
 //!    written at most once a minute, in the background (a request never waits for the
 //!    writer lock).
 //!
-//! **State.** The limiters, the signing secrets (read once, when the router is built: a new
-//! secret needs a restart, as any config change does) and the replay cache live in one
-//! [`PartnerGuard`] made when the router is built and shared by its routes. It is in memory:
-//! with several daemon instances behind a balancer, each has its own limiter (a bank gets
-//! up to N times its rate) and its own replay cache (a replay sent to another instance
-//! within the window is not recognized; the timestamp window still bounds it).
+//! **State.** The limiters and the signing secrets (read once, when the router is built: a new
+//! secret needs a restart, as any config change does) live in one [`PartnerGuard`] made when
+//! the router is built and shared by its routes; they are per process: with several daemon
+//! instances behind a balancer, each has its own limiters (a bank gets up to N times its
+//! rate). The record of used signatures is in the database and shared by all of them.
 
 use super::error::PartnerError;
+use crate::api::limits::{self, FailureLimiter};
 use crate::app::state::DaemonState;
 use crate::app::App;
 use crate::config::Bank;
@@ -53,6 +62,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Every partner token starts with this.
@@ -200,17 +210,13 @@ struct BankPolicy {
 }
 
 /// The partner API's per-process state: each partner bank's rate limiter and signing secret,
-/// and the signatures seen within their replay window. One per router (see the module docs).
+/// and the per-address count of requests with tokens that are not valid. One per router (see
+/// the module docs).
 pub struct PartnerGuard {
     banks: HashMap<String, BankPolicy>,
-    /// (bank, signature) → the Unix time after which its timestamp is out of the window.
-    seen: Mutex<Seen>,
-}
-
-#[derive(Default)]
-struct Seen {
-    until: HashMap<(String, Vec<u8>), i64>,
-    next_purge: i64,
+    invalid: FailureLimiter<String>,
+    /// When expired signature records are next purged from the database (Unix seconds).
+    next_purge: AtomicI64,
 }
 
 impl PartnerGuard {
@@ -239,7 +245,8 @@ impl PartnerGuard {
             .collect();
         PartnerGuard {
             banks,
-            seen: Mutex::new(Seen::default()),
+            invalid: FailureLimiter::new(limits::PARTNER_INVALID_PER_ADDRESS),
+            next_purge: AtomicI64::new(0),
         }
     }
 
@@ -252,22 +259,40 @@ impl PartnerGuard {
         })
     }
 
-    /// Records a signature accepted at `now` whose timestamp leaves the window at `until`;
-    /// false when it was already seen (a replay).
-    fn first_use(&self, bank_id: &str, sig: &[u8], until: i64, now: i64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if now >= seen.next_purge {
-            seen.until.retain(|_, u| *u >= now);
-            seen.next_purge = now + 10;
+    /// The answer to a request from `address` that failed authentication with `e`: `e`, or
+    /// 429 once the address is over its budget of such requests.
+    fn refused(&self, address: &str, e: PartnerError) -> PartnerError {
+        match self.invalid.failed(&address.to_string()) {
+            Some(wait) => {
+                tracing::warn!(%address, "partner API: too many requests that failed authentication from this address");
+                PartnerError::RateLimited(wait)
+            }
+            None => e,
         }
-        let key = (bank_id.to_string(), sig.to_vec());
-        match seen.until.get(&key) {
-            Some(u) if *u >= now => false,
-            _ => {
-                seen.until.insert(key, until);
-                true
+    }
+
+    /// Records a signature accepted at `now` whose timestamp leaves the window at `until`;
+    /// false when it was already used (a replay). In the database: see the module docs.
+    async fn first_use(
+        &self,
+        store: &Store,
+        bank_id: &str,
+        sig: &[u8],
+        until: i64,
+        now: i64,
+    ) -> Result<bool, PartnerError> {
+        let next = self.next_purge.load(Ordering::Relaxed);
+        if now >= next
+            && self
+                .next_purge
+                .compare_exchange(next, now + 60, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            if let Err(e) = db::purge_signatures(store, now).await {
+                tracing::warn!(error = %e, "partner API: purging expired signatures");
             }
         }
+        Ok(db::first_use(store, bank_id, &hex::encode(sig), until, now).await?)
     }
 }
 
@@ -340,7 +365,14 @@ async fn read_body(body: Body, declared: Option<u64>) -> Result<Bytes, PartnerEr
 /// The checks of the module docs; the request to hand on (body restored, [`Partner`] added).
 async fn check(s: &GuardState, req: Request) -> Result<Request, PartnerError> {
     let store = &s.daemon.app.store;
-    let token = bearer(req.headers())?;
+    let address = limits::client_address_of(
+        req.headers(),
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0),
+        &s.daemon.app.config.daemon.client_address_header,
+    );
+    let token = bearer(req.headers()).map_err(|e| s.guard.refused(&address, e))?;
     let credential = if looks_like_token(token) {
         let digest = crate::api::auth::digest(token);
         let mut conn = store
@@ -353,8 +385,9 @@ async fn check(s: &GuardState, req: Request) -> Result<Request, PartnerError> {
         None
     };
     let Some(credential) = credential else {
-        return Err(PartnerError::Unauthorized(
-            "the token is not valid (unknown or revoked)".into(),
+        return Err(s.guard.refused(
+            &address,
+            PartnerError::Unauthorized("the token is not valid (unknown or revoked)".into()),
         ));
     };
     let bank_id = credential.bank_id.clone();
@@ -376,7 +409,6 @@ async fn check(s: &GuardState, req: Request) -> Result<Request, PartnerError> {
             ));
         }
     }
-    s.guard.take(policy).map_err(PartnerError::RateLimited)?;
 
     let (parts, body) = req.into_parts();
     let declared = header_text(&parts.headers, header::CONTENT_LENGTH.as_str())
@@ -390,9 +422,12 @@ async fn check(s: &GuardState, req: Request) -> Result<Request, PartnerError> {
     })?;
     if let Some(secret) = secret {
         let unsigned = |what: &str| {
-            PartnerError::Unauthorized(format!(
-                "{what}: this bank's requests must be signed (`X-Billrecon-Timestamp: UNIX_SECONDS`, `X-Billrecon-Signature: sha256=HEX`)"
-            ))
+            s.guard.refused(
+                &address,
+                PartnerError::Unauthorized(format!(
+                    "{what}: this bank's requests must be signed (`X-Billrecon-Timestamp: UNIX_SECONDS`, `X-Billrecon-Signature: sha256=HEX`)"
+                )),
+            )
         };
         let ts_text = header_text(&parts.headers, TIMESTAMP_HEADER)
             .ok_or_else(|| unsigned("no X-Billrecon-Timestamp"))?;
@@ -405,10 +440,13 @@ async fn check(s: &GuardState, req: Request) -> Result<Request, PartnerError> {
             .ok_or_else(|| unsigned("X-Billrecon-Timestamp is not Unix seconds"))?;
         let now = chrono::Utc::now().timestamp();
         if ts.abs_diff(now) > policy.window_secs as u64 {
-            return Err(PartnerError::Unauthorized(format!(
-                "X-Billrecon-Timestamp {ts} is more than {} s from the server's time {now}",
-                policy.window_secs
-            )));
+            return Err(s.guard.refused(
+                &address,
+                PartnerError::Unauthorized(format!(
+                    "X-Billrecon-Timestamp {ts} is more than {} s from the server's time {now}",
+                    policy.window_secs
+                )),
+            ));
         }
         let given = given
             .strip_prefix("sha256=")
@@ -427,20 +465,31 @@ async fn check(s: &GuardState, req: Request) -> Result<Request, PartnerError> {
             &body,
             &given,
         ) {
-            return Err(PartnerError::Unauthorized(
-                "the signature does not match the request".into(),
+            return Err(s.guard.refused(
+                &address,
+                PartnerError::Unauthorized("the signature does not match the request".into()),
             ));
         }
         if !s
             .guard
-            .first_use(&bank_id, &given, ts.saturating_add(policy.window_secs), now)
+            .first_use(
+                store,
+                &bank_id,
+                &given,
+                ts.saturating_add(policy.window_secs),
+                now,
+            )
+            .await?
         {
+            tracing::warn!(bank = %bank_id, %address, "partner API: a replayed signature refused");
             return Err(PartnerError::Conflict(
                 "this signature was already used (a replay): sign the retry anew with a fresh timestamp"
                     .into(),
             ));
         }
     }
+    // only now, for an authentic request, is the bank's rate counted
+    s.guard.take(policy).map_err(PartnerError::RateLimited)?;
 
     let at = chrono::Utc::now();
     if db::touch_due(credential.last_used_at.as_deref(), at) {
@@ -574,16 +623,5 @@ mod tests {
         let (u, _) = crate::api::auth::new_token();
         assert!(!looks_like_token(&u));
         assert_ne!(new_token().0, t);
-    }
-
-    #[test]
-    fn replays_are_recognized_within_the_window() {
-        let g = PartnerGuard::new(&[]);
-        assert!(g.first_use("A", b"sig", 1_000, 900));
-        assert!(!g.first_use("A", b"sig", 1_000, 950));
-        // another bank's identical bytes are its own
-        assert!(g.first_use("B", b"sig", 1_000, 950));
-        // out of the window the entry is purged (the timestamp check refuses it anyway)
-        assert!(g.first_use("A", b"sig", 2_000, 1_001));
     }
 }
