@@ -33,7 +33,8 @@ impl App {
                 config.storage.data_dir.display()
             )
         })?;
-        let store = Store::open(&config.storage.database_url).await?;
+        let store =
+            Store::open_with(&config.storage.database_url, config.storage.open_options()).await?;
         let banks = config.banks();
         let matcher = Matcher::new(config.ledger.currency, &banks)
             .with_preload_from(config.matching.preload_from);

@@ -71,6 +71,32 @@ pub struct StorageConfig {
     /// Holds `archive/` (every bank file received, by SHA-256) and `quarantine/`.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// How long a statement waits for a lock held by another process (a backup, a second
+    /// command, a migration) before it fails (SQLite's busy timeout, PostgreSQL's
+    /// `lock_timeout`): the run is recorded as failed and tried again on the next schedule.
+    #[serde(default = "default_busy_timeout_ms")]
+    pub busy_timeout_ms: u64,
+    /// Statements slower than this are logged at DEBUG level (not as warnings: a large export
+    /// or a backlog's matching run takes its time).
+    #[serde(default = "default_slow_statement_ms")]
+    pub slow_statement_ms: u64,
+}
+
+fn default_busy_timeout_ms() -> u64 {
+    30_000
+}
+fn default_slow_statement_ms() -> u64 {
+    1_000
+}
+
+impl StorageConfig {
+    /// How [`crate::store::Store`] opens this database.
+    pub fn open_options(&self) -> crate::store::OpenOptions {
+        crate::store::OpenOptions {
+            busy_timeout: std::time::Duration::from_millis(self.busy_timeout_ms),
+            slow_statement: std::time::Duration::from_millis(self.slow_statement_ms),
+        }
+    }
 }
 
 fn default_db_url() -> String {
@@ -85,6 +111,8 @@ impl Default for StorageConfig {
         StorageConfig {
             database_url: default_db_url(),
             data_dir: default_data_dir(),
+            busy_timeout_ms: default_busy_timeout_ms(),
+            slow_statement_ms: default_slow_statement_ms(),
         }
     }
 }

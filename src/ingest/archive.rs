@@ -20,43 +20,60 @@ pub struct Archived {
 /// `spawn_blocking`.
 pub fn archive_file(data_dir: &Path, src: &Path) -> std::io::Result<Archived> {
     let dir = data_dir.join("archive");
-    std::fs::create_dir_all(&dir)?;
-    let mut input = std::fs::File::open(src)?;
-    let tmp = tempfile_in(&dir)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = input.read(&mut buf)?;
-        if n == 0 {
-            break;
+    with_temp(&dir, |tmp| {
+        let mut input = std::fs::File::open(src).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("reading {}: {e}", src.display()))
+        })?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(tmp)?);
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = input.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n])?;
+            size += n as u64;
         }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])?;
-        size += n as u64;
-    }
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    drop(file);
-    place(&dir, tmp, hex::encode(hasher.finalize()), size)
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok((hex::encode(hasher.finalize()), size))
+    })
 }
 
 /// Archives bytes already in memory (downloads).
 pub fn archive_bytes(data_dir: &Path, bytes: &[u8]) -> std::io::Result<Archived> {
     let dir = data_dir.join("archive");
-    std::fs::create_dir_all(&dir)?;
-    let tmp = tempfile_in(&dir)?;
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    place(
-        &dir,
-        tmp,
-        hex::encode(Sha256::digest(bytes)),
-        bytes.len() as u64,
-    )
+    with_temp(&dir, |tmp| {
+        let mut f = std::fs::File::create(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        Ok((hex::encode(Sha256::digest(bytes)), bytes.len() as u64))
+    })
+}
+
+/// Writes a temporary file in `dir` with `write` (which returns the digest and size), then
+/// puts it in place. On any failure (a full disk, a read-only one) the temporary file is
+/// removed, and the error names the archive folder: nothing half-written stays behind.
+fn with_temp(
+    dir: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<(String, u64)>,
+) -> std::io::Result<Archived> {
+    let named = |e: std::io::Error| {
+        std::io::Error::new(
+            e.kind(),
+            format!("archiving into {}: {e}", dir.display()),
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(named)?;
+    let tmp = tempfile_in(dir)?;
+    let placed = write(&tmp).and_then(|(sha256, size)| place(dir, tmp.clone(), sha256, size));
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    placed.map_err(named)
 }
 
 fn tempfile_in(dir: &Path) -> std::io::Result<PathBuf> {

@@ -367,9 +367,10 @@ async fn bank_loop(state: Arc<DaemonState>, bank_id: String, stop: CancellationT
         return;
     };
     let mut source = SourceState::default();
+    let mut unrecorded = Vec::new();
     let mut trigger = "start";
     loop {
-        run_bank(&state, &bank, &mut source, trigger, &stop).await;
+        run_bank(&state, &bank, &mut source, &mut unrecorded, trigger, &stop).await;
         trigger = "schedule";
         let next = next_run(&bank.schedule, &app);
         state.update(&bank.id, |h| {
@@ -381,16 +382,72 @@ async fn bank_loop(state: Arc<DaemonState>, bank_id: String, stop: CancellationT
     }
 }
 
-/// One run of one bank, recorded in `runs`. Never fails: failures are recorded.
+/// A run the database would not take (locked, full, read-only): written to `runs` as soon as
+/// it takes writes again, before the next run.
+enum Unrecorded {
+    /// Not even started: recorded as a failed run of its own.
+    Run {
+        trigger: String,
+        started_at: String,
+        error: String,
+    },
+    /// Started, but its end was not written.
+    End {
+        run_id: i64,
+        stats: RunStats,
+        outcome: String,
+        error: Option<String>,
+    },
+}
+
+/// Writes what earlier runs could not; keeps what still cannot be written.
+async fn record_unrecorded(app: &App, bank_id: &str, unrecorded: &mut Vec<Unrecorded>) {
+    if unrecorded.is_empty() {
+        return;
+    }
+    let Ok(mut conn) = app.store.write_pool().acquire().await else {
+        return;
+    };
+    let mut left = Vec::new();
+    for u in std::mem::take(unrecorded) {
+        let done = match &u {
+            Unrecorded::Run {
+                trigger,
+                started_at,
+                error,
+            } => store::runs::record_failed(&mut conn, bank_id, trigger, started_at, error).await,
+            Unrecorded::End {
+                run_id,
+                stats,
+                outcome,
+                error,
+            } => {
+                store::runs::finish(&mut conn, *run_id, bank_id, stats, outcome, error.as_deref())
+                    .await
+            }
+        };
+        if let Err(e) = done {
+            tracing::debug!(bank_id, error = %e, "a run still cannot be recorded");
+            left.push(u);
+        }
+    }
+    *unrecorded = left;
+}
+
+/// One run of one bank, recorded in `runs`. Never fails: failures are recorded (in the
+/// metrics and the bank's health at once, in `runs` as soon as the database takes writes).
 async fn run_bank(
     state: &DaemonState,
     bank: &crate::config::Bank,
     source: &mut SourceState,
+    unrecorded: &mut Vec<Unrecorded>,
     trigger: &str,
     stop: &CancellationToken,
 ) {
     let app = &state.app;
     let started = Instant::now();
+    let started_at = store::now();
+    record_unrecorded(app, &bank.id, unrecorded).await;
     let run_id = match app.store.write_pool().acquire().await {
         Ok(mut conn) => store::runs::start(&mut conn, &bank.id, trigger).await,
         Err(e) => Err(store::StoreError::Db {
@@ -401,7 +458,16 @@ async fn run_bank(
     let run_id = match run_id {
         Ok(id) => id,
         Err(e) => {
-            tracing::error!(bank_id = %bank.id, error = %e, "cannot record a run; skipping it");
+            // the database takes no writes (locked by another process, disk full, read-only):
+            // nothing can be ingested; the failure counts now and is written later
+            let error = format!("cannot record the run: {e}");
+            tracing::error!(bank_id = %bank.id, %error, "run failed; the next scheduled run tries again");
+            settle_run(state, bank, &RunStats::default(), started, "failed", Some(&error));
+            unrecorded.push(Unrecorded::Run {
+                trigger: trigger.to_string(),
+                started_at,
+                error,
+            });
             return;
         }
     };
@@ -444,6 +510,45 @@ async fn run_bank(
             Some("shutdown timeout: the file in hand was rolled back".to_string()),
         ),
     };
+    settle_run(state, bank, &stats, started, outcome, error.as_deref());
+    let recorded = match app.store.write_pool().acquire().await {
+        Ok(mut conn) => {
+            store::runs::finish(
+                &mut conn,
+                run_id,
+                &bank.id,
+                &stats,
+                outcome,
+                error.as_deref(),
+            )
+            .await
+        }
+        Err(e) => Err(store::StoreError::Db {
+            op: "connecting",
+            source: e,
+        }),
+    };
+    if let Err(e) = recorded {
+        tracing::error!(bank_id = %bank.id, error = %e, "cannot record the end of a run; it is written when the database takes writes again");
+        unrecorded.push(Unrecorded::End {
+            run_id,
+            stats,
+            outcome: outcome.to_string(),
+            error,
+        });
+    }
+}
+
+/// A run's end in the metrics, the log and the bank's health.
+fn settle_run(
+    state: &DaemonState,
+    bank: &crate::config::Bank,
+    stats: &RunStats,
+    started: Instant,
+    outcome: &str,
+    error: Option<&str>,
+) {
+    let app = &state.app;
     let label = Metrics::bank(&bank.id);
     let m = &state.metrics;
     m.files.get_or_create(&label).inc_by(stats.files as u64);
@@ -466,7 +571,7 @@ async fn run_bank(
     match outcome {
         "failed" => {
             m.pull_failures.get_or_create(&label).inc();
-            tracing::warn!(bank_id = %bank.id, error = error.as_deref().unwrap_or(""), "run failed; the next scheduled run tries again");
+            tracing::warn!(bank_id = %bank.id, error = error.unwrap_or(""), "run failed; the next scheduled run tries again");
         }
         _ if stats.files + stats.rejected > 0 => {
             tracing::info!(bank_id = %bank.id, files = stats.files, rejected = stats.rejected, payments = stats.payments, "run done")
@@ -476,7 +581,7 @@ async fn run_bank(
     let threshold = i64::from(app.config.daemon.unhealthy_after);
     state.update(&bank.id, |h| {
         h.last_outcome = Some(outcome.into());
-        h.last_error = error.clone();
+        h.last_error = error.map(str::to_string);
         match outcome {
             "ok" => {
                 h.consecutive_failures = 0;
@@ -488,23 +593,6 @@ async fn run_bank(
         h.healthy = h.consecutive_failures < threshold;
     });
     set_bank_gauges(state, &bank.id);
-    match app.store.write_pool().acquire().await {
-        Ok(mut conn) => {
-            if let Err(e) = store::runs::finish(
-                &mut conn,
-                run_id,
-                &bank.id,
-                &stats,
-                outcome,
-                error.as_deref(),
-            )
-            .await
-            {
-                tracing::error!(bank_id = %bank.id, error = %e, "cannot record the end of a run");
-            }
-        }
-        Err(e) => tracing::error!(bank_id = %bank.id, error = %e, "cannot record the end of a run"),
-    }
 }
 
 fn set_bank_gauges(state: &DaemonState, bank: &str) {

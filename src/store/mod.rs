@@ -77,9 +77,36 @@ pub struct Store {
 static MIGRATIONS_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static MIGRATIONS_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// How the database is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    /// How long a statement waits for a lock held by another process before it fails
+    /// (SQLite's busy timeout: "database is locked"; PostgreSQL's `lock_timeout`).
+    pub busy_timeout: Duration,
+    /// A statement slower than this is logged at DEBUG (sqlx's default is a WARN after 1 s:
+    /// a large export or matching run is expected to take its time; see `docs/SECURITY.md`
+    /// "Logs" on what a warning means). Every statement's text is logged at TRACE.
+    pub slow_statement: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            busy_timeout: Duration::from_secs(30),
+            slow_statement: Duration::from_secs(1),
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating a SQLite file and its folder when missing) and migrates.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, OpenOptions::default()).await
+    }
+
+    /// [`Store::open`] with [`OpenOptions`].
+    pub async fn open_with(url: &str, options: OpenOptions) -> Result<Store, StoreError> {
+        use sqlx::ConnectOptions;
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -117,8 +144,18 @@ impl Store {
         // ingest walk million-row indexes), and a few for readers with small ones. Each
         // SQLite connection has its own cache, so sharing one pool let every connection grow
         // a writer-sized cache. PostgreSQL: one pool for both.
+        let connect_options: sqlx::any::AnyConnectOptions = url
+            .parse::<sqlx::any::AnyConnectOptions>()
+            .map_err(|source| StoreError::Connect {
+                url: redact(&url),
+                source,
+            })?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Debug, options.slow_statement);
+        let busy_ms = options.busy_timeout.as_millis();
         let connect = |max: u32, cache_kib: i64| {
             let url = url.clone();
+            let connect_options = connect_options.clone();
             async move {
                 AnyPoolOptions::new()
                     .max_connections(max)
@@ -130,18 +167,25 @@ impl Store {
                                     "PRAGMA journal_mode = WAL".to_string(),
                                     "PRAGMA synchronous = NORMAL".into(),
                                     "PRAGMA foreign_keys = ON".into(),
-                                    "PRAGMA busy_timeout = 30000".into(),
+                                    format!("PRAGMA busy_timeout = {busy_ms}"),
                                     format!("PRAGMA cache_size = -{cache_kib}"),
                                     "PRAGMA wal_autocheckpoint = 10000".into(),
                                     "PRAGMA temp_store = MEMORY".into(),
                                 ] {
                                     sqlx::query(&pragma).execute(&mut *conn).await?;
                                 }
+                            } else {
+                                // a lock held by another session fails the statement after
+                                // the same time as SQLite's busy timeout, instead of waiting
+                                // for ever
+                                sqlx::query(&format!("SET lock_timeout = {busy_ms}"))
+                                    .execute(&mut *conn)
+                                    .await?;
                             }
                             Ok(())
                         })
                     })
-                    .connect(&url)
+                    .connect_with(connect_options)
                     .await
                     .map_err(|source| StoreError::Connect {
                         url: redact(&url),

@@ -111,6 +111,31 @@ pub async fn finish(
     Ok(())
 }
 
+/// A run that failed before it could be recorded (the database took no writes then): written
+/// now as a finished failed run that started at `started_at`, counted in the bank's failure
+/// streak like any failed run.
+pub async fn record_failed(
+    conn: &mut AnyConnection,
+    bank_id: &str,
+    trigger: &str,
+    started_at: &str,
+    error: &str,
+) -> Result<(), StoreError> {
+    let sql = super::dialect(
+        conn,
+        "INSERT INTO runs (bank_id, trigger_kind, started_at, outcome) VALUES ($1, $2, $3, 'running') RETURNING id",
+    );
+    let id: i64 = sqlx::query(&sql)
+        .bind(bank_id.to_string())
+        .bind(trigger.to_string())
+        .bind(started_at.to_string())
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get::<i64, _>(0))
+        .op("recording a run")?;
+    finish(conn, id, bank_id, &RunStats::default(), "failed", Some(error)).await
+}
+
 async fn ensure_state(conn: &mut AnyConnection, bank_id: &str) -> Result<(), StoreError> {
     let sql = super::dialect(
         conn,
