@@ -62,10 +62,7 @@ fn with_temp(
     write: impl FnOnce(&Path) -> std::io::Result<(String, u64)>,
 ) -> std::io::Result<Archived> {
     let named = |e: std::io::Error| {
-        std::io::Error::new(
-            e.kind(),
-            format!("archiving into {}: {e}", dir.display()),
-        )
+        std::io::Error::new(e.kind(), format!("archiving into {}: {e}", dir.display()))
     };
     std::fs::create_dir_all(dir).map_err(named)?;
     let tmp = tempfile_in(dir)?;

@@ -422,8 +422,15 @@ async fn record_unrecorded(app: &App, bank_id: &str, unrecorded: &mut Vec<Unreco
                 outcome,
                 error,
             } => {
-                store::runs::finish(&mut conn, *run_id, bank_id, stats, outcome, error.as_deref())
-                    .await
+                store::runs::finish(
+                    &mut conn,
+                    *run_id,
+                    bank_id,
+                    stats,
+                    outcome,
+                    error.as_deref(),
+                )
+                .await
             }
         };
         if let Err(e) = done {
@@ -462,7 +469,14 @@ async fn run_bank(
             // nothing can be ingested; the failure counts now and is written later
             let error = format!("cannot record the run: {e}");
             tracing::error!(bank_id = %bank.id, %error, "run failed; the next scheduled run tries again");
-            settle_run(state, bank, &RunStats::default(), started, "failed", Some(&error));
+            settle_run(
+                state,
+                bank,
+                &RunStats::default(),
+                started,
+                "failed",
+                Some(&error),
+            );
             unrecorded.push(Unrecorded::Run {
                 trigger: trigger.to_string(),
                 started_at,

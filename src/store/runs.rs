@@ -133,7 +133,15 @@ pub async fn record_failed(
         .await
         .and_then(|r| r.try_get::<i64, _>(0))
         .op("recording a run")?;
-    finish(conn, id, bank_id, &RunStats::default(), "failed", Some(error)).await
+    finish(
+        conn,
+        id,
+        bank_id,
+        &RunStats::default(),
+        "failed",
+        Some(error),
+    )
+    .await
 }
 
 async fn ensure_state(conn: &mut AnyConnection, bank_id: &str) -> Result<(), StoreError> {

@@ -5,6 +5,7 @@ mod billing;
 mod cli;
 mod daemon;
 mod dunning;
+mod faults;
 mod formats;
 mod helpers;
 mod ingest;
