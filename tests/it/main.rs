@@ -3,6 +3,7 @@
 
 mod billing;
 mod cli;
+mod crash;
 mod daemon;
 mod dunning;
 mod faults;
