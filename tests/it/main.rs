@@ -11,6 +11,7 @@ mod formats;
 mod helpers;
 mod ingest;
 mod layers;
+mod logs;
 mod matching;
 mod partner;
 mod partner_auth;
