@@ -204,7 +204,7 @@ source = {{ kind = "directory", path = "{inbox}" }}
     secrets.push(("user token".into(), user_token.clone()));
     secrets.push(("partner token".into(), partner_token.clone()));
 
-    let mut daemon = Command::new(BIN)
+    let daemon = Command::new(BIN)
         .arg("--config")
         .arg(&config)
         .arg("run")
