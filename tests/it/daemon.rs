@@ -353,6 +353,14 @@ async fn files_are_pulled_over_https_and_a_restart_resumes_from_the_cursor() {
         !p.is_empty() && p.iter().all(|p| p["status"] != "pending")
     })
     .await;
+    // the run that took the file ends after matching and its housekeeping
+    d.until("the run that took day 1 is recorded", || async {
+        d.runs("ICBC")
+            .await
+            .iter()
+            .any(|r| r.outcome == "ok" && r.stats.files == 1)
+    })
+    .await;
     let day1 = d.payments().await.len();
     let cursor = {
         let mut conn = d.store.pool().acquire().await.unwrap();
