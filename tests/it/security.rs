@@ -70,6 +70,7 @@ async fn a_stolen_token_cannot_use_up_a_signing_banks_rate() {
     let s = serve(t).await;
     let path = "/partner/v1/whoami";
     let (mut unauthorized, mut limited) = (0, 0);
+    let began = std::time::Instant::now();
     for _ in 0..600 {
         let r = s
             .client
@@ -89,9 +90,10 @@ async fn a_stolen_token_cannot_use_up_a_signing_banks_rate() {
     }
     // the address's budget of failed requests (20 at once, then one a second) ran out
     let (burst, _) = billrecon::api::limits::PARTNER_INVALID_PER_ADDRESS;
+    let refilled = began.elapsed().as_secs() as usize + 1;
     assert!(
-        unauthorized >= burst as usize && unauthorized < 60,
-        "{unauthorized}"
+        unauthorized >= burst as usize && unauthorized <= burst as usize + refilled,
+        "{unauthorized} in {refilled} s"
     );
     assert_eq!(unauthorized + limited, 600);
     // the bank itself (the same address here: loopback) is served, its whole burst of 5
@@ -151,7 +153,15 @@ async fn invalid_partner_tokens_are_limited_per_address() {
         let r = from("203.0.113.7", &bogus).await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
     }
-    let r = from("203.0.113.7", &bogus).await.unwrap();
+    // then 429 (a slow machine may have earned a request back meanwhile: one a second)
+    let mut r = from("203.0.113.7", &bogus).await.unwrap();
+    for _ in 0..10 {
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        r = from("203.0.113.7", &bogus).await.unwrap();
+    }
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(retry_after(&r) >= 1);
     let v: Value = r.json().await.unwrap();
@@ -227,6 +237,15 @@ async fn failed_web_logins_are_limited_per_address_and_per_user() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "attempt {i}");
+    }
+    // (a slow machine may have earned an attempt back meanwhile: one per 6 s)
+    for i in 0..3 {
+        let r = login("198.51.100.5", &format!("more{i}"), &wrong)
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
     }
     let r = login("198.51.100.5", "ann", &ann).await.unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
