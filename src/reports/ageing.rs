@@ -1,6 +1,11 @@
-//! Receivables ageing: what is still owed on open bills on a day, by how long past due
+//! Receivables ageing as of a date: what was owed at the end of that day, by how long past due
 //! (not yet due, 1-30, 31-60, 61-90, over 90 days), by customer class and by customer manager,
-//! with the late fees accrued by the dunning policy.
+//! with the late fees accrued by the dunning policy by then.
+//!
+//! The bills as they stood that day: issued on or before it (cancelled bills left out: the
+//! billing export does not say since when), minus what payments booked on or before it paid
+//! (net of reversals booked by then). A payment counts on its booking day, as in the
+//! settlement, even when its file or its resolution in the workbench came later.
 
 use crate::config::Config;
 use crate::domain::{money_text, Currency};
@@ -48,20 +53,25 @@ pub async fn ageing(
     date: NaiveDate,
 ) -> Result<Vec<Vec<Option<String>>>, StoreError> {
     let mut conn = store.pool().acquire().await.op("connecting")?;
-    let bills = store::reports::open_bills(&mut conn).await?;
+    let day = date.format("%Y-%m-%d").to_string();
+    let bills = store::reports::issued_bills(&mut conn, "0000-01-01", &day).await?;
+    let mut paid: std::collections::HashMap<String, i64> = Default::default();
+    for (bill_id, _, _, amount, _) in
+        store::reports::allocations_by_payment(&mut conn, &day).await?
+    {
+        *paid.entry(bill_id).or_default() += amount;
+    }
     let mut acc: BTreeMap<(&'static str, String, String), Acc> = BTreeMap::new();
     for b in &bills {
+        let outstanding = b.amount_minor - paid.get(&b.bill_id).copied().unwrap_or(0);
+        if outstanding <= 0 {
+            continue; // paid by then
+        }
         let due = NaiveDate::parse_from_str(&b.due_on, "%Y-%m-%d").unwrap_or(date);
         let days = (date - due).num_days();
         let currency = Currency::parse(&b.currency).unwrap_or(config.ledger.currency);
         let rules = config.dunning.for_class(&b.class);
-        let fee = crate::dunning::fees::late_fee(
-            rules.late_fee,
-            currency,
-            b.outstanding_minor,
-            due,
-            date,
-        );
+        let fee = crate::dunning::fees::late_fee(rules.late_fee, currency, outstanding, due, date);
         let manager = b.manager.clone().unwrap_or_else(|| "(none)".into());
         for key in [
             ("class", b.class.clone()),
@@ -70,11 +80,10 @@ pub async fn ageing(
         ] {
             let a = acc.entry((key.0, key.1, b.currency.clone())).or_default();
             a.bills += 1;
-            a.buckets[bucket(days)] += b.outstanding_minor;
+            a.buckets[bucket(days)] += outstanding;
             a.fees += fee;
         }
     }
-    let day = date.format("%Y-%m-%d").to_string();
     let order = |k: &str| match k {
         "class" => 0,
         "manager" => 1,

@@ -1,7 +1,9 @@
 //! Collection rate: of what was billed in the 30 days up to a day, how much has been collected
 //! (allocated to those bills by payments booked up to that day), by customer class, customer
 //! manager, paying bank, payment channel and in all; the average days from a bill's issue to the payments that
-//! settled it; and the daily trend of the window (billed and collected each day).
+//! settled it; and the daily trend of the window (billed each day by issue date, collected each
+//! day by booking date, and the rate so far: collected by that day over billed by that day).
+//! The clock is the as-of date: bills issued up to it, payments booked up to it.
 
 use crate::domain::money_text;
 use crate::store::{self, DbContext, Store, StoreError};
@@ -124,7 +126,14 @@ pub async fn collection_rate(
             avg.map(|d| format!("{d:.1}")),
         ]);
     }
+    // each day's row carries the rate so far: collected by then over billed by then
+    let mut so_far: HashMap<String, (i64, i64)> = HashMap::new();
     for ((day, ccy), (billed, collected)) in trend {
+        let s = so_far.entry(ccy.clone()).or_default();
+        s.0 += billed;
+        s.1 += collected;
+        let rate = (s.0 > 0)
+            .then(|| (Decimal::from(s.1) * Decimal::from(100) / Decimal::from(s.0)).round_dp(2));
         out.push(vec![
             Some(to_s.clone()),
             Some(from_s.clone()),
@@ -133,7 +142,7 @@ pub async fn collection_rate(
             Some(ccy.clone()),
             Some(money_text(billed, &ccy)),
             Some(money_text(collected, &ccy)),
-            None,
+            rate.map(|r| format!("{r:.2}")),
             None,
         ]);
     }

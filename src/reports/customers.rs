@@ -5,8 +5,11 @@
 //!   average days late, payments reversed (returned direct debits among them), and a risk flag
 //!   (`high`, `medium`, `low`) that dunning can use to start earlier.
 //!
-//! A bill counts as paid on the booking date of the payment that completed it; an open bill
-//! past its due date counts as late by the days it has been overdue.
+//! As of the date: the bills issued in the window, the payments booked on or before the date
+//! (a payment counts on its booking day), the reversals booked in the window. A bill counts as
+//! paid on the booking date of the payment that completed it; a bill not paid by the date and
+//! past its due date counts as late by the days it has been overdue; what is outstanding is
+//! the bills' amount less what was paid by the date.
 
 use crate::domain::money_text;
 use crate::store::{self, DbContext, Store, StoreError};
@@ -104,10 +107,11 @@ pub async fn behaviours(
     let bills = store::reports::issued_bills(&mut conn, &from_s, &to_s).await?;
     let mut allocs = store::reports::allocations_by_payment(&mut conn, &to_s).await?;
     allocs.sort_by(|a, b| (&a.0, &a.2).cmp(&(&b.0, &b.2)));
-    let reversed: HashMap<String, i64> = store::reports::reversals_by_account(&mut conn)
-        .await?
-        .into_iter()
-        .collect();
+    let reversed: HashMap<String, i64> =
+        store::reports::reversals_by_account(&mut conn, &from_s, &to_s)
+            .await?
+            .into_iter()
+            .collect();
     // the day each bill was completed: allocations in booking order until the amount is met
     let amounts: HashMap<&str, i64> = bills
         .iter()
@@ -115,10 +119,12 @@ pub async fn behaviours(
         .collect();
     let mut paid_on: HashMap<String, String> = HashMap::new();
     let mut running: HashMap<&str, i64> = HashMap::new();
+    let mut paid_by_then: HashMap<&str, i64> = HashMap::new();
     for (bill, _, booked, amount, _) in &allocs {
         let Some(total) = amounts.get(bill.as_str()) else {
             continue;
         };
+        *paid_by_then.entry(bill.as_str()).or_default() += amount;
         let r = running.entry(bill.as_str()).or_default();
         *r += amount;
         if *r >= *total {
@@ -137,19 +143,18 @@ pub async fn behaviours(
         e.manager = b.manager.clone();
         e.currency = b.currency.clone();
         e.billed += b.amount_minor;
-        if b.status == "open" {
-            e.outstanding += b.outstanding_minor;
-        }
+        let owed = b.amount_minor - paid_by_then.get(b.bill_id.as_str()).copied().unwrap_or(0);
+        e.outstanding += owed.max(0);
         let Ok(due) = NaiveDate::parse_from_str(&b.due_on, "%Y-%m-%d") else {
             continue;
         };
-        let settled = (b.status == "paid")
-            .then(|| paid_on.get(&b.bill_id))
-            .flatten()
+        let settled = paid_on
+            .get(&b.bill_id)
+            .filter(|_| owed <= 0)
             .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
         let late_by = match settled {
             Some(p) => Some((p - due).num_days()),
-            None if b.status == "open" && date > due => Some((date - due).num_days()),
+            None if owed > 0 && date > due => Some((date - due).num_days()),
             None => None,
         };
         if let Some(days) = late_by {

@@ -1,6 +1,17 @@
-//! The exceptions report: by reason, what is open on a day (count, amount, by age since the
-//! exception was raised), how many of those were escalated by then, and what was resolved
-//! that day.
+//! The exceptions report of a day, on the settlement's clock: the booking day of the lines.
+//!
+//! By reason and currency:
+//! - the lines booked on the day that went to the exceptions queue (`booked_*`), how many of
+//!   them are still open and what they hold (`open_*`; `open_received_amount` is what the
+//!   money received among them holds: the daily settlement's "held in exceptions" of the same
+//!   day, for all banks), and how many were resolved since;
+//! - the queue through the day: every exception still open whose line was booked on or before
+//!   the day (`queue_*`), by age in days from its booking day to the report's day, and how many
+//!   of those were escalated.
+//!
+//! What became of each line is as recorded when the report is made, as in the settlement: a
+//! day's file normally arrives the next day, and its exceptions count on the day the money was
+//! booked, not on the day matching ran.
 
 use crate::domain::money_text;
 use crate::store::{self, DbContext, Store, StoreError};
@@ -11,25 +22,45 @@ pub const COLUMNS: &[&str] = &[
     "date",
     "reason",
     "currency",
+    "booked_count",
+    "booked_amount",
     "open_count",
     "open_amount",
-    "open_0_1_days",
-    "open_2_7_days",
-    "open_8_30_days",
-    "open_over_30_days",
+    "open_received_amount",
+    "resolved_count",
+    "queue_count",
+    "queue_amount",
+    "queue_0_1_days",
+    "queue_2_7_days",
+    "queue_8_30_days",
+    "queue_over_30_days",
     "escalated_count",
     "escalated_amount",
-    "resolved_that_day",
 ];
+
+/// The age bucket of an exception `days` after its booking day: 0-1, 2-7, 8-30, over 30.
+pub fn age_bucket(days: i64) -> usize {
+    match days {
+        i64::MIN..=1 => 0,
+        2..=7 => 1,
+        8..=30 => 2,
+        _ => 3,
+    }
+}
 
 #[derive(Default)]
 struct Acc {
+    booked: i64,
+    booked_amount: i64,
     open: i64,
-    amount: i64,
+    open_amount: i64,
+    open_received: i64,
+    resolved: i64,
+    queue: i64,
+    queue_amount: i64,
     ages: [i64; 4],
     escalated: i64,
     escalated_amount: i64,
-    resolved: i64,
 }
 
 /// One row per reason and currency, then `all` per currency.
@@ -40,56 +71,60 @@ pub async fn exceptions(
     let mut conn = store.pool().acquire().await.op("connecting")?;
     let day = date.format("%Y-%m-%d").to_string();
     let mut acc: BTreeMap<(bool, String, String), Acc> = BTreeMap::new();
-    for (reason, status, amount, currency, created, resolved, escalated) in
-        store::reports::exceptions(&mut conn).await?
-    {
-        let raised = &created[..created.len().min(10)];
-        if raised > day.as_str() {
-            continue; // not raised yet on that day
-        }
-        let resolved_day = resolved.as_deref().map(|r| &r[..r.len().min(10)]);
-        let open_then = status == "open" || resolved_day.is_some_and(|r| r > day.as_str());
-        let escalated_then = escalated
-            .as_deref()
-            .is_some_and(|e| &e[..e.len().min(10)] <= day.as_str());
-        for key in [(false, reason.clone()), (true, "all".to_string())] {
-            let a = acc.entry((key.0, key.1, currency.clone())).or_default();
-            if open_then {
-                a.open += 1;
-                a.amount += amount;
-                let age = NaiveDate::parse_from_str(raised, "%Y-%m-%d")
-                    .map(|r| (date - r).num_days())
-                    .unwrap_or(0);
-                a.ages[match age {
-                    i64::MIN..=1 => 0,
-                    2..=7 => 1,
-                    8..=30 => 2,
-                    _ => 3,
-                }] += 1;
-                if escalated_then {
-                    a.escalated += 1;
-                    a.escalated_amount += amount;
+    for e in store::reports::exceptions(&mut conn, &day).await? {
+        let open = e.status == "open";
+        let age = NaiveDate::parse_from_str(&e.booking_date, "%Y-%m-%d")
+            .map(|b| (date - b).num_days())
+            .unwrap_or(0);
+        for key in [(false, e.reason.clone()), (true, "all".to_string())] {
+            let a = acc.entry((key.0, key.1, e.currency.clone())).or_default();
+            if e.booking_date == day {
+                a.booked += 1;
+                a.booked_amount += e.amount_minor;
+                if open {
+                    a.open += 1;
+                    a.open_amount += e.amount_minor;
+                    if e.received {
+                        a.open_received += e.held_minor;
+                    }
+                } else {
+                    a.resolved += 1;
                 }
             }
-            if resolved_day == Some(day.as_str()) {
-                a.resolved += 1;
+            if open {
+                a.queue += 1;
+                a.queue_amount += e.amount_minor;
+                a.ages[age_bucket(age)] += 1;
+                if e.escalated {
+                    a.escalated += 1;
+                    a.escalated_amount += e.amount_minor;
+                }
             }
         }
     }
     Ok(acc
         .iter()
+        // a reason with nothing booked that day and nothing open is not worth a row
+        .filter(|(_, a)| a.booked > 0 || a.queue > 0)
         .map(|((_, reason, ccy), a)| {
+            let m = |v: i64| Some(money_text(v, ccy));
+            let n = |v: i64| Some(v.to_string());
             let mut row = vec![
                 Some(day.clone()),
                 Some(reason.clone()),
                 Some(ccy.clone()),
-                Some(a.open.to_string()),
-                Some(money_text(a.amount, ccy)),
+                n(a.booked),
+                m(a.booked_amount),
+                n(a.open),
+                m(a.open_amount),
+                m(a.open_received),
+                n(a.resolved),
+                n(a.queue),
+                m(a.queue_amount),
             ];
-            row.extend(a.ages.iter().map(|n| Some(n.to_string())));
-            row.push(Some(a.escalated.to_string()));
-            row.push(Some(money_text(a.escalated_amount, ccy)));
-            row.push(Some(a.resolved.to_string()));
+            row.extend(a.ages.iter().map(|v| n(*v)));
+            row.push(n(a.escalated));
+            row.push(m(a.escalated_amount));
             row
         })
         .collect())

@@ -1,8 +1,11 @@
-//! The daily settlement: per bank and for all banks, the payments booked on a day, and what
-//! became of them (applied to bills, held as customer credit, held in exceptions, refunded,
-//! written off, rejected as duplicates, reversed), beside what the bank's statements declare;
-//! the money by channel; and for partner banks the real-time versus file result, the transfer
-//! expected and its settlement status.
+//! The daily settlement: per bank and for all banks, the payments booked on a day (its clock
+//! is the booking day), and what became of them as recorded when the report is made. The
+//! money received adds up: received = applied + credit + held in exceptions + refunded +
+//! written off, per bank and currency. Apart from it: lines rejected as duplicates, reversals
+//! and debits booked that day; what the banks' statements declare as credits beside what was
+//! read from them, and the difference; the money by channel; and for partner banks the
+//! real-time versus file result (their business day), the transfer expected and its
+//! settlement status.
 //! The page a finance officer signs.
 
 use crate::domain::money_text;
@@ -27,6 +30,7 @@ pub const COLUMNS: &[&str] = &[
     "debits",
     "files",
     "declared_credits",
+    "read_credits",
     "difference",
     "channels",
     "realtime_vs_file",
@@ -81,6 +85,7 @@ pub async fn daily_settlement(
                     bank_id: "ALL".into(),
                     currency: r.currency.clone(),
                     declared_credit_minor: Some(0),
+                    read_credit_minor: Some(0),
                     ..Default::default()
                 });
                 totals.last_mut().expect("just pushed")
@@ -100,6 +105,10 @@ pub async fn daily_settlement(
         t.debit_minor += r.debit_minor;
         t.files += r.files;
         t.declared_credit_minor = match (t.declared_credit_minor, r.declared_credit_minor) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        t.read_credit_minor = match (t.read_credit_minor, r.read_credit_minor) {
             (Some(a), Some(b)) => Some(a + b),
             _ => None,
         };
@@ -127,8 +136,11 @@ pub async fn daily_settlement(
                 m(r.debit_minor),
                 Some(r.files.to_string()),
                 r.declared_credit_minor.and_then(m),
-                r.declared_credit_minor
-                    .and_then(|d| m(r.received_minor - d)),
+                r.read_credit_minor.and_then(m),
+                match (r.declared_credit_minor, r.read_credit_minor) {
+                    (Some(d), Some(read)) => m(read - d),
+                    _ => None,
+                },
                 channel_text(&r.bank_id, &r.currency),
                 eod_of(&r.bank_id, &r.currency).map(|e| e.0),
                 eod_of(&r.bank_id, &r.currency).map(|e| e.1),

@@ -35,6 +35,7 @@ pub const PAYMENT_COLUMNS: &[&str] = &[
     "file_id",
     "file_name",
     "written_off",
+    "channel",
 ];
 
 pub const ALLOCATION_COLUMNS: &[&str] = &[
@@ -69,6 +70,8 @@ pub const EXCEPTION_COLUMNS: &[&str] = &[
     "status",
     "created_at",
     "file_name",
+    "resolved_at",
+    "escalated_at",
 ];
 
 fn s(r: &sqlx::any::AnyRow, i: usize) -> Result<Option<String>, sqlx::Error> {
@@ -87,7 +90,8 @@ pub async fn payments(
         "SELECT p.bank_id, p.bank_ref, p.end_to_end_id, p.amount_minor, p.currency, p.status, p.applied_minor, \
          p.credit_minor, p.exception_reason, p.refunded_minor, p.held_minor, p.direction, p.reversal, p.account_no, \
          p.payer_name, p.reference, p.remittance, p.booking_date, p.value_date, p.exception_detail, \
-         p.reverses_payment_id, p.reversed_by_payment_id, p.id, p.file_id, f.file_name, p.written_off_minor \
+         p.reverses_payment_id, p.reversed_by_payment_id, p.id, p.file_id, f.file_name, p.written_off_minor, \
+         COALESCE(p.channel, CASE WHEN p.source = 'realtime' THEN 'online' ELSE 'file' END) \
          FROM payments p JOIN bank_files f ON f.id = p.file_id WHERE p.status <> 'not_booked' ORDER BY p.id",
     )
     .fetch(pool);
@@ -125,6 +129,7 @@ pub async fn payments(
                 n(&r, 23)?,
                 s(&r, 24)?,
                 money(25)?,
+                s(&r, 26)?,
             ])
         })()
         .op("exporting payments")?;
@@ -179,7 +184,8 @@ pub async fn exceptions(
 ) -> Result<u64, StoreError> {
     let sql = format!(
         "SELECT e.id, e.payment_id, p.bank_id, p.bank_ref, p.end_to_end_id, e.amount_minor, e.currency, e.reason, e.detail, \
-         p.payer_name, p.reference, p.remittance, p.booking_date, e.status, e.created_at, f.file_name \
+         p.payer_name, p.reference, p.remittance, p.booking_date, e.status, e.created_at, f.file_name, \
+         e.resolved_at, e.escalated_at \
          FROM exceptions e JOIN payments p ON p.id = e.payment_id JOIN bank_files f ON f.id = p.file_id {} ORDER BY e.id",
         if all { "" } else { "WHERE e.status = 'open'" }
     );
@@ -205,6 +211,8 @@ pub async fn exceptions(
                 s(&r, 13)?,
                 s(&r, 14)?,
                 s(&r, 15)?,
+                s(&r, 16)?,
+                s(&r, 17)?,
             ])
         })()
         .op("listing exceptions")?;

@@ -4,6 +4,12 @@ use super::{dialect, DbContext, StoreError};
 use sqlx::{AnyConnection, Row};
 
 /// One bank's (and currency's) booked lines of a day, summed by what became of them.
+///
+/// `received` is the money received: the day's credit lines that are not reversals and carry
+/// money (a rejected duplicate and a cancelled real-time pair carry none). Each such payment's
+/// amount is applied + credit + held + refunded + written off (`verify` proves it line by
+/// line), so the sums add up the same way. Reversals, debits and rejected duplicates are
+/// summed apart: they are never netted into what became of the money received.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SettlementSums {
     pub bank_id: String,
@@ -12,44 +18,61 @@ pub struct SettlementSums {
     pub received_minor: i64,
     pub applied_minor: i64,
     pub credit_minor: i64,
+    /// Of the money received: still held in the exceptions queue.
     pub held_minor: i64,
-    /// Resolved from the exceptions queue: refunded to the payer, written off (signed),
-    /// and duplicates rejected (their amount: money not counted).
+    /// Of the money received: refunded to the payer, written off (signed).
     pub refunded_minor: i64,
     pub written_off_minor: i64,
+    /// Lines rejected as duplicates (their amount: money not counted).
     pub rejected_minor: i64,
     pub reversal_count: i64,
     pub reversal_minor: i64,
     pub debit_count: i64,
     pub debit_minor: i64,
     pub files: i64,
-    /// What the statements carrying the day's lines declare as credits (when they declare it).
+    /// What the statements carrying the day's lines declare as credits (when they all
+    /// declare it), and what was read as credits from those statements (every credit line,
+    /// whatever became of it): the file's own check, as `verify` makes it.
     pub declared_credit_minor: Option<i64>,
+    pub read_credit_minor: Option<i64>,
 }
+
+/// Lines that carry money in the settlement: not lines that only confirm a real-time payment,
+/// settlement transfers on the utility's own account, cancelled real-time pairs or lines not
+/// booked.
+const SETTLED: &str = "p.status NOT IN ('not_booked', 'confirmed', 'transfer', 'cancelled')";
+/// Money received: credits, not reversals, not rejected as duplicates.
+const RECEIVED: &str = "p.direction = 'credit' AND p.reversal = 0 AND p.status <> 'rejected'";
 
 /// Sums of the lines booked on `date` (YYYY-MM-DD) per bank and currency.
 pub async fn settlement(
     conn: &mut AnyConnection,
     date: &str,
 ) -> Result<Vec<SettlementSums>, StoreError> {
+    let of_received = |col: &str| {
+        format!("CAST(COALESCE(SUM(CASE WHEN {RECEIVED} THEN {col} ELSE 0 END), 0) AS BIGINT)")
+    };
     let sql = dialect(
         conn,
-        "SELECT p.bank_id, p.currency, \
-         CAST(SUM(CASE WHEN p.direction = 'credit' AND p.reversal = 0 THEN 1 ELSE 0 END) AS BIGINT), \
-         CAST(COALESCE(SUM(CASE WHEN p.direction = 'credit' AND p.reversal = 0 THEN p.amount_minor ELSE 0 END), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(CASE WHEN p.reversal = 0 THEN p.applied_minor ELSE 0 END), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(CASE WHEN p.reversal = 0 THEN p.credit_minor ELSE 0 END), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(p.held_minor), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(p.refunded_minor), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(p.written_off_minor), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(CASE WHEN p.status = 'rejected' THEN p.amount_minor ELSE 0 END), 0) AS BIGINT), \
-         CAST(SUM(CASE WHEN p.reversal = 1 THEN 1 ELSE 0 END) AS BIGINT), \
-         CAST(COALESCE(SUM(CASE WHEN p.reversal = 1 THEN -p.amount_minor ELSE 0 END), 0) AS BIGINT), \
-         CAST(SUM(CASE WHEN p.direction = 'debit' AND p.reversal = 0 THEN 1 ELSE 0 END) AS BIGINT), \
-         CAST(COALESCE(SUM(CASE WHEN p.direction = 'debit' AND p.reversal = 0 THEN -p.amount_minor ELSE 0 END), 0) AS BIGINT), \
-         CAST(COUNT(DISTINCT p.file_id) AS BIGINT) \
-         FROM payments p WHERE p.booking_date = $1 AND p.status NOT IN ('not_booked', 'confirmed', 'transfer') \
-         GROUP BY p.bank_id, p.currency ORDER BY p.bank_id, p.currency",
+        &format!(
+            "SELECT p.bank_id, p.currency, \
+             CAST(SUM(CASE WHEN {RECEIVED} THEN 1 ELSE 0 END) AS BIGINT), \
+             {}, {}, {}, {}, {}, {}, \
+             CAST(COALESCE(SUM(CASE WHEN p.status = 'rejected' THEN p.amount_minor ELSE 0 END), 0) AS BIGINT), \
+             CAST(SUM(CASE WHEN p.reversal = 1 AND p.status <> 'rejected' THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN p.reversal = 1 AND p.status <> 'rejected' THEN -p.amount_minor ELSE 0 END), 0) AS BIGINT), \
+             CAST(SUM(CASE WHEN p.direction = 'debit' AND p.reversal = 0 AND p.status <> 'rejected' THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN p.direction = 'debit' AND p.reversal = 0 AND p.status <> 'rejected' THEN -p.amount_minor ELSE 0 END), 0) AS BIGINT), \
+             CAST(COUNT(DISTINCT p.file_id) AS BIGINT) \
+             FROM payments p WHERE p.booking_date = $1 AND {SETTLED} \
+             GROUP BY p.bank_id, p.currency ORDER BY p.bank_id, p.currency",
+            of_received("p.amount_minor"),
+            of_received("p.applied_minor"),
+            of_received("p.credit_minor"),
+            of_received("p.held_minor"),
+            of_received("p.refunded_minor"),
+            of_received("p.written_off_minor"),
+        ),
     );
     let rows = sqlx::query(&sql)
         .bind(date.to_string())
@@ -76,11 +99,12 @@ pub async fn settlement(
                 debit_minor: r.try_get(13)?,
                 files: r.try_get(14)?,
                 declared_credit_minor: None,
+                read_credit_minor: None,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .op("summing the day's payments")?;
-    // the statements that carry the day's lines, each once
+    // the statements that carry the day's lines, each once: what they declare ...
     let sql = dialect(
         conn,
         "SELECT f.bank_id, COALESCE(s.currency, ''), CAST(SUM(s.declared_credit_minor) AS BIGINT), \
@@ -110,83 +134,95 @@ pub async fn settlement(
             row.declared_credit_minor = if undeclared == 0 { sum } else { None };
         }
     }
+    // ... and what was read from them: every credit line, whatever became of it
+    let sql = dialect(
+        conn,
+        "SELECT f.bank_id, p.currency, \
+         CAST(COALESCE(SUM(CASE WHEN p.direction = 'credit' THEN p.amount_minor ELSE 0 END), 0) AS BIGINT) \
+         FROM payments p JOIN bank_files f ON f.id = p.file_id \
+         WHERE p.statement_row IN (SELECT DISTINCT statement_row FROM payments WHERE booking_date = $1) \
+         AND f.format <> 'partner_api' \
+         GROUP BY f.bank_id, p.currency",
+    );
+    for r in sqlx::query(&sql)
+        .bind(date.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .op("reading the credits of the day's statements")?
+    {
+        let (bank, ccy): (String, String) = (
+            r.try_get(0)
+                .op("reading the credits of the day's statements")?,
+            r.try_get(1)
+                .op("reading the credits of the day's statements")?,
+        );
+        let read: i64 = r
+            .try_get(2)
+            .op("reading the credits of the day's statements")?;
+        if let Some(row) = out
+            .iter_mut()
+            .find(|o| o.bank_id == bank && o.currency == ccy)
+        {
+            row.read_credit_minor = Some(read);
+        }
+    }
     Ok(out)
 }
 
-/// An open bill with its customer's class and manager, for the ageing report.
+/// An exception as the reports need it, dated by its payment's booking day (the settlement's
+/// clock; the day it was raised when the line has none).
 #[derive(Debug, Clone)]
-pub struct OpenBill {
-    pub bill_id: String,
-    pub outstanding_minor: i64,
+pub struct ExceptionFact {
+    pub reason: String,
+    /// open or resolved, now
+    pub status: String,
+    pub amount_minor: i64,
     pub currency: String,
-    pub due_on: String,
-    pub class: String,
-    pub manager: Option<String>,
+    pub booking_date: String,
+    pub escalated: bool,
+    /// The line is money received (a credit, not a reversal): its held amount is the
+    /// settlement's "held in exceptions".
+    pub received: bool,
+    /// What the line still holds in the queue.
+    pub held_minor: i64,
 }
 
-pub async fn open_bills(conn: &mut AnyConnection) -> Result<Vec<OpenBill>, StoreError> {
-    let cols = [
-        "b.bill_id",
-        "b.amount_minor - b.paid_minor",
-        "b.currency",
-        "b.due_on",
-        "c.class",
-        "c.manager",
-    ];
+/// Every exception whose line was booked on or before `to` (YYYY-MM-DD).
+pub async fn exceptions(
+    conn: &mut AnyConnection,
+    to: &str,
+) -> Result<Vec<ExceptionFact>, StoreError> {
     let rows = super::fetch_packed(
         conn,
-        &cols,
-        "bills b JOIN customers c ON c.account_no = b.account_no WHERE b.status = 'open'",
-        "b.bill_id",
-        vec![],
+        &[
+            "e.reason",
+            "e.status",
+            "e.amount_minor",
+            "e.currency",
+            "COALESCE(p.booking_date, SUBSTR(e.created_at, 1, 10))",
+            "CASE WHEN e.escalated_at IS NULL THEN 0 ELSE 1 END",
+            "CASE WHEN p.direction = 'credit' AND p.reversal = 0 THEN 1 ELSE 0 END",
+            "p.held_minor",
+        ],
+        "exceptions e JOIN payments p ON p.id = e.payment_id \
+         WHERE COALESCE(p.booking_date, SUBSTR(e.created_at, 1, 10)) <= $1",
+        "e.id",
+        vec![super::Val::S(to.into())],
     )
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| OpenBill {
-            bill_id: super::cell(&r, 0).unwrap_or_default(),
-            outstanding_minor: super::num(&r, 1),
-            currency: super::cell(&r, 2).unwrap_or_default(),
-            due_on: super::cell(&r, 3).unwrap_or_default(),
-            class: super::cell(&r, 4).unwrap_or_default(),
-            manager: super::cell(&r, 5).filter(|m| !m.is_empty()),
+        .map(|r| ExceptionFact {
+            reason: super::cell(&r, 0).unwrap_or_default(),
+            status: super::cell(&r, 1).unwrap_or_default(),
+            amount_minor: super::num(&r, 2),
+            currency: super::cell(&r, 3).unwrap_or_default(),
+            booking_date: super::cell(&r, 4).unwrap_or_default(),
+            escalated: super::num(&r, 5) != 0,
+            received: super::num(&r, 6) != 0,
+            held_minor: super::num(&r, 7),
         })
         .collect())
-}
-
-/// An exception as the report needs it: (reason, status, amount, currency, created_at,
-/// resolved_at, escalated_at).
-pub type ExceptionFacts = (
-    String,
-    String,
-    i64,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-);
-
-pub async fn exceptions(conn: &mut AnyConnection) -> Result<Vec<ExceptionFacts>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT reason, status, amount_minor, currency, created_at, resolved_at, escalated_at FROM exceptions ORDER BY id",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .op("reading exceptions")?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get(0)?,
-                r.try_get(1)?,
-                r.try_get(2)?,
-                r.try_get(3)?,
-                r.try_get(4)?,
-                r.try_get(5)?,
-                r.try_get(6)?,
-            ))
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .op("reading exceptions")
 }
 
 /// A bill issued in a window, with its customer's class and manager.
@@ -250,17 +286,25 @@ pub async fn issued_bills(
         .collect())
 }
 
-/// Reversed payments per account: (account_no, count).
+/// Payments reversed by reversals booked from `from` to `to` (inclusive), per account:
+/// (account_no, count).
 pub async fn reversals_by_account(
     conn: &mut AnyConnection,
+    from: &str,
+    to: &str,
 ) -> Result<Vec<(String, i64)>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT account_no, COUNT(*) FROM payments WHERE status = 'reversed' AND reversal = 0 \
-         AND account_no IS NOT NULL GROUP BY account_no",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .op("counting reversals")?;
+    let sql = dialect(
+        conn,
+        "SELECT p.account_no, COUNT(*) FROM payments p JOIN payments r ON r.id = p.reversed_by_payment_id \
+         WHERE p.status = 'reversed' AND p.reversal = 0 AND p.account_no IS NOT NULL \
+         AND r.booking_date >= $1 AND r.booking_date <= $2 GROUP BY p.account_no",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .op("counting reversals")?;
     rows.iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -323,7 +367,7 @@ pub async fn settlement_lines(
             "p.exception_reason",
             "p.exception_detail",
         ],
-        "payments p WHERE p.booking_date = $1 AND (p.status IN ('exception', 'reversed', 'refunded', 'rejected') OR p.written_off_minor <> 0)",
+        "payments p WHERE p.booking_date = $1 AND (p.status IN ('exception', 'reversed', 'refunded', 'rejected', 'cancelled') OR p.written_off_minor <> 0)",
         "p.bank_id, p.id",
         vec![super::Val::S(date.into())],
     )
@@ -341,7 +385,7 @@ pub async fn settlement_channels(
         "SELECT bank_id, currency, COALESCE(channel, CASE WHEN source = 'realtime' THEN 'online' ELSE 'file' END), \
          CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM payments \
          WHERE booking_date = $1 AND direction = 'credit' AND reversal = 0 \
-         AND status NOT IN ('not_booked', 'confirmed', 'transfer') \
+         AND status NOT IN ('not_booked', 'confirmed', 'transfer', 'cancelled', 'rejected') \
          GROUP BY bank_id, currency, COALESCE(channel, CASE WHEN source = 'realtime' THEN 'online' ELSE 'file' END) \
          ORDER BY 1, 2, 3",
     );
