@@ -362,17 +362,11 @@ async fn report(
             Ok(([(header::CONTENT_TYPE, ct)], buf).into_response())
         }
         "html" => {
-            let html = crate::reports::html::page(
-                &format!("{} {date}", what.name()),
-                columns,
-                &rows,
-                crate::reports::chart_of(columns),
-                lang,
-            );
+            let html = crate::reports::html::report_page(what, date, columns, &rows, lang);
             Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
         }
         "xlsx" => {
-            let bytes = crate::reports::xlsx::workbook(what.name(), columns, &rows, date, lang)
+            let bytes = crate::reports::xlsx::workbook(what, columns, &rows, date, lang)
                 .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
             Ok((
                 [

@@ -380,9 +380,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 let Some(path) = &out else {
                     anyhow::bail!("--format xlsx writes a file: give --out FILE.xlsx");
                 };
-                let title = what.name();
                 let bytes = crate::reports::xlsx::workbook(
-                    title,
+                    what,
                     columns,
                     &rows,
                     report_date,
@@ -394,11 +393,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 return Ok(0);
             }
             if format == ReportFormat::Html {
-                let html = crate::reports::html::page(
-                    &format!("{} {report_date}", what.name()),
+                let html = crate::reports::html::report_page(
+                    what,
+                    report_date,
                     columns,
                     &rows,
-                    crate::reports::chart_of(columns),
                     &app.config.reports.language,
                 );
                 match &out {

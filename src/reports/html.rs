@@ -1,114 +1,171 @@
-//! A report as one self-contained HTML page: a table and, for the report's main amount, an
-//! inline SVG bar chart. No scripts, no external fonts, styles or images, so it opens
-//! anywhere, archives as one file, and prints on A4.
+//! A report as one self-contained HTML page for people: a title in the report's language, the
+//! day and the clock it uses, a summary read in five seconds, charts (inline SVG, see
+//! [`super::chart`]), then the detail in sections with human column names; or, for a report
+//! without rows, the reason it is empty. No scripts, no external fonts, styles or images, so
+//! it opens anywhere, archives as one file, and prints on A4 (portrait, or landscape for the
+//! wide customer lists).
+//!
+//! The summary's figures carry `data-key` and `data-value` (the figure as in the CSV), and
+//! each drawn chart element its value, so a test reads back what a person sees.
 
-use rust_decimal::Decimal;
+use super::view::{self, View};
+use super::ReportKind;
+use chrono::NaiveDate;
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+pub use super::chart::esc;
 
-/// Bars for `chart_column` by `label_column` (rows without a number are left out).
-pub fn bar_chart(
+const STYLE: &str = "\
+body{font-family:'Noto Sans CJK SC','WenQuanYi Micro Hei','Microsoft YaHei','PingFang SC',sans-serif;\
+font-size:10pt;color:#1d2733;margin:16px auto;max-width:1000px;padding:0 12px}\
+h1{font-size:20pt;margin:0 0 2px}h2{font-size:12pt;margin:18px 0 6px;page-break-after:avoid;break-after:avoid}\
+.date{font-size:12pt;margin:0;color:#1f3a5f;font-weight:bold}.clock{color:#555;font-size:9pt;margin:4px 0 10px}\
+.summary{border:1px solid #c9d3df;background:#f5f8fb;padding:8px 12px;margin:8px 0 12px;break-inside:avoid}\
+.facts{display:flex;flex-wrap:wrap;gap:6px 22px;margin:6px 0 0}.fact dt{font-size:8.5pt;color:#555}\
+.fact dd{margin:0;font-size:13pt;font-weight:bold;font-variant-numeric:tabular-nums}\
+table{border-collapse:collapse;margin:4px 0 8px}th,td{border:1px solid #b8c2cc;padding:2px 6px;vertical-align:top}\
+th{background:#eef1f5;font-weight:600;text-align:left}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
+table.equation td,table.equation th{border:none;padding:2px 5px}table.equation td.op{color:#777;text-align:center}\
+table.equation td.fig{font-weight:bold}.ok{color:#2f855a;font-weight:bold}.bad{color:#c53030;font-weight:bold}\
+tr{break-inside:avoid}.charts svg{display:block;width:100%;max-width:180mm;height:auto;margin:8px 0;break-inside:avoid}\
+.empty{font-size:12pt;border:1px solid #e0c97b;background:#fff8e1;padding:10px 14px}\
+footer{color:#888;font-size:8pt;margin-top:14px}\
+@media print{body{margin:0;max-width:none}}";
+
+/// The page of a report, in `language` (`zh` or `en`).
+pub fn report_page(
+    kind: ReportKind,
+    date: NaiveDate,
     columns: &[&str],
     rows: &[Vec<Option<String>>],
-    label_column: &str,
-    chart_column: &str,
-) -> String {
-    let (Some(li), Some(vi)) = (
-        columns.iter().position(|c| *c == label_column),
-        columns.iter().position(|c| *c == chart_column),
-    ) else {
-        return String::new();
-    };
-    // amounts of different currencies side by side: say which
-    let ci = columns.iter().position(|c| *c == "currency");
-    let bars: Vec<(String, Decimal)> = rows
-        .iter()
-        .filter_map(|r| {
-            let mut label = r.get(li).cloned().flatten()?;
-            if let Some(ccy) = ci.and_then(|i| r.get(i).cloned().flatten()) {
-                label = format!("{label} {ccy}");
-            }
-            let v: Decimal = r.get(vi).cloned().flatten()?.parse().ok()?;
-            Some((label, v.max(Decimal::ZERO)))
-        })
-        .collect();
-    let max = bars.iter().map(|b| b.1).max().unwrap_or_default();
-    if bars.is_empty() || max.is_zero() {
-        return String::new();
-    }
-    let (bar_w, gap, height) = (40i64, 20i64, 200i64);
-    let width = (bar_w + gap) * bars.len() as i64 + gap;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
-        height + 40,
-        esc(chart_column)
-    );
-    for (i, (label, v)) in bars.iter().enumerate() {
-        let h = (*v * Decimal::from(height) / max).round().to_string();
-        let h: i64 = h.parse().unwrap_or(0);
-        let x = gap + i as i64 * (bar_w + gap);
-        svg.push_str(&format!(
-            "<rect x=\"{x}\" y=\"{}\" width=\"{bar_w}\" height=\"{h}\" fill=\"#2b6cb0\"><title>{}: {}</title></rect>\
-             <text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
-            height - h,
-            esc(label),
-            v,
-            x + bar_w / 2,
-            height + 14,
-            esc(label)
-        ));
-    }
-    svg.push_str("</svg>");
-    svg
-}
-
-/// The page.
-pub fn page(
-    title: &str,
-    columns: &[&str],
-    rows: &[Vec<Option<String>>],
-    chart: Option<(&str, &str)>,
     language: &str,
 ) -> String {
-    let mut h =
-        String::from("<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">");
-    h.push_str(&format!("<title>{}</title>", esc(title)));
-    h.push_str(
-        "<style>@page{size:A4 landscape;margin:12mm}body{font-family:sans-serif;font-size:10pt}\
-         table{border-collapse:collapse}th,td{border:1px solid #999;padding:2px 6px}\
-         td.n{text-align:right}th{background:#eee}</style></head><body>",
+    let v = view::view(kind, date, columns, rows, language);
+    page(&v, columns, rows)
+}
+
+/// Renders a view of a table.
+pub fn page(v: &View, columns: &[&str], rows: &[Vec<Option<String>>]) -> String {
+    let lang = if super::labels::is_zh(&v.lang) {
+        "zh-CN"
+    } else {
+        "en"
+    };
+    let table = view::Table { columns, rows };
+    let mut h = format!(
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · {}</title><style>@page{{size:A4 {};margin:12mm}}{STYLE}</style></head>\
+         <body class=\"report {}\">",
+        esc(&v.title),
+        esc(&v.date_line),
+        if v.landscape { "landscape" } else { "portrait" },
+        v.kind.name()
     );
-    h.push_str(&format!("<h1>{}</h1>", esc(title)));
-    if let Some((label, value)) = chart {
-        h.push_str(&bar_chart(columns, rows, label, value));
-    }
-    h.push_str("<table><thead><tr>");
-    for c in columns {
-        h.push_str(&format!(
-            "<th>{}</th>",
-            esc(&super::labels::heading(c, language))
-        ));
-    }
-    h.push_str("</tr></thead><tbody>");
-    for r in rows {
-        h.push_str("<tr>");
-        for cell in r {
-            let v = cell.as_deref().unwrap_or("");
-            let numeric = v.parse::<Decimal>().is_ok();
-            h.push_str(&format!(
-                "<td{}>{}</td>",
-                if numeric { " class=\"n\"" } else { "" },
-                esc(v)
-            ));
+    h.push_str(&format!(
+        "<header><h1 id=\"title\">{}</h1><p class=\"date\" id=\"date\">{}</p><p class=\"clock\" id=\"clock\">{}</p></header>",
+        esc(&v.title),
+        esc(&v.date_line),
+        esc(&v.clock)
+    ));
+    if let Some(why) = &v.empty {
+        h.push_str(&format!("<p class=\"empty\" id=\"empty\">{}</p>", esc(why)));
+    } else {
+        h.push_str("<section class=\"summary\" id=\"summary\">");
+        if let Some(first) = v.lines.first() {
+            h.push_str("<table class=\"equation\"><thead><tr><th></th>");
+            for (op, f) in &first.parts {
+                if !op.is_empty() {
+                    h.push_str("<th></th>");
+                }
+                h.push_str(&format!("<th class=\"n\">{}</th>", esc(&f.label)));
+            }
+            h.push_str("<th></th></tr></thead><tbody>");
+            for l in &v.lines {
+                h.push_str(&format!("<tr class=\"line\"><th>{}</th>", esc(&l.label)));
+                for (op, f) in &l.parts {
+                    if !op.is_empty() {
+                        h.push_str(&format!("<td class=\"op\">{}</td>", esc(op)));
+                    }
+                    h.push_str(&format!(
+                        "<td class=\"n fig\" data-key=\"{}\" data-value=\"{}\">{}</td>",
+                        esc(&f.key),
+                        esc(&f.value),
+                        esc(&f.text)
+                    ));
+                }
+                h.push_str(&match (l.check, &l.note) {
+                    (Some(true), _) => "<td class=\"ok check\">✓</td>".to_string(),
+                    (Some(false), note) => format!(
+                        "<td class=\"bad check\">✗ {}</td>",
+                        esc(note.as_deref().unwrap_or(""))
+                    ),
+                    (None, _) => "<td></td>".to_string(),
+                });
+                h.push_str("</tr>");
+            }
+            h.push_str("</tbody></table>");
         }
-        h.push_str("</tr>");
+        if !v.facts.is_empty() {
+            h.push_str("<dl class=\"facts\">");
+            for f in &v.facts {
+                h.push_str(&format!(
+                    "<div class=\"fact\" data-key=\"{}\" data-value=\"{}\"><dt>{}</dt><dd>{}</dd></div>",
+                    esc(&f.key),
+                    esc(&f.value),
+                    esc(&f.label),
+                    esc(&f.text)
+                ));
+            }
+            h.push_str("</dl>");
+        }
+        h.push_str("</section>");
+        let charts: Vec<&String> = v.charts.iter().filter(|c| !c.is_empty()).collect();
+        if !charts.is_empty() {
+            h.push_str("<section class=\"charts\" id=\"charts\">");
+            for c in charts {
+                h.push_str(c);
+            }
+            h.push_str("</section>");
+        }
+        for s in &v.sections {
+            if s.rows.is_empty() || s.columns.is_empty() {
+                continue;
+            }
+            h.push_str("<section class=\"detail\">");
+            if !s.title.is_empty() {
+                h.push_str(&format!("<h2>{}</h2>", esc(&s.title)));
+            }
+            h.push_str("<table><thead><tr>");
+            for c in &s.columns {
+                let n = super::labels::kind(c).is_number();
+                h.push_str(&format!(
+                    "<th{} data-column=\"{}\">{}</th>",
+                    if n { " class=\"n\"" } else { "" },
+                    esc(c),
+                    esc(&super::labels::heading(c, &v.lang))
+                ));
+            }
+            h.push_str("</tr></thead><tbody>");
+            for r in &s.rows {
+                h.push_str("<tr>");
+                for c in &s.columns {
+                    let n = super::labels::kind(c).is_number();
+                    h.push_str(&format!(
+                        "<td{}>{}</td>",
+                        if n { " class=\"n\"" } else { "" },
+                        esc(&view::cell(&table, *r, c, &v.lang))
+                    ));
+                }
+                h.push_str("</tr>");
+            }
+            h.push_str("</tbody></table></section>");
+        }
     }
-    h.push_str("</tbody></table></body></html>\n");
+    h.push_str(&format!(
+        "<footer>billrecon · {} · {}</footer></body></html>\n",
+        v.kind.name(),
+        esc(&v.date_line)
+    ));
     h
 }
 
@@ -117,32 +174,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bars_are_proportional_and_the_page_is_self_contained() {
-        let cols = ["bank_id", "received"];
-        let rows = vec![
-            vec![Some("ICBC".into()), Some("200.00".into())],
-            vec![Some("CMB<&>".into()), Some("50.00".into())],
-            vec![Some("ALL".into()), None],
-        ];
-        let svg = bar_chart(&cols, &rows, "bank_id", "received");
-        assert!(
-            svg.contains("height=\"200\""),
-            "the largest bar is full height: {svg}"
-        );
-        assert!(svg.contains("height=\"50\""), "a quarter of it: {svg}");
-        assert!(svg.contains("CMB&lt;&amp;&gt;"));
-        let html = page(
-            "Daily settlement",
-            &cols,
-            &rows,
-            Some(("bank_id", "received")),
-            "zh",
-        );
-        assert!(html.contains("<th>收款金额</th>"));
-        assert!(html.contains("<svg") && html.contains("<td class=\"n\">200.00</td>"));
+    fn a_page_is_self_contained_titled_for_people_and_says_why_it_is_empty() {
+        let cols = super::super::settlement::COLUMNS;
+        let mut row = vec![None; cols.len()];
+        for (c, v) in [
+            ("bank_id", "CMB<&>"),
+            ("currency", "CNY"),
+            ("received_count", "1200"),
+            ("received", "481840445.51"),
+            ("applied", "481840445.51"),
+            ("credit", "0.00"),
+            ("held_in_exceptions", "0.00"),
+            ("refunded", "0.00"),
+            ("written_off", "0.00"),
+        ] {
+            row[cols.iter().position(|x| *x == c).unwrap()] = Some(v.into());
+        }
+        let day = NaiveDate::from_ymd_opt(2026, 11, 12).unwrap();
+        let html = report_page(ReportKind::DailySettlement, day, cols, &[row], "zh");
+        assert!(html.contains("<h1 id=\"title\">日结算报表</h1>"), "{html}");
+        assert!(html.contains("记账日 2026年11月12日"));
+        assert!(html.contains("¥481,840,445.51"));
+        assert!(html.contains("<th class=\"n\" data-column=\"received\">收款金额</th>"));
+        assert!(html.contains("CMB&lt;&amp;&gt;"));
+        assert!(html.contains("data-key=\"received:CMB<&>:CNY\"") == false);
+        assert!(html.contains("<svg"));
+        let without_svg_ns = html.replace("http://www.w3.org/2000/svg", "");
         for banned in ["<script", "http://", "https://", "<link", "@import"] {
-            let without_svg_ns = html.replace("http://www.w3.org/2000/svg", "");
             assert!(!without_svg_ns.contains(banned), "{banned} in the page");
         }
+        let empty = report_page(
+            ReportKind::CollectionRate,
+            day,
+            super::super::collection::COLUMNS,
+            &[],
+            "zh",
+        );
+        assert!(empty.contains("<h1 id=\"title\">电费回收率</h1>"));
+        assert!(
+            empty.contains("id=\"empty\">2026年10月14日 至 2026年11月12日 期间没有开具账单"),
+            "{empty}"
+        );
+        assert!(!empty.contains("<table"));
     }
 }

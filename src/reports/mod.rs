@@ -2,10 +2,14 @@
 //!
 //! The tabular writer the exports and reports share (CSV or JSON, to stdout or a file,
 //! streamed), and the reports: [`settlement`] (the daily settlement), [`exceptions`],
-//! [`ageing`], [`collection`], [`customers`] (key customers, payment behaviour). XLSX/HTML and
-//! publishing are still to come (issue 6).
+//! [`ageing`], [`collection`], [`customers`] (key customers, payment behaviour); each as CSV,
+//! JSON, XLSX ([`xlsx`]) and a page for people ([`html`]: title, summary, charts from
+//! [`chart`], the detail), laid out per report by [`view`], with the words of [`labels`];
+//! [`publish`] writes a day's set, [`deliver`] posts it; [`dashboard`] is the workbench's
+//! morning check.
 
 pub mod ageing;
+pub mod chart;
 pub mod collection;
 pub mod customers;
 pub mod deliver;
@@ -14,6 +18,7 @@ pub mod html;
 pub mod labels;
 pub mod publish;
 pub mod settlement;
+pub mod view;
 pub mod xlsx;
 
 use std::io::Write;
@@ -67,31 +72,23 @@ impl ReportKind {
     }
 }
 
-/// The chart of a report's HTML page: (label column, value column), from its columns.
-pub fn chart_of(columns: &[&str]) -> Option<(&'static str, &'static str)> {
-    [
-        ("bank_id", "received"),
-        ("group", "total"),
-        ("group", "collection_rate_pct"),
-        ("reason", "open_amount"),
-        ("account_no", "billed"),
-        ("account_no", "on_time_rate_pct"),
-    ]
-    .into_iter()
-    .find(|(l, v)| columns.contains(l) && columns.contains(v))
+/// A CSV cell of `column` that a spreadsheet will not run as a formula, decided by the
+/// column's kind ([`labels::kind`]), not by the look of the cell: in a text column (names,
+/// references, remittance: they come from outside) a cell starting with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return gets a leading `'`, whatever follows (`-2+3` is a formula); in a
+/// number column (amounts, counts, percentages) a number is left a number, and anything else
+/// is treated as text.
+pub fn excel_safe_in<'a>(column: &str, cell: &'a str) -> std::borrow::Cow<'a, str> {
+    if labels::kind(column).is_number() && cell.parse::<rust_decimal::Decimal>().is_ok() {
+        return std::borrow::Cow::Borrowed(cell);
+    }
+    excel_safe(cell)
 }
 
-/// A CSV cell that a spreadsheet will not run as a formula: text starting with `=`, `+`, `@`,
-/// a tab or a carriage return, or with `-` not followed by a digit (a negative amount stays a
-/// number), gets a leading `'`. Bank texts (payer names, remittance) come from outside.
+/// A text cell that a spreadsheet will not run as a formula: starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return, it gets a leading `'`.
 pub fn excel_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    let mut chars = cell.chars();
-    let risky = match chars.next() {
-        Some('=' | '+' | '@' | '\t' | '\r') => true,
-        Some('-') => !chars.next().is_some_and(|c| c.is_ascii_digit() || c == '.'),
-        _ => false,
-    };
-    if risky {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         std::borrow::Cow::Owned(format!("'{cell}"))
     } else {
         std::borrow::Cow::Borrowed(cell)
@@ -155,11 +152,10 @@ impl<W: Write> TableWriter<W> {
         match self.format {
             TableFormat::Csv => {
                 if let Some(w) = self.csv.as_mut() {
-                    w.write_record(
-                        cells
-                            .iter()
-                            .map(|c| excel_safe(c.as_deref().unwrap_or("")).into_owned()),
-                    )?;
+                    w.write_record(cells.iter().enumerate().map(|(i, c)| {
+                        let column = self.columns.get(i).map(String::as_str).unwrap_or("");
+                        excel_safe_in(column, c.as_deref().unwrap_or("")).into_owned()
+                    }))?;
                 }
             }
             TableFormat::Json => {
@@ -224,23 +220,44 @@ mod tests {
     }
 
     #[test]
-    fn cells_a_spreadsheet_would_run_are_quoted_and_numbers_are_left_alone() {
+    fn text_columns_are_always_neutralized_and_number_columns_stay_numbers() {
         for (cell, safe) in [
             ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
             ("+1+1", "'+1+1"),
             ("@SUM(A1)", "'@SUM(A1)"),
             ("-cmd|' /C calc'!A0", "'-cmd|' /C calc'!A0"),
-            ("-15.00", "-15.00"),
-            ("-.5", "-.5"),
+            // by the column, not by the look: in a name, a minus and a digit is a formula
+            ("-2+3", "'-2+3"),
+            ("-1+1+cmd|' /C calc'!A0", "'-1+1+cmd|' /C calc'!A0"),
+            ("-15.00", "'-15.00"),
             ("张伟", "张伟"),
             ("", ""),
         ] {
-            assert_eq!(excel_safe(cell), safe);
+            assert_eq!(excel_safe_in("name", cell), safe, "name {cell}");
+            assert_eq!(excel_safe_in("payer_name", cell), safe, "payer_name {cell}");
+        }
+        // amounts and counts stay numbers; anything else in them is neutralized all the same
+        for (column, cell, safe) in [
+            ("amount", "-15.00", "-15.00"),
+            ("outstanding", "-.5", "-.5"),
+            ("received_count", "12", "12"),
+            ("share_pct", "-0.50", "-0.50"),
+            ("amount", "-2+3", "'-2+3"),
+            ("billed", "=1+1", "'=1+1"),
+        ] {
+            assert_eq!(excel_safe_in(column, cell), safe, "{column} {cell}");
         }
         let mut out = Vec::new();
-        let mut w = TableWriter::with_bom(&mut out, TableFormat::Csv, &["name"], true).unwrap();
-        w.row(vec![Some("=1+2".into())]).unwrap();
+        let mut w =
+            TableWriter::with_bom(&mut out, TableFormat::Csv, &["name", "billed"], true).unwrap();
+        w.row(vec![Some("=1+2".into()), Some("-3.00".into())])
+            .unwrap();
+        w.row(vec![Some("-2+3".into()), Some("4.00".into())])
+            .unwrap();
         w.finish().unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "\u{feff}name\n'=1+2\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\u{feff}name,billed\n'=1+2,-3.00\n'-2+3,4.00\n"
+        );
     }
 }

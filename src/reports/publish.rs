@@ -31,7 +31,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
 
 /// A report's four forms: (file name, bytes).
 fn forms(
-    name: &str,
+    kind: super::ReportKind,
     columns: &[&str],
     rows: &[Vec<Option<String>>],
     date: NaiveDate,
@@ -46,15 +46,10 @@ fn forms(
         w.finish()?;
         Ok(bytes)
     };
+    let name = kind.name();
     let xlsx =
-        super::xlsx::workbook(name, columns, rows, date, language).map_err(std::io::Error::other);
-    let html = super::html::page(
-        &format!("{name} {}", date.format("%Y-%m-%d")),
-        columns,
-        rows,
-        super::chart_of(columns),
-        language,
-    );
+        super::xlsx::workbook(kind, columns, rows, date, language).map_err(std::io::Error::other);
+    let html = super::html::report_page(kind, date, columns, rows, language);
     [
         ("csv", table(TableFormat::Csv)),
         ("json", table(TableFormat::Json)),
@@ -66,10 +61,13 @@ fn forms(
     .collect()
 }
 
-fn entry(file: &str, report: &str, rows: usize, bytes: &[u8]) -> serde_json::Value {
+/// A manifest entry: the file, its report and the clock the report uses, its rows, size and
+/// SHA-256.
+fn entry(file: &str, kind: super::ReportKind, rows: usize, bytes: &[u8]) -> serde_json::Value {
     serde_json::json!({
         "file": file,
-        "report": report,
+        "report": kind.name(),
+        "clock": super::view::clock_name(kind, "en").to_lowercase(),
         "rows": rows,
         "bytes": bytes.len(),
         "sha256": hex::encode(Sha256::digest(bytes)),
@@ -104,10 +102,10 @@ pub async fn publish_one(
         std::fs::rename(&tmp, &path).map_err(io(&path))
     };
     let mut entries = Vec::new();
-    for (file, bytes) in forms(name, columns, &rows, date, &config.reports.language) {
+    for (file, bytes) in forms(kind, columns, &rows, date, &config.reports.language) {
         let bytes = bytes.map_err(io(&target.join(&file)))?;
         replace(&file, &bytes)?;
-        entries.push(entry(&file, name, rows.len(), &bytes));
+        entries.push(entry(&file, kind, rows.len(), &bytes));
     }
     let mpath = target.join("manifest.json");
     let mut files: Vec<serde_json::Value> = std::fs::read(&mpath)
@@ -141,7 +139,7 @@ pub async fn publish(
 ) -> Result<PathBuf, PublishError> {
     let mut reports = Vec::new();
     for kind in super::ReportKind::ALL {
-        reports.push((kind.name(), kind.build(config, store, date).await?));
+        reports.push((kind, kind.build(config, store, date).await?));
     }
     let target = day_dir(dir, date);
     let parent = target.parent().unwrap_or(dir).to_path_buf();
@@ -155,12 +153,12 @@ pub async fn publish(
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
     let language = config.reports.language.as_str();
     let mut manifest = Vec::new();
-    for (name, (columns, rows)) in &reports {
-        for (file, bytes) in forms(name, columns, rows, date, language) {
+    for (kind, (columns, rows)) in &reports {
+        for (file, bytes) in forms(*kind, columns, rows, date, language) {
             let path = staging.join(&file);
             let bytes = bytes.map_err(io(&path))?;
             std::fs::write(&path, &bytes).map_err(io(&path))?;
-            manifest.push(entry(&file, name, rows.len(), &bytes));
+            manifest.push(entry(&file, *kind, rows.len(), &bytes));
         }
     }
     let manifest = serde_json::json!({
