@@ -115,6 +115,16 @@ pub fn nice_axis(max: Decimal) -> (Decimal, Decimal) {
     (top, step)
 }
 
+/// [`nice_axis`] in whole steps (for counts).
+pub fn whole_axis(max: Decimal) -> (Decimal, Decimal) {
+    let (top, step) = nice_axis(max);
+    if step >= Decimal::ONE {
+        return (top, step);
+    }
+    let top = max.ceil().max(Decimal::ONE);
+    (top, Decimal::ONE)
+}
+
 /// `v / max * len`, rounded to a tenth of a unit.
 fn scale(v: Decimal, max: Decimal, len: i64) -> Decimal {
     if max <= Decimal::ZERO {
@@ -223,7 +233,10 @@ impl Bars {
             })
             .collect();
         let max = totals.iter().copied().max().unwrap_or_default();
-        let (top, step) = nice_axis(max);
+        let (top, step) = match self.unit {
+            Unit::Count { .. } => whole_axis(max),
+            _ => nice_axis(max),
+        };
         let (leg, leg_h) = legend(&self.series, 40, &self.unit, self.series.len() > 1);
         if self.horizontal {
             self.horizontal_svg(&totals, top, step, &leg, leg_h)
@@ -439,6 +452,8 @@ pub struct Line {
     /// The y axis runs to at least this (e.g. 100 for a percentage).
     pub y_min_top: Decimal,
     pub axis: String,
+    /// Steps (the value holds until the next point), not slopes.
+    pub step: bool,
 }
 
 fn short_x(x: &str) -> String {
@@ -528,10 +543,22 @@ impl Line {
                 ));
             }
         }
-        let path: Vec<String> = points
-            .iter()
-            .map(|(i, v)| format!("{},{}", px(*i), py(*v)))
-            .collect();
+        let mut path: Vec<String> = Vec::new();
+        for (k, (i, v)) in points.iter().enumerate() {
+            if self.step && k > 0 {
+                path.push(format!("{},{}", px(*i), py(points[k - 1].1)));
+            }
+            path.push(format!("{},{}", px(*i), py(*v)));
+        }
+        if self.step {
+            if let Some((_, v)) = points.last() {
+                path.push(format!(
+                    "{},{}",
+                    px(self.xs.len().saturating_sub(1)),
+                    py(*v)
+                ));
+            }
+        }
         s.push_str(&format!(
             "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>",
             path.join(" "),
@@ -737,6 +764,9 @@ mod tests {
         assert_eq!(nice_axis(d("14482569.47")), (d("15000000"), d("5000000")));
         assert_eq!(nice_axis(d("3")), (d("3"), d("1")));
         assert_eq!(nice_axis(Decimal::ZERO).0, Decimal::ONE);
+        assert_eq!(whole_axis(d("1")), (d("1"), d("1")));
+        assert_eq!(whole_axis(d("3")), (d("3"), d("1")));
+        assert_eq!(whole_axis(d("40")), (d("40"), d("10")));
         let m = Unit::Money {
             currency: "CNY".into(),
             lang: "zh".into(),
@@ -837,6 +867,7 @@ mod tests {
             color: PALETTE[1].into(),
             y_min_top: d("100"),
             axis: "day".into(),
+            step: false,
         };
         let svg = l.svg();
         assert!(svg.contains("data-x=\"2026-11-02\" data-value=\"85.20\""));

@@ -21,7 +21,7 @@ h1{font-size:20pt;margin:0 0 2px}h2{font-size:12pt;margin:18px 0 6px;page-break-
 .date{font-size:12pt;margin:0;color:#1f3a5f;font-weight:bold}.clock{color:#555;font-size:9pt;margin:4px 0 10px}\
 .summary{border:1px solid #c9d3df;background:#f5f8fb;padding:8px 12px;margin:8px 0 12px;break-inside:avoid}\
 .facts{display:flex;flex-wrap:wrap;gap:6px 22px;margin:6px 0 0}.fact dt{font-size:8.5pt;color:#555}\
-.fact dd{margin:0;font-size:13pt;font-weight:bold;font-variant-numeric:tabular-nums}\
+.group dd{color:#1f3a5f;font-weight:bold;font-size:11pt;margin:0}.fact dd{margin:0;font-size:13pt;font-weight:bold;font-variant-numeric:tabular-nums}\
 table{border-collapse:collapse;margin:4px 0 8px}th,td{border:1px solid #b8c2cc;padding:2px 6px;vertical-align:top}\
 th{background:#eef1f5;font-weight:600;text-align:left}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
 table.equation td,table.equation th{border:none;padding:2px 5px}table.equation td.op{color:#777;text-align:center}\
@@ -105,9 +105,22 @@ pub fn page(v: &View, columns: &[&str], rows: &[Vec<Option<String>>]) -> String 
             }
             h.push_str("</tbody></table>");
         }
-        if !v.facts.is_empty() {
+        // the figures, a line per currency when there are several
+        let mut groups: Vec<&str> = Vec::new();
+        for f in &v.facts {
+            if !groups.contains(&f.group.as_str()) {
+                groups.push(&f.group);
+            }
+        }
+        for g in &groups {
             h.push_str("<dl class=\"facts\">");
-            for f in &v.facts {
+            if groups.len() > 1 && !g.is_empty() {
+                h.push_str(&format!(
+                    "<div class=\"group\"><dt>&nbsp;</dt><dd>{}</dd></div>",
+                    esc(g)
+                ));
+            }
+            for f in v.facts.iter().filter(|f| f.group == *g) {
                 h.push_str(&format!(
                     "<div class=\"fact\" data-key=\"{}\" data-value=\"{}\"><dt>{}</dt><dd>{}</dd></div>",
                     esc(&f.key),

@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 /// One figure of the summary.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Fact {
+    /// What it belongs to (a currency), shown when the summary has more than one.
+    pub group: String,
     /// Stable name, e.g. `received:ICBC:CNY` (in `data-key`).
     pub key: String,
     pub label: String,
@@ -258,6 +260,7 @@ fn money_unit(currency: &str, lang: &str) -> Unit {
 
 fn fact(table: &Table, row: usize, column: &str, key: String, lang: &str) -> Fact {
     Fact {
+        group: table.get(row, "currency").to_string(),
         key,
         label: labels::heading(column, lang),
         text: cell(table, row, column, lang),
@@ -548,6 +551,7 @@ fn lines(table: &Table, lang: &str, v: &mut View) {
         e.1 += table.dec(i, "amount");
     }
     v.facts.push(Fact {
+        group: String::new(),
         key: "lines".into(),
         label: t(lang, "差异笔数", "Lines"),
         text: labels::grouped(&table.rows.len().to_string()),
@@ -555,6 +559,7 @@ fn lines(table: &Table, lang: &str, v: &mut View) {
     });
     for ((status, ccy), (n, sum)) in by_status {
         v.facts.push(Fact {
+            group: ccy.to_string(),
             key: format!("status:{status}:{ccy}"),
             label: format!(
                 "{} ({} {})",
@@ -756,6 +761,7 @@ fn ageing(table: &Table, lang: &str, v: &mut View) {
                 .push(fact(table, i, "total", format!("total:all:{ccy}"), lang));
             let overdue = table.dec(i, "total") - table.dec(i, "not_yet_due");
             v.facts.push(Fact {
+                group: ccy.to_string(),
                 key: format!("overdue:all:{ccy}"),
                 label: t(lang, "已逾期", "Overdue"),
                 text: labels::money(&overdue.to_string(), &ccy, lang),
@@ -784,7 +790,7 @@ fn ageing(table: &Table, lang: &str, v: &mut View) {
                     .map(|(k, b)| Series {
                         key: b.to_string(),
                         name: labels::heading(b, lang),
-                        color: PALETTE[[0, 2, 6, 5, 3][k]].into(),
+                        color: ["#2f855a", "#d69e2e", "#dd6b20", "#c53030", "#742a2a"][k].into(),
                         values: classes.iter().map(|i| table.dec(*i, b)).collect(),
                     })
                     .collect(),
@@ -843,6 +849,29 @@ fn collection(table: &Table, lang: &str, v: &mut View) {
         }
         let days =
             table.indices(|i| table.get(i, "by") == "day" && table.get(i, "currency") == ccy);
+        // every day of the window, a point where the report has a row
+        let bounds = days.first().and_then(|i| {
+            Some((
+                NaiveDate::parse_from_str(table.get(*i, "window_from"), "%Y-%m-%d").ok()?,
+                NaiveDate::parse_from_str(table.get(*i, "date"), "%Y-%m-%d").ok()?,
+            ))
+        });
+        let Some((first, last)) = bounds else {
+            continue;
+        };
+        let xs: Vec<String> = first
+            .iter_days()
+            .take_while(|d| *d <= last)
+            .map(|d| d.to_string())
+            .collect();
+        let ys = xs
+            .iter()
+            .map(|x| {
+                days.iter()
+                    .find(|i| table.get(**i, "group") == x)
+                    .and_then(|i| table.get(*i, "collection_rate_pct").parse().ok())
+            })
+            .collect();
         v.charts.push(
             Line {
                 title: format!(
@@ -853,14 +882,9 @@ fn collection(table: &Table, lang: &str, v: &mut View) {
                         "Collection rate, day by day (so far)"
                     )
                 ),
-                xs: days
-                    .iter()
-                    .map(|i| table.get(*i, "group").to_string())
-                    .collect(),
-                ys: days
-                    .iter()
-                    .map(|i| table.get(*i, "collection_rate_pct").parse().ok())
-                    .collect(),
+                xs,
+                ys,
+                step: true,
                 unit: Unit::Percent,
                 name: labels::heading("collection_rate_pct", lang),
                 color: PALETTE[1].into(),
@@ -918,30 +942,35 @@ fn key_customers(table: &Table, lang: &str, v: &mut View) {
             .count();
         v.facts.extend([
             Fact {
+                group: ccy.to_string(),
                 key: format!("customers:{ccy}"),
                 label: t(lang, "重点客户数", "Key customers"),
                 text: labels::grouped(&mine.len().to_string()),
                 value: mine.len().to_string(),
             },
             Fact {
+                group: ccy.to_string(),
                 key: format!("cumulative_pct:{ccy}"),
                 label: t(lang, "占全部应收", "Share of all billing"),
                 text: format!("{share}%"),
                 value: share,
             },
             Fact {
+                group: ccy.to_string(),
                 key: format!("billed:{ccy}"),
                 label: labels::heading("billed", lang),
                 text: labels::money(&billed.to_string(), &ccy, lang),
                 value: billed.to_string(),
             },
             Fact {
+                group: ccy.to_string(),
                 key: format!("outstanding:{ccy}"),
                 label: labels::heading("outstanding", lang),
                 text: labels::money(&owed.to_string(), &ccy, lang),
                 value: owed.to_string(),
             },
             Fact {
+                group: ccy.to_string(),
                 key: format!("high_risk:{ccy}"),
                 label: t(lang, "高风险客户", "High risk"),
                 text: high.to_string(),
@@ -986,6 +1015,7 @@ fn key_customers(table: &Table, lang: &str, v: &mut View) {
                 "name",
                 "class",
                 "manager",
+                "currency",
                 "billed",
                 "share_pct",
                 "cumulative_pct",
@@ -1011,12 +1041,14 @@ fn behaviour(table: &Table, lang: &str, v: &mut View) {
         })
         .unwrap_or_default();
     v.facts.push(Fact {
+        group: String::new(),
         key: "customers".into(),
         label: t(lang, "客户数", "Customers"),
         text: labels::grouped(&n.to_string()),
         value: n.to_string(),
     });
     v.facts.push(Fact {
+        group: String::new(),
         key: "on_time_rate_pct".into(),
         label: labels::heading("on_time_rate_pct", lang),
         text: if rate.is_empty() {
@@ -1033,6 +1065,7 @@ fn behaviour(table: &Table, lang: &str, v: &mut View) {
         .collect();
     for (r, c) in risks.iter().zip(&counts) {
         v.facts.push(Fact {
+            group: String::new(),
             key: format!("risk:{r}"),
             label: format!(
                 "{} {}",
