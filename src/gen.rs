@@ -32,7 +32,16 @@ pub struct GenArgs {
     /// Payments per camt.054 file.
     #[arg(long, default_value_t = 100_000)]
     pub per_file: u64,
+    /// Booking days the payments spread over, from 2026-11-12 on. With more than one, each
+    /// day has its own files (`GEN_YYYYMMDD_NNNN_camt054.xml`, created at 06:00 the next
+    /// day, as a bank's file arrives a day late) and the bills are issued on the 60 days
+    /// before the first (due 20 days after issue); with one, the data set is as before.
+    #[arg(long, default_value_t = 1)]
+    pub days: u32,
 }
+
+/// The first booking day of a generated data set.
+pub const FIRST_DAY: (i32, u32, u32) = (2026, 11, 12);
 
 struct Tx {
     bank_ref: String,
@@ -75,6 +84,10 @@ pub fn generate(a: &GenArgs) -> anyhow::Result<Vec<PathBuf>> {
         "--customers and --bills must be at least 1"
     );
     anyhow::ensure!(a.per_file > 0, "--per-file must be at least 1");
+    anyhow::ensure!(a.days > 0, "--days must be at least 1");
+    let first_day = chrono::NaiveDate::from_ymd_opt(FIRST_DAY.0, FIRST_DAY.1, FIRST_DAY.2)
+        .expect("a valid date");
+    let spread = a.days > 1;
     std::fs::create_dir_all(&a.out)?;
     let mut rng = SmallRng::seed_from_u64(a.seed);
     let mut written = Vec::new();
@@ -117,6 +130,19 @@ pub fn generate(a: &GenArgs) -> anyhow::Result<Vec<PathBuf>> {
     for i in 0..a.bills {
         let minor = rng.gen_range(5_000i64..500_000);
         amounts.push(minor);
+        if spread {
+            let issued = first_day - chrono::Duration::days(1 + (i % 60) as i64);
+            let due = issued + chrono::Duration::days(20);
+            writeln!(
+                w,
+                "{},{},{},{},CNY,{issued},{due}",
+                bill_id(i),
+                account_no(i % a.customers),
+                issued.format("%Y-%m"),
+                money_text(minor, "CNY"),
+            )?;
+            continue;
+        }
         let month = 1 + (i % 10) as u32;
         writeln!(
             w,
@@ -135,6 +161,8 @@ pub fn generate(a: &GenArgs) -> anyhow::Result<Vec<PathBuf>> {
     let mut n_tx = 0u64;
     let mut file_no = 0u64;
     let mut in_file = 0u64;
+    // the booking day of the n-th payment (0-based)
+    let day_of = |n: u64| -> u64 { n * u64::from(a.days) / a.payments.max(1) };
     let mut seq = 0u64;
     let next_ref = |seq: &mut u64| {
         *seq += 1;
@@ -221,18 +249,44 @@ pub fn generate(a: &GenArgs) -> anyhow::Result<Vec<PathBuf>> {
         } else {
             entries.push(Ntry { txs: vec![tx] });
         }
-        if in_file >= a.per_file || n_tx == a.payments {
+        let day_ends = spread && (n_tx == a.payments || day_of(n_tx) != day_of(n_tx - 1));
+        if in_file >= a.per_file || n_tx == a.payments || day_ends {
             in_file = 0;
             file_no += 1;
-            let path = a.out.join(format!("GEN_{file_no:04}_camt054.xml"));
-            write_camt054(&path, file_no, &std::mem::take(&mut entries))?;
+            let booked = first_day + chrono::Duration::days(day_of(n_tx - 1) as i64);
+            let path = if spread {
+                a.out.join(format!(
+                    "GEN_{}_{file_no:04}_camt054.xml",
+                    booked.format("%Y%m%d")
+                ))
+            } else {
+                a.out.join(format!("GEN_{file_no:04}_camt054.xml"))
+            };
+            let created = if spread {
+                format!("{}T06:00:00+08:00", booked + chrono::Duration::days(1))
+            } else {
+                "2026-11-12T23:00:00+08:00".to_string()
+            };
+            write_camt054(
+                &path,
+                file_no,
+                &std::mem::take(&mut entries),
+                &booked.to_string(),
+                &created,
+            )?;
             written.push(path);
         }
     }
     Ok(written)
 }
 
-fn write_camt054(path: &Path, file_no: u64, entries: &[Ntry]) -> std::io::Result<()> {
+fn write_camt054(
+    path: &Path,
+    file_no: u64,
+    entries: &[Ntry],
+    booked: &str,
+    created: &str,
+) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let (mut sum, mut net, mut cc, mut cs, mut dc, mut ds) = (0i64, 0i64, 0u64, 0i64, 0u64, 0i64);
     for e in entries {
@@ -254,7 +308,10 @@ fn write_camt054(path: &Path, file_no: u64, entries: &[Ntry]) -> std::io::Result
         w,
         r#"<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn>"#
     )?;
-    writeln!(w, "<GrpHdr><MsgId>GEN-{file_no:06}</MsgId><CreDtTm>2026-11-12T23:00:00+08:00</CreDtTm></GrpHdr>")?;
+    writeln!(
+        w,
+        "<GrpHdr><MsgId>GEN-{file_no:06}</MsgId><CreDtTm>{created}</CreDtTm></GrpHdr>"
+    )?;
     writeln!(w, "<Ntfctn><Id>GEN-N-{file_no:06}</Id><Acct><Id><Othr><Id>6222020200001234567</Id></Othr></Id><Ccy>CNY</Ccy></Acct>")?;
     writeln!(
         w,
@@ -279,7 +336,10 @@ fn write_camt054(path: &Path, file_no: u64, entries: &[Ntry]) -> std::io::Result
         if first.reversal {
             write!(w, "<RvslInd>true</RvslInd>")?;
         }
-        write!(w, "<Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-11-12</Dt></BookgDt><ValDt><Dt>2026-11-12</Dt></ValDt>")?;
+        write!(
+            w,
+            "<Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>{booked}</Dt></BookgDt><ValDt><Dt>{booked}</Dt></ValDt>"
+        )?;
         if e.txs.len() == 1 {
             write!(w, "<AcctSvcrRef>{}</AcctSvcrRef>", first.bank_ref)?;
         }

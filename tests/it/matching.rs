@@ -399,6 +399,7 @@ async fn matching_spans_many_batches_and_preloading_every_bill_changes_nothing()
             out: out.clone(),
             seed: 7,
             per_file: 1000,
+            days: 1,
         };
         let files = billrecon::gen::generate(&args).unwrap();
         billrecon::billing::import_customers(&t.app.store, &out.join("customers.csv"))
