@@ -17,6 +17,7 @@ mod partner;
 mod partner_auth;
 mod partner_http;
 mod partner_mtls;
+mod recompute;
 mod reports;
 mod scenario;
 mod security;

@@ -200,38 +200,93 @@ async fn ageing_buckets_what_is_owed_by_class_and_manager() {
 }
 
 #[tokio::test]
-async fn the_exceptions_report_counts_what_is_open_by_reason() {
+async fn the_exceptions_report_dates_exceptions_by_the_booking_day_as_the_settlement_does() {
+    // the files of the 12th and the 13th, ingested today (weeks later): each exception counts
+    // on its payment's booking day, not on the day matching ran
     let t = icbc_days(&["20261112", "20261113"]).await;
-    let today = chrono::Utc::now().date_naive();
-    let rows = billrecon::reports::exceptions::exceptions(&t.app.store, today)
-        .await
-        .unwrap();
-    let report = crate::helpers::to_maps(billrecon::reports::exceptions::COLUMNS, rows);
-    let mut expect: HashMap<(String, String), (usize, Decimal)> = HashMap::new();
-    for e in t.exceptions().await {
-        for reason in [e["reason"].clone(), "all".to_string()] {
-            let x = expect.entry((reason, e["currency"].clone())).or_default();
-            x.0 += 1;
-            x.1 += dec(&e["amount"]);
+    let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let exceptions = t.exceptions().await;
+    let report = |day: &'static str| {
+        let store = t.app.store.clone();
+        async move {
+            crate::helpers::to_maps(
+                billrecon::reports::exceptions::COLUMNS,
+                billrecon::reports::exceptions::exceptions(&store, d(day))
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    for day in ["2026-11-12", "2026-11-13", "2026-11-20"] {
+        let rows = report(day).await;
+        let mut expect: HashMap<(String, String), (usize, Decimal, usize, [usize; 4])> =
+            HashMap::new();
+        for e in &exceptions {
+            let booked = d(&e["booking_date"]);
+            if booked > d(day) {
+                continue;
+            }
+            let age = (d(day) - booked).num_days();
+            for reason in [e["reason"].clone(), "all".to_string()] {
+                let x = expect.entry((reason, e["currency"].clone())).or_default();
+                if e["booking_date"] == day {
+                    x.0 += 1;
+                    x.1 += dec(&e["amount"]);
+                }
+                x.2 += 1;
+                x.3[billrecon::reports::exceptions::age_bucket(age)] += 1;
+            }
+        }
+        assert!(expect.len() > 2, "{day}");
+        assert_eq!(rows.len(), expect.len(), "{day}: {rows:?}");
+        for ((reason, ccy), (booked, amount, queue, ages)) in &expect {
+            let r = rows
+                .iter()
+                .find(|r| &r["reason"] == reason && &r["currency"] == ccy)
+                .unwrap();
+            assert_eq!(r["booked_count"], booked.to_string(), "{day} {reason}");
+            assert_eq!(dec(&r["booked_amount"]), *amount, "{day} {reason}");
+            assert_eq!(r["open_count"], booked.to_string(), "nothing resolved yet");
+            assert_eq!(r["queue_count"], queue.to_string(), "{day} {reason}");
+            for (i, c) in [
+                "queue_0_1_days",
+                "queue_2_7_days",
+                "queue_8_30_days",
+                "queue_over_30_days",
+            ]
+            .iter()
+            .enumerate()
+            {
+                assert_eq!(r[*c], ages[i].to_string(), "{day} {reason} {c}");
+            }
+        }
+        // the settlement of the day holds what the day's money received holds in the queue
+        let settlement = crate::helpers::to_maps(
+            billrecon::reports::settlement::COLUMNS,
+            billrecon::reports::settlement::daily_settlement(&t.app.store, d(day))
+                .await
+                .unwrap(),
+        );
+        for s in settlement.iter().filter(|s| s["bank_id"] == "ALL") {
+            let e = rows
+                .iter()
+                .find(|r| r["reason"] == "all" && r["currency"] == s["currency"])
+                .unwrap();
+            assert_eq!(e["open_received_amount"], s["held_in_exceptions"], "{day}");
         }
     }
-    assert!(expect.len() > 2);
-    assert_eq!(report.len(), expect.len(), "{report:?}");
-    for ((reason, ccy), (n, amount)) in &expect {
-        let r = report
-            .iter()
-            .find(|r| &r["reason"] == reason && &r["currency"] == ccy)
-            .unwrap();
-        assert_eq!(r["open_count"], n.to_string(), "{reason}");
-        assert_eq!(dec(&r["open_amount"]), *amount, "{reason}");
-        assert_eq!(r["open_0_1_days"], n.to_string(), "raised today");
-    }
-    // the day before anything was raised, nothing was open
-    let before =
-        billrecon::reports::exceptions::exceptions(&t.app.store, today - chrono::Duration::days(1))
-            .await
-            .unwrap();
-    assert!(before.is_empty());
+    // the 13th's queue: the 12th's exceptions are a day old, both in the first bucket; on the
+    // 20th they are 8 and 7 days old
+    let on_20th = report("2026-11-20").await;
+    let all = on_20th
+        .iter()
+        .find(|r| r["reason"] == "all" && r["currency"] == "CNY")
+        .unwrap();
+    assert_eq!(all["booked_count"], "0", "nothing was booked on the 20th");
+    assert_ne!(all["queue_8_30_days"], "0");
+    assert_ne!(all["queue_2_7_days"], "0");
+    // the day before anything was booked, nothing was open
+    assert!(report("2026-11-11").await.is_empty());
 }
 
 #[tokio::test]
@@ -445,16 +500,33 @@ async fn an_xlsx_report_reads_back_with_the_csv_values_as_numbers() {
         .await
         .unwrap();
     let cols = billrecon::reports::settlement::COLUMNS;
-    let bytes =
-        billrecon::reports::xlsx::workbook("daily-settlement", cols, &rows, day, "zh").unwrap();
+    let kind = billrecon::reports::ReportKind::DailySettlement;
+    let bytes = billrecon::reports::xlsx::workbook(kind, cols, &rows, day, "zh").unwrap();
     assert_eq!(
         bytes,
-        billrecon::reports::xlsx::workbook("daily-settlement", cols, &rows, day, "zh").unwrap(),
+        billrecon::reports::xlsx::workbook(kind, cols, &rows, day, "zh").unwrap(),
         "the same report gives the same bytes"
     );
     let mut wb: calamine::Xlsx<_> =
         calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
-    let range = wb.worksheet_range("daily-settlement").unwrap();
+    assert_eq!(wb.sheet_names(), ["日结算报表", "说明"]);
+    // the about sheet: the title, the day and its clock, the summary
+    let about = wb.worksheet_range("说明").unwrap();
+    let text: Vec<String> = about
+        .rows()
+        .flat_map(|r| r.iter().map(|c| c.to_string()))
+        .collect();
+    assert_eq!(text[0], "日结算报表");
+    assert!(
+        text.iter().any(|c| c == "记账日 2026年11月12日"),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|c| c.starts_with("口径：记账日")),
+        "{text:?}"
+    );
+    assert!(text.iter().any(|c| c.contains("收款金额 ¥")), "{text:?}");
+    let range = wb.worksheet_range("日结算报表").unwrap();
     let header: Vec<String> = range
         .rows()
         .next()
@@ -481,105 +553,6 @@ async fn an_xlsx_report_reads_back_with_the_csv_values_as_numbers() {
         }
     }
     assert_eq!(range.rows().count(), expected.len() + 1);
-}
-
-/// Renders an HTML page to PNG with headless Chromium (installed by .ci/run).
-fn render(html: &std::path::Path, png: &std::path::Path) {
-    let chromium = std::env::var("BILLRECON_CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let out = std::process::Command::new(&chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-        ])
-        .arg("--window-size=1200,900")
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", html.display()))
-        .output()
-        .unwrap_or_else(|e| panic!("{chromium} is needed to render reports (see .ci/run): {e}"));
-    assert!(png.exists(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-#[tokio::test]
-async fn the_html_settlement_shows_one_bar_per_row_scaled_to_the_largest() {
-    let t = icbc_days(&["20261112"]).await;
-    t.ingest("CMB", &[fixture("banks/cmb/CMB_20261112_camt053.xml")])
-        .await;
-    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 12).unwrap();
-    let rows = billrecon::reports::settlement::daily_settlement(&t.app.store, day)
-        .await
-        .unwrap();
-    let cols = billrecon::reports::settlement::COLUMNS;
-    let html = billrecon::reports::html::page(
-        "daily settlement",
-        cols,
-        &rows,
-        Some(("bank_id", "received")),
-        "en",
-    );
-    let (page, png) = (t.dir.path().join("s.html"), t.dir.path().join("s.png"));
-    std::fs::write(&page, html).unwrap();
-    render(&page, &png);
-    // what a person sees: the bars, in the chart's blue
-    let decoder = png::Decoder::new(std::fs::File::open(&png).unwrap());
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let channels = info.color_type.samples();
-    let blue = |x: usize, y: usize| {
-        let i = (y * info.width as usize + x) * channels;
-        let (r, g, b) = (buf[i] as i32, buf[i + 1] as i32, buf[i + 2] as i32);
-        (r - 0x2b).abs() < 12 && (g - 0x6c).abs() < 12 && (b - 0xb0).abs() < 12
-    };
-    let heights: Vec<usize> = (0..info.width as usize)
-        .map(|x| (0..info.height as usize).filter(|&y| blue(x, y)).count())
-        .collect();
-    // bars: runs of columns with blue pixels
-    let mut bars = Vec::new();
-    let mut x = 0;
-    while x < heights.len() {
-        if heights[x] > 0 {
-            let start = x;
-            while x < heights.len() && heights[x] > 0 {
-                x += 1;
-            }
-            bars.push(*heights[start..x].iter().max().unwrap());
-        } else {
-            x += 1;
-        }
-    }
-    let with_amount = rows
-        .iter()
-        .filter(|r| r[4].as_deref().is_some_and(|v| dec(v) > Decimal::ZERO))
-        .count();
-    assert_eq!(
-        bars.len(),
-        with_amount,
-        "one bar per row with money received: {bars:?}"
-    );
-    let tallest = *bars.iter().max().unwrap();
-    assert!(
-        (198..=202).contains(&tallest),
-        "the largest bar fills the chart: {bars:?}"
-    );
-    // the ALL bar of CNY is the largest, and every bank's bar is smaller
-    let received: Vec<Decimal> = rows
-        .iter()
-        .map(|r| dec(r[4].as_deref().unwrap_or("0")))
-        .collect();
-    let max = received.iter().copied().max().unwrap();
-    for (bar, v) in bars
-        .iter()
-        .zip(received.iter().filter(|v| **v > Decimal::ZERO))
-    {
-        let expect = (*v * Decimal::from(200) / max).round();
-        let got = Decimal::from(*bar as i64);
-        assert!(
-            (got - expect).abs() <= Decimal::from(2),
-            "bar {bar} for {v} (max {max})"
-        );
-    }
 }
 
 /// A fresh app with the fixture customers and bills and ICBC's files of these days ingested.
