@@ -62,9 +62,12 @@ async fn settlement_adds_up(t: TestApp) {
             .iter()
             .filter(|p| (bank == "ALL" || &p["bank_id"] == bank) && &p["currency"] == ccy)
             .collect();
+        // money received: credits, not reversals, not rejected as duplicates
         let received: Vec<&&HashMap<String, String>> = mine
             .iter()
-            .filter(|p| p["direction"] == "credit" && p["reversal"] == "false")
+            .filter(|p| {
+                p["direction"] == "credit" && p["reversal"] == "false" && p["status"] != "rejected"
+            })
             .collect();
         let sum = |rows: &[&&HashMap<String, String>], col: &str| -> Decimal {
             rows.iter().map(|p| dec(&p[col])).sum()
@@ -79,8 +82,33 @@ async fn settlement_adds_up(t: TestApp) {
         assert_eq!(dec(&r["received"]), sum(&received, "amount"), "{bank}");
         assert_eq!(dec(&r["applied"]), sum(&received, "applied"), "{bank}");
         assert_eq!(dec(&r["credit"]), sum(&received, "credit"), "{bank}");
-        let all: Vec<&&HashMap<String, String>> = mine.iter().collect();
-        assert_eq!(dec(&r["held_in_exceptions"]), sum(&all, "held"), "{bank}");
+        // held of the money received only: the debit and the reversals held in the queue
+        // are under debits and reversed, never netted into it
+        assert_eq!(
+            dec(&r["held_in_exceptions"]),
+            sum(&received, "held"),
+            "{bank}"
+        );
+        assert_eq!(dec(&r["refunded"]), sum(&received, "refunded"), "{bank}");
+        assert_eq!(
+            dec(&r["written_off"]),
+            sum(&received, "written_off"),
+            "{bank}"
+        );
+        assert_eq!(
+            dec(&r["received"]),
+            [
+                "applied",
+                "credit",
+                "held_in_exceptions",
+                "refunded",
+                "written_off"
+            ]
+            .iter()
+            .map(|c| dec(&r[*c]))
+            .sum::<Decimal>(),
+            "{bank}: received = applied + credit + held + refunded + written off"
+        );
         assert_eq!(r["reversal_count"], reversals.len().to_string(), "{bank}");
         assert_eq!(dec(&r["reversed"]), -sum(&reversals, "amount"), "{bank}");
     }
@@ -111,8 +139,14 @@ async fn settlement_adds_up(t: TestApp) {
         .iter()
         .find(|r| r["bank_id"] == "ICBC" && r["currency"] == "CNY")
         .unwrap();
-    assert_eq!(icbc["declared_credits"], icbc["received"]);
+    assert_eq!(icbc["declared_credits"], icbc["read_credits"]);
     assert_eq!(icbc["difference"], "0.00");
+    // the day's debit held in the queue is not in what the money received holds
+    let all = report
+        .iter()
+        .find(|r| r["bank_id"] == "ALL" && r["currency"] == "CNY")
+        .unwrap();
+    assert!(dec(&all["debits"]) > Decimal::ZERO, "{all:?}");
 }
 
 fn csv_rows(path: &str) -> Vec<HashMap<String, String>> {
@@ -742,4 +776,58 @@ async fn a_report_on_its_own_schedule_replaces_its_files_and_its_manifest_entrie
     let lines = std::fs::read_to_string(dir.join("settlement-lines.csv")).unwrap();
     assert!(lines.contains("refunded"), "{lines}");
     assert_ne!(b["settlement-lines.csv"], a["settlement-lines.csv"]);
+}
+
+#[tokio::test]
+async fn a_customer_named_like_a_formula_is_neutralized_in_every_csv_and_amounts_stay_numbers() {
+    let t = TestApp::spawn().await;
+    let c = t.write(
+        "customers.csv",
+        "account_no,name,class,key_account,manager,phone,email\n\
+         4100000001,-2+3,commercial,true,M1,,\n\
+         4100000002,-1+1+cmd|' /C calc'!A0,residential,false,,,\n\
+         4100000003,=HYPERLINK(\"x\"),residential,false,,,\n",
+    );
+    billrecon::billing::import_customers(&t.app.store, &c)
+        .await
+        .unwrap();
+    let b = t.write(
+        "bills.csv",
+        "bill_id,account_no,period,amount,currency,issued_on,due_on\n\
+         B1,4100000001,2026-10,900.00,CNY,2026-10-01,2026-10-20\n\
+         B2,4100000002,2026-10,50.00,CNY,2026-10-01,2026-10-20\n\
+         B3,4100000003,2026-10,50.00,CNY,2026-10-01,2026-10-20\n",
+    );
+    billrecon::billing::import_bills(&t.app.store, &b)
+        .await
+        .unwrap();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 12).unwrap();
+    let dir = billrecon::reports::publish::publish(
+        &t.app.config,
+        &t.app.store,
+        day,
+        &t.dir.path().join("r"),
+    )
+    .await
+    .unwrap();
+    for file in ["key-customers.csv", "payment-behaviour.csv"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let mut r = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+        let headers = r.headers().unwrap().clone();
+        let name = headers.iter().position(|h| h == "name").unwrap();
+        let names: Vec<String> = r
+            .records()
+            .map(|rec| rec.unwrap()[name].to_string())
+            .collect();
+        assert!(names.contains(&"'-2+3".to_string()), "{file}: {names:?}");
+        for n in &names {
+            assert!(n.starts_with('\''), "{file}: {n} is not neutralized");
+        }
+    }
+    // amounts are numbers, not text, in the same files
+    let key = std::fs::read_to_string(dir.join("key-customers.csv")).unwrap();
+    assert!(key.contains(",900.00,"), "{key}");
+    // the HTML page shows the name as it is, escaped
+    let html = std::fs::read_to_string(dir.join("key-customers.html")).unwrap();
+    assert!(html.contains(">-2+3<"), "{html}");
 }
