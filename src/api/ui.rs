@@ -1,8 +1,20 @@
-//! The web page for finance staff, served by the daemon under `/ui/`: the exceptions queue
-//! with filters and today's settlement summary, an exception's detail with its suggestions
-//! and history, and one-click resolution with a comment. Server-rendered (minijinja, the
-//! templates are compiled in), a few lines of JavaScript, Chinese and English labels
-//! (`?lang=zh|en`, default `reports.language`).
+//! The web pages for finance staff, served by the daemon under `/ui/`:
+//! - `/ui/` the morning check ([`crate::reports::dashboard`]): yesterday's and today's
+//!   settlement per bank with the files' declared-versus-read difference, the banks' health,
+//!   the exceptions queue by reason and age (oldest first), the collection rate's 30-day
+//!   trend, the partner banks' real-time versus file results; every figure links to its
+//!   detail;
+//! - `/ui/queue` the exceptions queue with filters (reason, bank, booking days, text, ...);
+//! - `/ui/exceptions/{id}` an exception's detail with its suggestions, the one resolution
+//!   that is clear for it (one click), its history;
+//! - `/ui/reports/{kind}?date=` a report's page in the page's language;
+//! - `/ui/banks/{id}` a bank's recent pulls.
+//!
+//! Every text is in the page's language (`?lang=zh|en`, default `reports.language`): the
+//! labels, and the reasons, details, statuses, directions and actions (through
+//! [`crate::reports::labels`]); amounts with thousands separators and the currency, dates as
+//! people write them. Server-rendered (minijinja, the templates are compiled in), a few lines
+//! of JavaScript.
 //!
 //! Login is by API token (`billrecon users add`), which opens a session cookie
 //! ([`super::auth`]); the forms post back to the same origin (checked there).
@@ -12,7 +24,7 @@ use super::error::ApiError;
 use super::workbench::{actor, detail_view, QueueQuery};
 use crate::app::state::DaemonState;
 use crate::domain::money_text;
-use crate::reports::ReportKind;
+use crate::reports::{labels, ReportKind};
 use crate::store::workbench as q;
 use crate::workbench::resolve::{self, Action, SplitPart, WorkbenchError};
 use axum::extract::{Path, Query, State};
@@ -28,26 +40,46 @@ use std::sync::{Arc, OnceLock};
 pub fn routes() -> Router<Arc<DaemonState>> {
     Router::new()
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/", get(queue_page))
+        .route("/ui/", get(dashboard_page))
+        .route("/ui/queue", get(queue_page))
+        .route("/ui/reports/{kind}", get(report_page))
+        .route("/ui/banks/{id}", get(bank_page))
         .route("/ui/login", get(login_page))
         .route("/ui/exceptions/{id}", get(detail_page))
         .route("/ui/exceptions/{id}/resolve", post(resolve_form))
         .route("/ui/resolutions/{id}/{step}", post(step_form))
 }
 
+const TEMPLATES: [(&str, &str); 6] = [
+    ("base.html", include_str!("templates/base.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("dashboard.html", include_str!("templates/dashboard.html")),
+    ("queue.html", include_str!("templates/queue.html")),
+    ("detail.html", include_str!("templates/detail.html")),
+    ("bank.html", include_str!("templates/bank.html")),
+];
+
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
-        for (name, src) in [
-            ("base.html", include_str!("templates/base.html")),
-            ("login.html", include_str!("templates/login.html")),
-            ("queue.html", include_str!("templates/queue.html")),
-            ("detail.html", include_str!("templates/detail.html")),
-        ] {
+        for (name, src) in TEMPLATES {
             env.add_template(name, src)
                 .expect("the workbench templates are valid (a unit test renders each)");
         }
+        // codes, details, amounts and dates in the page's language
+        env.add_filter("word", |v: Option<String>, set: String, lang: String| {
+            v.map(|v| labels::word(&set, &v, &lang)).unwrap_or_default()
+        });
+        env.add_filter("detail", |v: Option<String>, lang: String| {
+            v.map(|v| labels::detail(&v, &lang)).unwrap_or_default()
+        });
+        env.add_filter("day", |v: Option<String>, lang: String| {
+            v.map(|v| labels::date(&v, &lang)).unwrap_or_default()
+        });
+        env.add_filter("money", |v: i64, ccy: String, lang: String| {
+            labels::money(&money_text(v, &ccy), &ccy, &lang)
+        });
         env
     })
 }
@@ -68,6 +100,85 @@ fn language(state: &DaemonState, asked: Option<&str>) -> &'static str {
 fn labels(lang: &str) -> BTreeMap<&'static str, &'static str> {
     const L: &[(&str, &str, &str)] = &[
         ("queue", "异常队列", "Exceptions queue"),
+        ("dashboard", "晨检", "Morning check"),
+        ("dashboard_title", "今日晨检", "The morning check"),
+        ("settlement_of", "结算", "Settlement"),
+        ("yesterday", "昨日", "Yesterday"),
+        ("today", "今日", "Today"),
+        (
+            "no_payments_day",
+            "该记账日尚无入账（银行文件通常次日到达）。",
+            "Nothing booked on this day yet (a bank's file normally arrives the next day).",
+        ),
+        ("read", "读取贷方", "Credits read"),
+        ("declared", "文件声明贷方", "Credits declared"),
+        ("files", "文件数", "Files"),
+        (
+            "adds_up",
+            "收款=销账+预存+挂账+退款+核销",
+            "received = applied + credit + held + refunded + written off",
+        ),
+        ("banks_health", "银行状况", "The banks"),
+        ("last_file", "最近文件", "Last file"),
+        ("reached", "已到记账日", "Booked up to"),
+        ("late_file", "文件迟到", "File late"),
+        ("expected_day", "应到", "expected"),
+        ("on_time_file", "已到", "in"),
+        ("failures", "连续失败", "Failures in a row"),
+        ("last_error", "最近错误", "Last error"),
+        ("last_success", "最近成功", "Last success"),
+        ("healthy", "正常", "healthy"),
+        ("unhealthy", "异常", "unhealthy"),
+        ("next_run", "下次拉取", "Next pull"),
+        ("runs", "拉取记录", "Pulls"),
+        ("started", "开始", "Started"),
+        ("trigger", "触发", "Trigger"),
+        ("outcome", "结果", "Outcome"),
+        ("error", "错误", "Error"),
+        ("payments", "付款数", "Payments"),
+        (
+            "queue_by_reason",
+            "异常队列（按原因与账龄，最久的在前）",
+            "The exceptions queue by reason and age, oldest first",
+        ),
+        ("count", "笔数", "Count"),
+        ("oldest", "最早记账日", "Oldest booked"),
+        ("days_old", "天", "days"),
+        (
+            "oldest_items",
+            "最久未处理的异常",
+            "The oldest open exceptions",
+        ),
+        ("collection_trend", "回收率", "Collection rate"),
+        ("billed", "应收", "Billed"),
+        ("collected", "实收", "Collected"),
+        ("window", "统计期间", "Window"),
+        (
+            "partners",
+            "合作银行实时与对账文件",
+            "Partner banks: real-time versus file",
+        ),
+        ("business_day", "营业日", "Business day"),
+        ("matched", "相符", "Matched"),
+        ("discrepancies", "差异", "Differences"),
+        ("net", "净收款", "Net collected"),
+        ("fee", "手续费", "Fee"),
+        ("transfer", "应划转", "Transfer expected"),
+        ("settlement_status", "清算状态", "Settlement"),
+        (
+            "no_partners",
+            "近 7 天没有合作银行的日终对账。",
+            "No partner bank's end of day in the last 7 days.",
+        ),
+        ("report", "报表", "Report"),
+        ("all_banks", "全部银行", "All banks"),
+        ("booked_from", "记账日从", "Booked from"),
+        ("booked_to", "至", "to"),
+        ("oldest_first", "最久的在前", "Oldest first"),
+        ("recommended", "推荐处理", "Recommended"),
+        ("one_click", "一键处理", "Resolve in one click"),
+        ("direction", "方向", "Direction"),
+        ("detail", "说明", "Detail"),
         ("logout", "退出", "Log out"),
         ("login_title", "对账工作台登录", "Reconciliation workbench"),
         ("login", "登录", "Log in"),
@@ -183,35 +294,6 @@ fn labels(lang: &str) -> BTreeMap<&'static str, &'static str> {
             "Write off a small difference",
         ),
         ("action_reject_duplicate", "剔除重复", "Reject as duplicate"),
-        (
-            "reason_unknown_reference",
-            "无法识别的参考号",
-            "Unknown reference",
-        ),
-        (
-            "reason_ambiguous_reference",
-            "参考号指向多个客户",
-            "Ambiguous reference",
-        ),
-        ("reason_currency_mismatch", "币种不符", "Currency mismatch"),
-        ("reason_unexpected_debit", "意外借记", "Unexpected debit"),
-        ("reason_duplicate", "重复交易", "Duplicate"),
-        ("reason_zero_amount", "金额为零", "Zero amount"),
-        (
-            "reason_reversal_unmatched",
-            "冲正找不到原交易",
-            "Reversal without original",
-        ),
-        (
-            "reason_reversal_ambiguous",
-            "冲正对应多笔",
-            "Ambiguous reversal",
-        ),
-        (
-            "reason_reversal_of_exception",
-            "冲正异常交易",
-            "Reversal of an exception",
-        ),
     ];
     L.iter()
         .map(|(k, zh, en)| (*k, if lang == "en" { *en } else { *zh }))
@@ -275,7 +357,20 @@ struct QueuePageQuery {
     escalated: Option<bool>,
     min_amount: Option<String>,
     q: Option<String>,
+    booked_from: Option<String>,
+    booked_to: Option<String>,
+    sort: Option<String>,
     message: Option<String>,
+}
+
+/// A date field of a form: empty is none; anything else must be a date.
+fn date_field(name: &str, v: Option<&str>) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("{name} `{d}` is not a date (YYYY-MM-DD)"))),
+    }
 }
 
 fn age_text(created_at: &str, lang: &str) -> String {
@@ -325,6 +420,15 @@ async fn queue_page(
         escalated: qy.escalated,
         min_amount,
         q: qy.q.clone(),
+        booked_from: match date_field("booked_from", qy.booked_from.as_deref()) {
+            Ok(d) => d,
+            Err(e) => return e.into_response(),
+        },
+        booked_to: match date_field("booked_to", qy.booked_to.as_deref()) {
+            Ok(d) => d,
+            Err(e) => return e.into_response(),
+        },
+        sort: qy.sort.clone(),
         limit: Some(500),
     };
     let result = async {
@@ -336,34 +440,21 @@ async fn queue_page(
             .acquire()
             .await
             .map_err(ApiError::internal)?;
-        let items = q::queue(&mut conn, &filter).await?;
-        let today = chrono::Utc::now()
-            .with_timezone(&state.app.config.daemon.tz())
-            .date_naive();
-        let (cols, rows) = ReportKind::DailySettlement
-            .build(&state.app.config, &state.app.store, today)
-            .await
-            .map_err(ApiError::internal)?;
-        Ok::<_, ApiError>((items, today, cols, rows))
+        Ok::<_, ApiError>(q::queue(&mut conn, &filter).await?)
     }
     .await;
-    let (items, today, cols, rows) = match result {
+    let items = match result {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
-    let settlement: Vec<BTreeMap<&str, String>> = rows
-        .into_iter()
-        .map(|r| {
-            cols.iter()
-                .zip(r)
-                .map(|(c, v)| (*c, v.unwrap_or_default()))
-                .collect()
-        })
-        .collect();
     let items: Vec<minijinja::Value> = items
         .into_iter()
         .map(|i| {
-            let amount = money_text(i.exception.amount_minor, &i.exception.currency);
+            let amount = labels::money(
+                &money_text(i.exception.amount_minor, &i.exception.currency),
+                &i.exception.currency,
+                lang,
+            );
             let age = age_text(&i.exception.created_at, lang);
             context! { amount, age, ..minijinja::Value::from_serialize(&i) }
         })
@@ -388,12 +479,149 @@ async fn queue_page(
         status => qy.status.clone().unwrap_or_else(|| "open".into()),
         reason => qy.reason, bank => qy.bank, escalated => qy.escalated.unwrap_or(false),
         min_amount => qy.min_amount, q => qy.q,
+        booked_from => qy.booked_from, booked_to => qy.booked_to,
+        oldest => qy.sort.as_deref() == Some("oldest"),
     };
     render(
         "queue.html",
         context! {
             lang, L => labels(lang), title => labels(lang)["queue"], user => user_ctx(&user),
-            today => today.to_string(), settlement, items, reasons, banks, f, message,
+            items, reasons, banks, f, message, page => "queue",
+        },
+    )
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct DayQuery {
+    lang: Option<String>,
+    /// another day than today
+    date: Option<String>,
+}
+
+fn today(state: &DaemonState) -> chrono::NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&state.app.config.daemon.tz())
+        .date_naive()
+}
+
+/// The morning check (the first page after login).
+async fn dashboard_page(
+    State(state): State<Arc<DaemonState>>,
+    user: Result<User, ApiError>,
+    Query(qy): Query<DayQuery>,
+) -> Response {
+    let user = match user_or_login(user) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let lang = language(&state, qy.lang.as_deref());
+    let day = match date_field("date", qy.date.as_deref()) {
+        Ok(d) => d.unwrap_or_else(|| today(&state)),
+        Err(e) => return e.into_response(),
+    };
+    let mut d =
+        match crate::reports::dashboard::dashboard(&state.app.config, &state.app.store, day, lang)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => return ApiError::internal(e).into_response(),
+        };
+    if let Ok(health) = state.banks.lock() {
+        for b in &mut d.banks {
+            if let Some(h) = health.get(&b.bank_id) {
+                b.healthy = Some(h.healthy);
+                b.next_run = h.next_run_at.as_deref().map(|t| labels::date(t, lang));
+            }
+        }
+    }
+    render(
+        "dashboard.html",
+        context! {
+            lang, L => labels(lang), title => labels(lang)["dashboard_title"],
+            user => user_ctx(&user), d => minijinja::Value::from_serialize(&d),
+            page => "dashboard",
+            self_query => qy.date.as_deref().map(|d| format!("date={d}")).unwrap_or_default(),
+        },
+    )
+}
+
+/// A report's page, in the page's language (the same page `publish` writes).
+async fn report_page(
+    State(state): State<Arc<DaemonState>>,
+    user: Result<User, ApiError>,
+    Path(kind): Path<String>,
+    Query(qy): Query<DayQuery>,
+) -> Response {
+    let user = match user_or_login(user) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if let Err(e) = user.require(Role::Viewer) {
+        return e.into_response();
+    }
+    let Ok(what) = <ReportKind as clap::ValueEnum>::from_str(&kind, false) else {
+        return ApiError::NotFound(format!("no report `{kind}`")).into_response();
+    };
+    let lang = language(&state, qy.lang.as_deref());
+    let date = match date_field("date", qy.date.as_deref()) {
+        Ok(d) => d.unwrap_or_else(|| what.default_date(today(&state))),
+        Err(e) => return e.into_response(),
+    };
+    match what.build(&state.app.config, &state.app.store, date).await {
+        Ok((columns, rows)) => Html(crate::reports::html::report_page(
+            what, date, columns, &rows, lang,
+        ))
+        .into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+/// A bank's recent pulls and its health.
+async fn bank_page(
+    State(state): State<Arc<DaemonState>>,
+    user: Result<User, ApiError>,
+    Path(id): Path<String>,
+    Query(qy): Query<LangQuery>,
+) -> Response {
+    let user = match user_or_login(user) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let lang = language(&state, qy.lang.as_deref());
+    let Some(bank) = state.app.config.banks.iter().find(|b| b.id == id) else {
+        return ApiError::NotFound(format!("no bank `{id}`")).into_response();
+    };
+    let runs = match state.app.store.pool().acquire().await {
+        Ok(mut conn) => match crate::store::runs::of_bank(&mut conn, &id, 50).await {
+            Ok(r) => r,
+            Err(e) => return ApiError::internal(e).into_response(),
+        },
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    let health = state.banks.lock().ok().and_then(|h| h.get(&id).cloned());
+    let runs: Vec<minijinja::Value> = runs
+        .iter()
+        .map(|r| {
+            context! {
+                started => labels::date(&r.started_at, lang),
+                outcome => labels::word("run", &r.outcome, lang),
+                ok => r.outcome == "ok",
+                ..minijinja::Value::from_serialize(r)
+            }
+        })
+        .collect();
+    render(
+        "bank.html",
+        context! {
+            lang, L => labels(lang), title => format!("{} · {}", bank.id, bank.name),
+            user => user_ctx(&user), bank => context! { id => bank.id.clone(), name => bank.name.clone() },
+            health => health.map(|h| context! {
+                healthy => h.healthy,
+                failures => h.consecutive_failures,
+                last_error => h.last_error,
+                next_run => h.next_run_at.as_deref().map(|t| labels::date(t, lang)),
+            }),
+            runs, page => "bank",
         },
     )
 }
@@ -447,10 +675,27 @@ async fn detail_response(
                 .map(|r| r.describe(lang))
                 .collect::<Vec<_>>()
                 .join("; ");
-            let open = money_text(s.open_minor, &s.currency);
+            let open = labels::money(&money_text(s.open_minor, &s.currency), &s.currency, lang);
             context! { why, open, ..minijinja::Value::from_serialize(s) }
         })
         .collect();
+    // the one resolution that is clear, as a form: action, target, comment
+    let one_click = v.one_click.as_ref().map(|o| {
+        use crate::workbench::resolve::Action;
+        let target = match &o.action {
+            Action::ApplyBill { bill_id } => bill_id.clone(),
+            Action::ApplyAccount { account_no } | Action::Credit { account_no } => {
+                account_no.clone()
+            }
+            _ => String::new(),
+        };
+        context! {
+            action => o.action.name(),
+            target,
+            why => o.why.describe(lang),
+            kind => minijinja::Value::from_serialize(&o.why),
+        }
+    });
     let needs_target: BTreeMap<&str, bool> = ACTIONS
         .iter()
         .map(|a| (*a, !matches!(*a, "refund" | "reject_duplicate")))
@@ -461,8 +706,8 @@ async fn detail_response(
             lang, L => labels(lang), title => format!("#{id}"), user => user_ctx(user),
             e => minijinja::Value::from_serialize(&v.detail.exception),
             p => minijinja::Value::from_serialize(&v.detail.payment),
-            amount => money_text(v.detail.payment.amount_minor, &cur),
-            suggestions, resolutions => minijinja::Value::from_serialize(&v.detail.resolutions),
+            amount => labels::money(&money_text(v.detail.payment.amount_minor, &cur), &cur, lang),
+            suggestions, one_click, resolutions => minijinja::Value::from_serialize(&v.detail.resolutions),
             audit => minijinja::Value::from_serialize(&v.detail.audit),
             actions => ACTIONS,
             // fixed names and booleans, serialized here: safe to embed in the script
@@ -699,7 +944,7 @@ mod tests {
 
     #[test]
     fn every_template_compiles_and_both_languages_have_every_label() {
-        for name in ["base.html", "login.html", "queue.html", "detail.html"] {
+        for (name, _) in TEMPLATES {
             env().get_template(name).unwrap();
         }
         assert_eq!(labels("zh").len(), labels("en").len());

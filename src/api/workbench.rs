@@ -1,8 +1,10 @@
 //! The finance staff's JSON API under `/api/v1` (user tokens only; see [`super::auth`]):
 //!
 //! - `GET  /api/v1/exceptions` the queue (`status`, `reason`, `bank`, `escalated`,
-//!   `min_amount`, `q`, `limit`), key accounts first, then by amount and age (viewer);
-//! - `GET  /api/v1/exceptions/{id}` one exception: payment, suggestions, resolutions, audit;
+//!   `min_amount`, `q`, `booked_from`, `booked_to`, `limit`), key accounts first, then by
+//!   amount and age, or `sort=oldest` (viewer);
+//! - `GET  /api/v1/exceptions/{id}` one exception: payment, suggestions, the one resolution
+//!   that is clear for it (`one_click`, when one is), resolutions, audit;
 //! - `POST /api/v1/exceptions/{id}/resolve` `{"action": "apply_bill", "bill_id": "..",
 //!   "comment": ".."}` (see [`Action`]; clerk, write-off supervisor);
 //! - `POST /api/v1/resolutions/{id}/approve|decline|reopen` `{"comment": ".."}` (supervisor),
@@ -63,6 +65,11 @@ pub(crate) struct QueueQuery {
     /// in the ledger currency, e.g. `100.00`
     pub min_amount: Option<rust_decimal::Decimal>,
     pub q: Option<String>,
+    /// the payment's booking day from / to (YYYY-MM-DD)
+    pub booked_from: Option<chrono::NaiveDate>,
+    pub booked_to: Option<chrono::NaiveDate>,
+    /// `oldest`: oldest booking day first
+    pub sort: Option<String>,
     pub limit: Option<i64>,
 }
 
@@ -100,6 +107,9 @@ impl QueueQuery {
             escalated: self.escalated,
             min_minor,
             q: self.q.clone(),
+            booked_from: self.booked_from.map(|d| d.to_string()),
+            booked_to: self.booked_to.map(|d| d.to_string()),
+            oldest_first: self.sort.as_deref() == Some("oldest"),
             limit: self.limit,
         })
     }
@@ -123,40 +133,63 @@ async fn queue(
     Ok(Json(items).into_response())
 }
 
-/// An exception with its ranked suggestions.
+/// An exception with its ranked suggestions, and the one resolution that is clear for it
+/// (if one is).
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct DetailView {
     #[serde(flatten)]
     pub detail: workbench::Detail,
     pub suggestions: Vec<crate::workbench::suggest::Suggestion>,
+    pub one_click: Option<crate::workbench::suggest::OneClick>,
 }
+
+/// Candidates scored to decide whether one answer is clear.
+const ALL_CANDIDATES: usize = 200;
 
 pub(crate) async fn detail_view(state: &DaemonState, id: i64) -> Result<DetailView, ApiError> {
     let d = workbench::detail(&state.app.store, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no exception {id}")))?;
-    let suggestions = if d.exception.status == "open" {
-        let patterns = state
-            .app
-            .banks
-            .iter()
-            .find(|b| b.id == d.payment.bank_id)
-            .map(|b| b.reference_patterns.clone())
-            .unwrap_or_default();
-        let mut conn = state
-            .app
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(ApiError::internal)?;
-        crate::workbench::suggest::suggest(&mut conn, d.payment.id, &patterns, 5).await?
-    } else {
-        vec![]
+    if d.exception.status != "open" {
+        return Ok(DetailView {
+            detail: d,
+            suggestions: vec![],
+            one_click: None,
+        });
+    }
+    let patterns = state
+        .app
+        .banks
+        .iter()
+        .find(|b| b.id == d.payment.bank_id)
+        .map(|b| b.reference_patterns.clone())
+        .unwrap_or_default();
+    let mut conn = state
+        .app
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(ApiError::internal)?;
+    let mut all =
+        crate::workbench::suggest::suggest(&mut conn, d.payment.id, &patterns, ALL_CANDIDATES)
+            .await?;
+    let related = match d.exception.related_payment_id {
+        Some(r) => q::payment(&mut conn, r).await?,
+        None => None,
     };
+    let one_click = crate::workbench::suggest::one_click(
+        &d.exception.reason,
+        &d.payment,
+        related.as_ref(),
+        &all,
+        state.app.config.ledger.currency.as_str(),
+    );
+    all.truncate(crate::workbench::suggest::DEFAULT_LIMIT);
     Ok(DetailView {
         detail: d,
-        suggestions,
+        suggestions: all,
+        one_click,
     })
 }
 

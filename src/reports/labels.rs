@@ -335,6 +335,11 @@ const WORDS: &[(&str, &str, &str, &str)] = &[
     ("status", "proposed", "待主管批准", "awaiting approval"),
     ("status", "declined", "已驳回", "declined"),
     ("status", "reopened", "已重新打开", "reopened"),
+    // runs of a bank's pull
+    ("run", "ok", "成功", "ok"),
+    ("run", "failed", "失败", "failed"),
+    ("run", "running", "进行中", "running"),
+    ("run", "cancelled", "已取消（停机）", "cancelled (shutdown)"),
     // exception reasons
     (
         "reason",
@@ -481,7 +486,7 @@ const WORDS: &[(&str, &str, &str, &str)] = &[
 pub fn word(set: &str, code: &str, language: &str) -> String {
     let set = match set {
         "exception_reason" => "reason",
-        "last_run_outcome" => "status",
+        "last_run_outcome" => "run",
         s => s,
     };
     match WORDS.iter().find(|w| w.0 == set && w.1 == code) {

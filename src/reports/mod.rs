@@ -12,6 +12,7 @@ pub mod ageing;
 pub mod chart;
 pub mod collection;
 pub mod customers;
+pub mod dashboard;
 pub mod deliver;
 pub mod exceptions;
 pub mod html;

@@ -439,3 +439,96 @@ pub async fn settlement_eod(
         .collect::<Result<_, sqlx::Error>>()
         .op("reading the day's end-of-day results")
 }
+
+/// Each bank's latest file (bank files, not real-time postings): (bank, file name,
+/// received at).
+pub async fn latest_files(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT bank_id, file_name, received_at FROM bank_files WHERE id IN \
+         (SELECT MAX(id) FROM bank_files WHERE format <> 'partner_api' GROUP BY bank_id) ORDER BY bank_id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .op("reading the banks' latest files")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .op("reading the banks' latest files")
+}
+
+/// A partner bank's end-of-day result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EodRow {
+    pub bank_id: String,
+    pub business_date: String,
+    pub matched: i64,
+    pub discrepancies: i64,
+    pub net_minor: i64,
+    pub fee_minor: i64,
+    pub currency: String,
+    pub settlement: String,
+}
+
+/// The partner banks' end-of-day results of business days from `from` on, newest first.
+pub async fn recent_eod(conn: &mut AnyConnection, from: &str) -> Result<Vec<EodRow>, StoreError> {
+    let sql = dialect(
+        conn,
+        "SELECT bank_id, business_date, matched, discrepancies, net_minor, fee_minor, currency, settlement \
+         FROM eod_runs WHERE business_date >= $1 ORDER BY business_date DESC, bank_id",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(from.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .op("reading the end-of-day results")?;
+    rows.iter()
+        .map(|r| {
+            Ok(EodRow {
+                bank_id: r.try_get(0)?,
+                business_date: r.try_get(1)?,
+                matched: r.try_get(2)?,
+                discrepancies: r.try_get(3)?,
+                net_minor: r.try_get(4)?,
+                fee_minor: r.try_get(5)?,
+                currency: r.try_get(6)?,
+                settlement: r.try_get(7)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .op("reading the end-of-day results")
+}
+
+/// The open exceptions, oldest booking day first: (exception id, reason, amount, currency,
+/// booking day, bank), at most `limit`.
+pub async fn oldest_open_exceptions(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<(i64, String, i64, String, String, String)>, StoreError> {
+    let sql = dialect(
+        conn,
+        "SELECT e.id, e.reason, e.amount_minor, e.currency, \
+         COALESCE(p.booking_date, SUBSTR(e.created_at, 1, 10)), p.bank_id \
+         FROM exceptions e JOIN payments p ON p.id = e.payment_id WHERE e.status = 'open' \
+         ORDER BY COALESCE(p.booking_date, SUBSTR(e.created_at, 1, 10)), e.id LIMIT $1",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await
+        .op("reading the oldest exceptions")?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .op("reading the oldest exceptions")
+}

@@ -179,6 +179,15 @@ pub struct QueueFilter {
     pub min_minor: Option<i64>,
     /// text in the payer name, reference or remittance
     pub q: Option<String>,
+    /// the payment's booking day from / to (YYYY-MM-DD, inclusive; the day the exception
+    /// was raised when the line has none)
+    #[serde(default)]
+    pub booked_from: Option<String>,
+    #[serde(default)]
+    pub booked_to: Option<String>,
+    /// oldest booking day first, instead of key accounts, then amount, then age
+    #[serde(default)]
+    pub oldest_first: bool,
     pub limit: Option<i64>,
 }
 
@@ -256,18 +265,32 @@ pub async fn queue(
              OR LOWER(COALESCE(p.remittance, '')) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(p.bank_ref, '')) LIKE ${n} ESCAPE '\\')"
         ));
     }
+    const BOOKED: &str = "COALESCE(p.booking_date, SUBSTR(e.created_at, 1, 10))";
+    if let Some(d) = f.booked_from.as_ref().filter(|s| !s.is_empty()) {
+        vals.push(Val::S(d.clone()));
+        conds.push(format!("{BOOKED} >= ${}", vals.len()));
+    }
+    if let Some(d) = f.booked_to.as_ref().filter(|s| !s.is_empty()) {
+        vals.push(Val::S(d.clone()));
+        conds.push(format!("{BOOKED} <= ${}", vals.len()));
+    }
     vals.push(Val::I(
         f.limit
             .unwrap_or(QUEUE_LIMIT_DEFAULT)
             .clamp(1, QUEUE_LIMIT_MAX),
     ));
     let limit = vals.len();
+    let order = if f.oldest_first {
+        format!("{BOOKED}, e.created_at, e.id")
+    } else {
+        "COALESCE(c.key_account, 0) DESC, ABS(e.amount_minor) DESC, e.created_at, e.id".to_string()
+    };
     let sql = format!(
         "SELECT {EXC_COLS}, p.bank_id, p.payer_name, p.reference, p.booking_date, \
          COALESCE(p.account_no, e.suggested_account), COALESCE(c.key_account, 0), p.status \
          FROM exceptions e JOIN payments p ON p.id = e.payment_id \
          LEFT JOIN customers c ON c.account_no = COALESCE(p.account_no, e.suggested_account) \
-         {} ORDER BY COALESCE(c.key_account, 0) DESC, ABS(e.amount_minor) DESC, e.created_at, e.id LIMIT ${limit}",
+         {} ORDER BY {order} LIMIT ${limit}",
         if conds.is_empty() {
             String::new()
         } else {

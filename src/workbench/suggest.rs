@@ -393,6 +393,158 @@ pub fn auto_pick(s: &[Suggestion], amount_minor: i64, min_similarity: f64) -> Op
 }
 
 // ---------------------------------------------------------------------------------------
+// One click where one answer is clear.
+
+/// Why a resolution is the clear one for an exception.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Clear {
+    /// A duplicate of an earlier payment of the same bank, amount and currency: reject it.
+    SameTransactionAs { payment_id: i64 },
+    /// Money in another currency than the bills': it cannot go to a bill, refund it.
+    ForeignCurrency { currency: String, ledger: String },
+    /// Exactly one open bill's balance equals the amount (of every candidate): apply to it.
+    OnlyBillWithTheAmount { bill_id: String },
+    /// A reference names exactly one bill (itself, or with its RF check digits repaired),
+    /// and no other candidate comes close: apply to it.
+    ReferenceNamesOneBill { bill_id: String, token: String },
+}
+
+impl Clear {
+    /// A sentence for finance staff (the comment the one click records).
+    pub fn describe(&self, lang: &str) -> String {
+        let zh = lang.eq_ignore_ascii_case("zh") || lang.to_ascii_lowercase().starts_with("zh-");
+        match (self, zh) {
+            (Self::SameTransactionAs { payment_id }, true) => {
+                format!("与付款 {payment_id} 为同一笔银行交易（银行、金额、币种相同）：剔除重复")
+            }
+            (Self::SameTransactionAs { payment_id }, false) => format!(
+                "The same bank transaction as payment {payment_id} (bank, amount and currency alike): reject the duplicate"
+            ),
+            (Self::ForeignCurrency { currency, ledger }, true) => {
+                format!("付款币种 {currency} 与账单币种 {ledger} 不同，无法销账：退回付款人")
+            }
+            (Self::ForeignCurrency { currency, ledger }, false) => format!(
+                "Paid in {currency}, the bills are in {ledger}: it cannot go to a bill, refund it to the payer"
+            ),
+            (Self::OnlyBillWithTheAmount { bill_id }, true) => {
+                format!("只有账单 {bill_id} 的未缴余额等于付款金额：销账到该账单")
+            }
+            (Self::OnlyBillWithTheAmount { bill_id }, false) => format!(
+                "Bill {bill_id} is the only one whose open balance equals the amount: apply to it"
+            ),
+            (Self::ReferenceNamesOneBill { bill_id, token }, true) => {
+                format!("附言中的 {token} 只指向账单 {bill_id}，且没有其他相近的候选：销账到该账单")
+            }
+            (Self::ReferenceNamesOneBill { bill_id, token }, false) => format!(
+                "Reference {token} names bill {bill_id} alone, and no other candidate comes close: apply to it"
+            ),
+        }
+    }
+}
+
+/// A resolution offered as one click, and why it is the clear one.
+#[derive(Debug, Clone, Serialize)]
+pub struct OneClick {
+    pub action: super::resolve::Action,
+    pub why: Clear,
+}
+
+/// The one resolution that is clear for an open exception, if there is one:
+/// - a duplicate whose earlier payment has the same bank, amount and currency: reject it;
+/// - money received in another currency than the ledger's: refund it;
+/// - an unknown or ambiguous reference where exactly one candidate bill's open balance equals
+///   the amount: apply to that bill; else one where a reference names exactly one bill (as it
+///   is, or its RF check digits repaired) and every other candidate scores at least 30 less:
+///   apply to that bill.
+///
+/// Nothing for the others (a debit, a zero amount, a reversal: no resolution moves them; a
+/// reference that fits several bills: a person decides). `candidates` must be every candidate
+/// (a large limit): a list cut short may hide a second bill with the same balance.
+pub fn one_click(
+    reason: &str,
+    payment: &store::workbench::PaymentRow,
+    related: Option<&store::workbench::PaymentRow>,
+    candidates: &[Suggestion],
+    ledger_currency: &str,
+) -> Option<OneClick> {
+    use super::resolve::Action;
+    let incoming = payment.direction == "credit" && !payment.reversal && payment.amount_minor > 0;
+    match reason {
+        "duplicate" => {
+            let first = related?;
+            (first.bank_id == payment.bank_id
+                && first.amount_minor == payment.amount_minor
+                && first.currency == payment.currency)
+                .then(|| OneClick {
+                    action: Action::RejectDuplicate,
+                    why: Clear::SameTransactionAs {
+                        payment_id: first.id,
+                    },
+                })
+        }
+        _ if !incoming => None,
+        _ if payment.currency != ledger_currency => Some(OneClick {
+            action: Action::Refund { to: None },
+            why: Clear::ForeignCurrency {
+                currency: payment.currency.clone(),
+                ledger: ledger_currency.to_string(),
+            },
+        }),
+        "unknown_reference" | "ambiguous_reference" => {
+            let same_amount: Vec<&Suggestion> = candidates
+                .iter()
+                .filter(|c| {
+                    c.bill_id.is_some()
+                        && c.open_minor == payment.amount_minor
+                        && c.has("amount_equals_bill_balance")
+                })
+                .collect();
+            if let [only] = same_amount.as_slice() {
+                let bill_id = only.bill_id.clone()?;
+                return Some(OneClick {
+                    action: Action::ApplyBill {
+                        bill_id: bill_id.clone(),
+                    },
+                    why: Clear::OnlyBillWithTheAmount { bill_id },
+                });
+            }
+            let named: Vec<(&Suggestion, &String)> = candidates
+                .iter()
+                .filter(|c| c.bill_id.is_some())
+                .filter_map(|c| {
+                    c.reasons.iter().find_map(|r| match r {
+                        SuggestReason::ReferenceNearBill { token, edits: 0 }
+                        | SuggestReason::CheckDigitRepaired { token } => Some((c, token)),
+                        _ => None,
+                    })
+                })
+                .collect();
+            let [(pick, token)] = named.as_slice() else {
+                return None;
+            };
+            let close = candidates.iter().any(|o| {
+                !std::ptr::eq(o, *pick) && i32::from(o.score) > i32::from(pick.score) - 30
+            });
+            if close {
+                return None;
+            }
+            let bill_id = pick.bill_id.clone()?;
+            Some(OneClick {
+                action: Action::ApplyBill {
+                    bill_id: bill_id.clone(),
+                },
+                why: Clear::ReferenceNamesOneBill {
+                    bill_id,
+                    token: (*token).clone(),
+                },
+            })
+        }
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Reading the context.
 
 /// Key sets read once per length and reused for every payment it serves.

@@ -13,7 +13,7 @@ let page;
 try {
   page = await browser.newPage({ locale: 'en-US' });
   // not logged in: the queue sends us to the login page
-  await page.goto(`${base}/ui/?lang=en`);
+  await page.goto(`${base}/ui/queue?lang=en`);
   if (!page.url().includes('/ui/login')) throw new Error(`expected the login page, got ${page.url()}`);
   await page.fill('#user', userName);
   await page.fill('#token', 'brk_wrong');
@@ -22,6 +22,9 @@ try {
   await page.fill('#user', userName);
   await page.fill('#token', token);
   await page.click('#login');
+  // the first page after login is the morning check; the queue is one click away
+  await page.waitForSelector('#dashboard-title');
+  await page.goto(`${base}/ui/queue?lang=en`);
   await page.waitForSelector('#queue');
   const row = page.locator(`#queue tr[data-exception="${exceptionId}"]`);
   if (await row.count() !== 1) throw new Error(`exception ${exceptionId} is not in the queue`);
@@ -33,18 +36,18 @@ try {
   await first.locator('input[name=comment]').fill(`payer confirmed bill ${bill} by phone`);
   await first.locator('button.apply').click();
   await page.waitForSelector('[role=status]');
-  const status = (await page.textContent('#payment-status')).trim();
+  const status = await page.getAttribute('#payment-status', 'data-status');
   if (status !== 'applied') throw new Error(`payment status is ${status}, expected applied`);
   const entry = page.locator('#audit tr.audit-entry').last();
   const actor = (await entry.locator('.actor').textContent()).trim();
-  const action = (await entry.locator('.audit-action').textContent()).trim();
+  const action = await entry.locator('.audit-action').getAttribute('data-action');
   const text = await entry.textContent();
   if (actor !== userName) throw new Error(`audit actor ${actor}, expected ${userName}`);
   if (action !== 'apply_bill') throw new Error(`audit action ${action}`);
   if (!text.includes(`payer confirmed bill ${bill} by phone`)) throw new Error('the comment is not in the audit entry');
   await page.screenshot({ path: shot, fullPage: true });
   // back in the queue, it is gone
-  await page.goto(`${base}/ui/?lang=en`);
+  await page.goto(`${base}/ui/queue?lang=en`);
   if (await page.locator(`#queue tr[data-exception="${exceptionId}"]`).count() !== 0) {
     throw new Error('the resolved exception is still in the open queue');
   }

@@ -18,6 +18,7 @@ mod partner_auth;
 mod partner_http;
 mod partner_mtls;
 mod recompute;
+mod render;
 mod reports;
 mod scenario;
 mod security;

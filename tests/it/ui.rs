@@ -240,7 +240,7 @@ async fn a_banks_auto_rule_applies_only_the_one_certain_candidate() {
 }
 
 /// Node.js and Playwright (tests/browser) with Debian's chromium; see .ci/run.
-fn browser_tools() -> std::path::PathBuf {
+pub fn browser_tools() -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         dir.join("node_modules/playwright-core").exists(),
