@@ -77,6 +77,11 @@ fn env() -> &'static Environment<'static> {
         env.add_filter("day", |v: Option<String>, lang: String| {
             v.map(|v| labels::date(&v, &lang)).unwrap_or_default()
         });
+        env.add_filter("when", |v: Option<String>, lang: String, tz: String| {
+            let tz: chrono_tz::Tz = tz.parse().unwrap_or(chrono_tz::UTC);
+            v.map(|v| labels::local_time(&v, &lang, tz))
+                .unwrap_or_default()
+        });
         env.add_filter("money", |v: i64, ccy: String, lang: String| {
             labels::money(&money_text(v, &ccy), &ccy, &lang)
         });
@@ -530,7 +535,10 @@ async fn dashboard_page(
         for b in &mut d.banks {
             if let Some(h) = health.get(&b.bank_id) {
                 b.healthy = Some(h.healthy);
-                b.next_run = h.next_run_at.as_deref().map(|t| labels::date(t, lang));
+                b.next_run = h
+                    .next_run_at
+                    .as_deref()
+                    .map(|t| labels::local_time(t, lang, state.app.config.daemon.tz()));
             }
         }
     }
@@ -603,7 +611,7 @@ async fn bank_page(
         .iter()
         .map(|r| {
             context! {
-                started => labels::date(&r.started_at, lang),
+                started => labels::local_time(&r.started_at, lang, state.app.config.daemon.tz()),
                 outcome => labels::word("run", &r.outcome, lang),
                 ok => r.outcome == "ok",
                 ..minijinja::Value::from_serialize(r)
@@ -619,7 +627,7 @@ async fn bank_page(
                 healthy => h.healthy,
                 failures => h.consecutive_failures,
                 last_error => h.last_error,
-                next_run => h.next_run_at.as_deref().map(|t| labels::date(t, lang)),
+                next_run => h.next_run_at.as_deref().map(|t| labels::local_time(t, lang, state.app.config.daemon.tz())),
             }),
             runs, page => "bank",
         },
@@ -715,6 +723,7 @@ async fn detail_response(
             can_resolve => user.role >= Role::Clerk,
             is_supervisor => user.role >= Role::Supervisor,
             message, error, self_query => "",
+            tz => state.app.config.daemon.time_zone.clone(),
         },
     );
     *resp.status_mut() = status;

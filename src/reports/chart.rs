@@ -44,7 +44,12 @@ impl Unit {
     pub fn full(&self, v: Decimal) -> String {
         match self {
             Unit::Money { currency, lang } => {
-                super::labels::money(&v.round_dp(2).to_string(), currency, lang)
+                let exp = crate::domain::Currency::parse(currency)
+                    .map(|c| c.exponent())
+                    .unwrap_or(2);
+                let mut v = v.round_dp(exp);
+                v.rescale(exp);
+                super::labels::money(&v.to_string(), currency, lang)
             }
             Unit::Count { .. } => super::labels::grouped(&v.round().to_string()),
             Unit::Percent => format!("{}%", v.round_dp(2)),
@@ -690,9 +695,12 @@ impl Pareto {
         ));
         let n = bars.len() as i64;
         let slot = Decimal::from(plot_w) / Decimal::from(n);
-        let bar_w = (slot * Decimal::new(8, 1)).round_dp(1).max(Decimal::ONE);
+        let bar_w = (slot * Decimal::new(8, 1))
+            .round_dp(1)
+            .clamp(Decimal::ONE, Decimal::from(60));
         let every = (bars.len() / 12).max(1);
-        let mut path = Vec::new();
+        // the curve starts at nothing
+        let mut path = vec![format!("{x0},{}", y0 + plot_h)];
         for (i, (label, v, c)) in bars.iter().enumerate() {
             let x = Decimal::from(x0)
                 + slot * Decimal::from(i as i64)

@@ -242,6 +242,7 @@ pub async fn dashboard(
         .await?
         .into_iter()
         .collect();
+    let tz = config.daemon.tz();
     let d = &config.dunning;
     let calendar =
         crate::dunning::Calendar::new(d.holidays.iter().copied(), d.workdays.iter().copied());
@@ -268,7 +269,7 @@ pub async fn dashboard(
                 bank_id: b.id.clone(),
                 name: b.name.clone(),
                 last_file: files.get(&b.id).map(|f| f.0.clone()),
-                last_file_at: files.get(&b.id).map(|f| labels::date(&f.1, lang)),
+                last_file_at: files.get(&b.id).map(|f| labels::local_time(&f.1, lang, tz)),
                 late: waits && reached.as_deref().is_none_or(|r| r < previous.as_str()),
                 expected: waits.then(|| labels::date(&previous, lang)),
                 reached: reached.map(|r| labels::date(&r, lang)),
@@ -283,7 +284,7 @@ pub async fn dashboard(
                     }),
                 last_success_at: state
                     .and_then(|s| s.last_success_at.clone())
-                    .map(|s| labels::date(&s, lang)),
+                    .map(|s| labels::local_time(&s, lang, tz)),
                 healthy: None,
                 next_run: None,
             }

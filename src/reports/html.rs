@@ -155,7 +155,7 @@ pub fn page(v: &View, columns: &[&str], rows: &[Vec<Option<String>>]) -> String 
                     "<th{} data-column=\"{}\">{}</th>",
                     if n { " class=\"n\"" } else { "" },
                     esc(c),
-                    esc(&super::labels::heading(c, &v.lang))
+                    esc(&s.heading(c, &v.lang))
                 ));
             }
             h.push_str("</tr></thead><tbody>");

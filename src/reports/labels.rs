@@ -560,6 +560,22 @@ pub fn date(v: &str, language: &str) -> String {
     }
 }
 
+/// A moment (RFC 3339, as the store keeps them in UTC) as people read it, in the daemon's
+/// time zone: `2026年12月2日 23:34`, `2 Dec 2026 23:34`; a plain date as [`date`].
+pub fn local_time(v: &str, language: &str, tz: chrono_tz::Tz) -> String {
+    match chrono::DateTime::parse_from_rfc3339(v) {
+        Ok(t) => {
+            let t = t.with_timezone(&tz);
+            if is_zh(language) {
+                t.format("%Y年%-m月%-d日 %H:%M").to_string()
+            } else {
+                t.format("%-d %b %Y %H:%M").to_string()
+            }
+        }
+        Err(_) => date(v, language),
+    }
+}
+
 /// A cell of `column` as people read it (the row's `currency` for amounts).
 pub fn display(column: &str, v: &str, currency: &str, language: &str) -> String {
     if v.is_empty() {
@@ -709,6 +725,12 @@ mod tests {
         assert_eq!(date("2026-11-12", "zh"), "2026年11月12日");
         assert_eq!(date("2026-11-02", "en"), "2 Nov 2026");
         assert_eq!(date("2026-11-02T08:30:00Z", "en"), "2 Nov 2026 08:30");
+        let shanghai: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+        assert_eq!(
+            local_time("2026-12-02T15:34:00Z", "zh", shanghai),
+            "2026年12月2日 23:34"
+        );
+        assert_eq!(local_time("2026-12-02", "en", shanghai), "2 Dec 2026");
         assert_eq!(display("risk", "high", "", "zh"), "高");
         assert_eq!(display("status", "credit", "", "en"), "held as credit");
         assert_eq!(display("direction", "credit", "", "en"), "credit (in)");

@@ -47,6 +47,17 @@ pub struct Section {
     pub title: String,
     pub columns: Vec<String>,
     pub rows: Vec<usize>,
+    /// Headings that differ from the columns' (e.g. `group` named by the section's dimension).
+    pub headings: BTreeMap<String, String>,
+}
+
+impl Section {
+    pub fn heading(&self, column: &str, lang: &str) -> String {
+        self.headings
+            .get(column)
+            .cloned()
+            .unwrap_or_else(|| labels::heading(column, lang))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -234,7 +245,7 @@ pub fn cell(table: &Table, row: usize, column: &str, lang: &str) -> String {
                 )
             })
             .collect::<Vec<_>>()
-            .join("；"),
+            .join(if is_zh(lang) { "；" } else { "; " }),
         "realtime_vs_file" => {
             // "12 matched, 1 differences"
             let nums: Vec<&str> = v
@@ -268,15 +279,13 @@ fn fact(table: &Table, row: usize, column: &str, key: String, lang: &str) -> Fac
     }
 }
 
-/// The currencies of the rows, in order of appearance.
+/// The currencies of the rows, in alphabetical order.
 fn currencies(table: &Table) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for i in 0..table.rows.len() {
-        let c = table.get(i, "currency").to_string();
-        if !out.contains(&c) {
-            out.push(c);
-        }
-    }
+    let mut out: Vec<String> = (0..table.rows.len())
+        .map(|i| table.get(i, "currency").to_string())
+        .collect();
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -351,6 +360,7 @@ pub fn view(
                 .chain(rest)
                 .collect(),
             rows: (0..rows.len()).collect(),
+            headings: BTreeMap::new(),
         });
     }
     v
@@ -396,7 +406,11 @@ fn settlement(table: &Table, lang: &str, v: &mut View) {
                 cell(table, i, "bank_id", lang),
                 ccy,
                 labels::grouped(table.get(i, "received_count")),
-                t(lang, "笔", "payments")
+                if table.get(i, "received_count") == "1" {
+                    t(lang, "笔", "payment")
+                } else {
+                    t(lang, "笔", "payments")
+                }
             ),
             parts,
             check: Some(gap.is_zero()),
@@ -488,6 +502,7 @@ fn settlement(table: &Table, lang: &str, v: &mut View) {
                 table,
             ),
             rows: all.clone(),
+            headings: BTreeMap::new(),
         },
         Section {
             title: t(lang, "其他款项", "Other lines of the day"),
@@ -504,6 +519,7 @@ fn settlement(table: &Table, lang: &str, v: &mut View) {
                 table,
             ),
             rows: all.clone(),
+            headings: BTreeMap::new(),
         },
         Section {
             title: t(lang, "对账文件核对", "The banks' files"),
@@ -519,6 +535,7 @@ fn settlement(table: &Table, lang: &str, v: &mut View) {
                 table,
             ),
             rows: all.clone(),
+            headings: BTreeMap::new(),
         },
         Section {
             title: t(lang, "渠道与合作银行", "Channels and partner banks"),
@@ -534,6 +551,7 @@ fn settlement(table: &Table, lang: &str, v: &mut View) {
                 table,
             ),
             rows: all,
+            headings: BTreeMap::new(),
         },
     ];
 }
@@ -585,6 +603,7 @@ fn lines(table: &Table, lang: &str, v: &mut View) {
             table,
         ),
         rows: (0..table.rows.len()).collect(),
+        headings: BTreeMap::new(),
     }];
 }
 
@@ -596,8 +615,6 @@ fn exceptions(table: &Table, lang: &str, v: &mut View) {
             for c in [
                 "booked_count",
                 "booked_amount",
-                "open_count",
-                "open_amount",
                 "open_received_amount",
                 "queue_count",
                 "queue_amount",
@@ -718,6 +735,7 @@ fn exceptions(table: &Table, lang: &str, v: &mut View) {
                 table,
             ),
             rows: all.clone(),
+            headings: BTreeMap::new(),
         },
         Section {
             title: t(
@@ -741,6 +759,7 @@ fn exceptions(table: &Table, lang: &str, v: &mut View) {
                 table,
             ),
             rows: all,
+            headings: BTreeMap::new(),
         },
     ];
 }
@@ -827,6 +846,22 @@ fn ageing(table: &Table, lang: &str, v: &mut View) {
         title: t(lang, zh, en),
         columns: columns.clone(),
         rows: table.indices(|i| table.get(i, "by") == *by),
+        headings: [(
+            "group".to_string(),
+            match *by {
+                "day" => t(lang, "日期", "Day"),
+                "all" => labels::heading("group", lang),
+                b => {
+                    let w = labels::word("by", b, lang);
+                    let mut c = w.chars();
+                    c.next()
+                        .map(|f| f.to_uppercase().chain(c).collect())
+                        .unwrap_or(w)
+                }
+            },
+        )]
+        .into_iter()
+        .collect(),
     })
     .filter(|s| !s.rows.is_empty())
     .collect();
@@ -922,6 +957,22 @@ fn collection(table: &Table, lang: &str, v: &mut View) {
         title: t(lang, zh, en),
         columns: money_cols.clone(),
         rows: table.indices(|i| table.get(i, "by") == *by),
+        headings: [(
+            "group".to_string(),
+            match *by {
+                "day" => t(lang, "日期", "Day"),
+                "all" => labels::heading("group", lang),
+                b => {
+                    let w = labels::word("by", b, lang);
+                    let mut c = w.chars();
+                    c.next()
+                        .map(|f| f.to_uppercase().chain(c).collect())
+                        .unwrap_or(w)
+                }
+            },
+        )]
+        .into_iter()
+        .collect(),
     })
     .filter(|s| !s.rows.is_empty())
     .collect();
@@ -1026,6 +1077,7 @@ fn key_customers(table: &Table, lang: &str, v: &mut View) {
             table,
         ),
         rows: (0..table.rows.len()).collect(),
+        headings: BTreeMap::new(),
     }];
 }
 
@@ -1115,6 +1167,7 @@ fn behaviour(table: &Table, lang: &str, v: &mut View) {
             table,
         ),
         rows: (0..n).collect(),
+        headings: BTreeMap::new(),
     }];
 }
 
