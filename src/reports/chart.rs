@@ -706,7 +706,8 @@ impl Pareto {
                 + slot * Decimal::from(i as i64)
                 + (slot - bar_w) / Decimal::from(2);
             let h = scale(*v, top, plot_h);
-            let cx = (x + bar_w / Decimal::from(2)).round_dp(1);
+            // the share so far is reached at the end of the item's slot
+            let cx = (Decimal::from(x0) + slot * Decimal::from(i as i64 + 1)).round_dp(1);
             let cy = Decimal::from(y0 + plot_h) - scale(*c, Decimal::from(100), plot_h);
             s.push_str(&format!(
                 "<rect class=\"bar\" data-label=\"{}\" data-value=\"{v}\" x=\"{}\" y=\"{}\" width=\"{bar_w}\" height=\"{h}\" fill=\"{}\"><title>{}: {}</title></rect>",
@@ -726,7 +727,8 @@ impl Pareto {
             path.push(format!("{cx},{cy}"));
             if i % every == 0 || i + 1 == bars.len() {
                 s.push_str(&format!(
-                    "<text x=\"{cx}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\" class=\"category\">{}</text>",
+                    "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\" class=\"category\">{}</text>",
+                    (x + bar_w / Decimal::from(2)).round_dp(1),
                     y0 + plot_h + 14,
                     esc(&if per == 1 { (i + 1).to_string() } else { label.clone() })
                 ));

@@ -294,8 +294,9 @@ pub async fn dashboard(
     // every open exception (one booked after today, a bank's clock ahead of ours, counts as
     // today's)
     let facts = store::reports::exceptions(&mut conn, "9999-12-31").await?;
-    let mut reasons: BTreeMap<String, (i64, BTreeMap<String, i64>, String, [i64; 4])> =
-        BTreeMap::new();
+    // reason -> (count, amount per currency, oldest booking day, age buckets)
+    type ByReason = (i64, BTreeMap<String, i64>, String, [i64; 4]);
+    let mut reasons: BTreeMap<String, ByReason> = BTreeMap::new();
     for e in facts.iter().filter(|e| e.status == "open") {
         let r = reasons
             .entry(e.reason.clone())

@@ -210,7 +210,7 @@ mod tests {
         assert!(html.contains("¥481,840,445.51"));
         assert!(html.contains("<th class=\"n\" data-column=\"received\">收款金额</th>"));
         assert!(html.contains("CMB&lt;&amp;&gt;"));
-        assert!(html.contains("data-key=\"received:CMB<&>:CNY\"") == false);
+        assert!(!html.contains("data-key=\"received:CMB<&>:CNY\""));
         assert!(html.contains("<svg"));
         let without_svg_ns = html.replace("http://www.w3.org/2000/svg", "");
         for banned in ["<script", "http://", "https://", "<link", "@import"] {

@@ -1085,13 +1085,11 @@ fn behaviour(table: &Table, lang: &str, v: &mut View) {
     let n = table.rows.len();
     let bills: Decimal = (0..n).map(|i| table.dec(i, "bills")).sum();
     let on_time: Decimal = (0..n).map(|i| table.dec(i, "on_time")).sum();
-    let rate = (bills > Decimal::ZERO)
-        .then(|| {
-            (on_time * Decimal::from(100) / bills)
-                .round_dp(2)
-                .to_string()
-        })
-        .unwrap_or_default();
+    let rate = if bills > Decimal::ZERO {
+        format!("{:.2}", (on_time * Decimal::from(100) / bills).round_dp(2))
+    } else {
+        String::new()
+    };
     v.facts.push(Fact {
         group: String::new(),
         key: "customers".into(),
@@ -1199,7 +1197,7 @@ mod tests {
         all[1] = s("ALL");
         let mut extra_cols: Vec<&str> = cols.to_vec();
         extra_cols.push("late_fees_collected");
-        let rows = vec![row, all];
+        let rows = [row, all];
         let rows2: Vec<Vec<Option<String>>> = rows
             .iter()
             .map(|r| {

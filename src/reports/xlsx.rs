@@ -35,7 +35,7 @@ pub fn workbook(
         .map_err(err)?;
     wb.set_properties(
         &DocProperties::new()
-            .set_title(&format!("{} {}", view.title, view.date_line))
+            .set_title(format!("{} {}", view.title, view.date_line))
             .set_subject(&view.clock)
             .set_creation_datetime(&created),
     );

@@ -476,7 +476,7 @@ pub fn one_click(
             (first.bank_id == payment.bank_id
                 && first.amount_minor == payment.amount_minor
                 && first.currency == payment.currency)
-                .then(|| OneClick {
+                .then_some(OneClick {
                     action: Action::RejectDuplicate,
                     why: Clear::SameTransactionAs {
                         payment_id: first.id,

@@ -207,7 +207,8 @@ async fn every_report_and_the_morning_check_render_in_chromium_with_the_datas_fi
     let usd_id: i64 = open.iter().find(|e| e["bank_ref"] == "I-6").unwrap()["exception_id"]
         .parse()
         .unwrap();
-    let mut reports: HashMap<String, (Vec<&str>, Vec<Vec<Option<String>>>)> = HashMap::new();
+    type Table<'a> = (Vec<&'a str>, Vec<Vec<Option<String>>>);
+    let mut reports: HashMap<String, Table> = HashMap::new();
     let mut plan = vec![];
     let report_day = yesterday;
     for kind in ReportKind::ALL {

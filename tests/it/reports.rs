@@ -253,8 +253,9 @@ async fn the_exceptions_report_dates_exceptions_by_the_booking_day_as_the_settle
     };
     for day in ["2026-11-12", "2026-11-13", "2026-11-20"] {
         let rows = report(day).await;
-        let mut expect: HashMap<(String, String), (usize, Decimal, usize, [usize; 4])> =
-            HashMap::new();
+        // (booked that day, its amount, open through the day, by age)
+        type Expect = (usize, Decimal, usize, [usize; 4]);
+        let mut expect: HashMap<(String, String), Expect> = HashMap::new();
         for e in &exceptions {
             let booked = d(&e["booking_date"]);
             if booked > d(day) {
