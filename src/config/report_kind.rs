@@ -9,9 +9,11 @@ pub enum ReportKind {
     DailySettlement,
     /// The day's lines behind the settlement's differences: held in exceptions or reversed.
     SettlementLines,
-    /// Exceptions by reason: open (count, amount, age) and resolved on the day.
+    /// Exceptions by reason on the booking day: the day's lines that went to the queue (still
+    /// open, resolved), and the queue through the day by age.
     Exceptions,
-    /// Receivables ageing by customer class and by customer manager, with late fees.
+    /// Receivables ageing as of the date, by customer class and by customer manager, with
+    /// late fees.
     Ageing,
     /// Collected over billed for the bills of the 30 days up to the date, by class, manager,
     /// bank and in all, days from bill to payment, and the daily trend.
