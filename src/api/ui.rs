@@ -708,6 +708,7 @@ async fn detail_response(
         .iter()
         .map(|a| (*a, !matches!(*a, "refund" | "reject_duplicate")))
         .collect();
+    let error = error.map(|e| labels::message(&e, lang));
     let mut resp = render(
         "detail.html",
         context! {

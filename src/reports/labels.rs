@@ -475,6 +475,11 @@ const WORDS: &[(&str, &str, &str, &str)] = &[
     ("action", "reopen", "重新打开", "reopened"),
     ("action", "refund_paid", "已退款", "refund paid"),
     ("action", "escalate", "升级", "escalated"),
+    // roles
+    ("role", "viewer", "查看", "viewer"),
+    ("role", "clerk", "经办", "clerk"),
+    ("role", "supervisor", "主管", "supervisor"),
+    ("role", "admin", "管理员", "admin"),
     // bank health
     ("health", "healthy", "正常", "healthy"),
     ("health", "unhealthy", "异常", "unhealthy"),
@@ -680,6 +685,125 @@ fn detail_zh(t: &str) -> Option<String> {
         .map(|(re, zh)| re.replace(t, *zh).into_owned())
 }
 
+/// A message of the workbench (why a resolution was refused, what a form lacks) in
+/// `language`: the known sentences put into Chinese with their figures; others as they are.
+pub fn message(text: &str, language: &str) -> String {
+    if !is_zh(language) {
+        return text.to_string();
+    }
+    message_zh(text).unwrap_or_else(|| text.to_string())
+}
+
+fn message_zh(t: &str) -> Option<String> {
+    use regex::Regex;
+    use std::sync::OnceLock;
+    static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        [
+            (r"^(\S+) needs the (\S+) role; (.+) is a (\S+)$", "{1}需要{2}权限；{3}的角色是{4}"),
+            (r"^a comment is required: say why$", "必须填写说明：请写明理由"),
+            (
+                r"^exception (\d+) is already resolved; reopen its resolution first$",
+                "异常 {1} 已处理；如需更改，请先重新打开其处理",
+            ),
+            (
+                r"^exception (\d+) has resolution (\d+) awaiting a supervisor's approval$",
+                "异常 {1} 的处理 {2} 正等待主管批准",
+            ),
+            (
+                r"^payment (\d+) is not a duplicate \(its exception is (\S+)\)$",
+                "付款 {1} 不是重复交易（其异常原因为{2}）",
+            ),
+            (
+                r"^payment (\d+) is not money received: nothing to refund$",
+                "付款 {1} 不是收款，无款可退",
+            ),
+            (
+                r"^payment (\d+) is not money received \(a debit, a reversal or zero\): it cannot go to bills or credit$",
+                "付款 {1} 不是收款（借记、冲正或零金额），不能销账或转预存",
+            ),
+            (
+                r"^payment (\d+) is a copy of a transaction already counted: reject it as a duplicate, or refund it$",
+                "付款 {1} 是已入账交易的重复：请剔除重复或退款",
+            ),
+            (
+                r"^payment (\d+) is in (\S+), bills are in (\S+): refund it$",
+                "付款 {1} 的币种为 {2}，账单为 {3}：请退款",
+            ),
+            (r"^no account (.+)$", "没有户号 {1}"),
+            (r"^no bill (.+)$", "没有账单 {1}"),
+            (r"^no exception (.+)$", "没有异常 {1}"),
+            (r"^no payment (.+)$", "没有付款 {1}"),
+            (r"^no resolution (.+)$", "没有处理记录 {1}"),
+            (
+                r"^payment (\d+) names no earlier payment it duplicates$",
+                "付款 {1} 没有指明所重复的原付款",
+            ),
+            (
+                r"^payment (\d+) differs from payment (\d+) in bank or amount: not a plain duplicate$",
+                "付款 {1} 与付款 {2} 的银行或金额不同，不是单纯的重复",
+            ),
+            (r"^bill (\S+) is in (\S+), the payment in (\S+)$", "账单 {1} 的币种为 {2}，付款为 {3}"),
+            (r"^bill (\S+) has nothing open to pay$", "账单 {1} 没有未缴金额"),
+            (
+                r"^the payment equals bill (\S+)'s open balance: apply it, nothing to write off$",
+                "付款金额等于账单 {1} 的未缴余额：直接销账，无需核销",
+            ),
+            (
+                r"^the difference (\S+) (\S+) is above the write-off limit (\S+) (\S+)$",
+                "差额 {1} {2} 超过核销限额 {3} {4}",
+            ),
+            (r"^bill (\S+) appears twice$", "账单 {1} 出现了两次"),
+            (
+                r"^bill (\S+): (\S+) is not between 0 and its open balance (\S+)$",
+                "账单 {1}：{2} 不在 0 与其未缴余额 {3} 之间",
+            ),
+            (
+                r"^the parts add up to (\S+), more than the payment's (\S+)$",
+                "拆分合计 {1}，超过付款金额 {2}",
+            ),
+            (r"^a split needs at least one part$", "拆分至少需要一项"),
+            (
+                r"^four eyes: (\S+) proposed resolution (\d+); someone else must approve it$",
+                "四眼原则：处理 {2} 由 {1} 提交，须由他人批准",
+            ),
+            (r"^payment (\d+) is no longer in the queue$", "付款 {1} 已不在异常队列中"),
+            (r"^the refund's payout reference is required$", "必须填写退款流水号"),
+            (
+                r"^payment (\d+) was reversed by the bank since; its reversal undid the resolution$",
+                "付款 {1} 此后已被银行冲正，冲正已撤销该处理",
+            ),
+            (r"^exception (\d+) is not resolved$", "异常 {1} 尚未处理"),
+            (r"^the bill is required$", "请填写账单号"),
+            (r"^the account is required$", "请填写户号"),
+            (r"^the split \(BILL=AMOUNT,...\) is required$", "请填写拆分（账单=金额,...）"),
+            (r"^`(.*)`: expected BILL=AMOUNT$", "`{1}`：应为 账单=金额"),
+            (r"^`(.*)`: expected rest=ACCOUNT$", "`{1}`：应为 rest=户号"),
+            (r"^`(.*)` is not an amount$", "`{1}` 不是金额"),
+            (r"^unknown action `(.*)`$", "未知的操作 `{1}`"),
+        ]
+        .into_iter()
+        .map(|(re, zh)| (Regex::new(re).expect("a valid pattern"), zh))
+        .collect()
+    });
+    let (re, zh) = rules.iter().find(|(re, _)| re.is_match(t))?;
+    let caps = re.captures(t)?;
+    let mut out = zh.to_string();
+    for i in (1..caps.len()).rev() {
+        let v = caps.get(i).map(|m| m.as_str()).unwrap_or("");
+        // roles and reasons read as words too
+        let v = match WORDS
+            .iter()
+            .find(|w| ["reason", "role", "action"].contains(&w.0) && w.1 == v)
+        {
+            Some(w) => w.2.to_string(),
+            None => v.to_string(),
+        };
+        out = out.replace(&format!("{{{i}}}"), &v);
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -788,5 +912,24 @@ mod tests {
             assert_eq!(detail(en, "en"), en);
         }
         assert_eq!(detail("something new", "zh"), "something new");
+        for (en, zh) in [
+            (
+                "write_off needs the supervisor role; li is a clerk",
+                "核销小额差额需要主管权限；li的角色是经办",
+            ),
+            ("a comment is required: say why", "必须填写说明：请写明理由"),
+            (
+                "payment 7 is not a duplicate (its exception is unknown_reference)",
+                "付款 7 不是重复交易（其异常原因为无法识别的参考号）",
+            ),
+            (
+                "the difference 0.30 CNY is above the write-off limit 0.10 CNY",
+                "差额 0.30 CNY 超过核销限额 0.10 CNY",
+            ),
+            ("the bill is required", "请填写账单号"),
+        ] {
+            assert_eq!(message(en, "zh"), zh, "{en}");
+            assert_eq!(message(en, "en"), en);
+        }
     }
 }
