@@ -227,7 +227,7 @@ fn labels(lang: &str) -> BTreeMap<&'static str, &'static str> {
         ("payer", "付款人", "Payer"),
         ("reference", "附言/参考号", "Reference"),
         ("amount", "金额", "Amount"),
-        ("age", "时长", "Age"),
+        ("age", "账龄", "Age"),
         ("open_item", "处理", "Open"),
         ("queue_empty", "队列为空。", "The queue is empty."),
         ("key_account", "重点客户", "Key account"),
@@ -378,7 +378,22 @@ fn date_field(name: &str, v: Option<&str>) -> Result<Option<chrono::NaiveDate>, 
     }
 }
 
-fn age_text(created_at: &str, lang: &str) -> String {
+/// How old an item of the queue is: days since its payment's booking day (the reports'
+/// clock), or hours since it was raised when the line has no booking day.
+fn age_text(
+    booked: Option<&str>,
+    created_at: &str,
+    today: chrono::NaiveDate,
+    lang: &str,
+) -> String {
+    if let Some(b) = booked.and_then(|b| chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").ok()) {
+        let d = (today - b).num_days().max(0);
+        return if lang == "en" {
+            format!("{d} d")
+        } else {
+            format!("{d} 天")
+        };
+    }
     let Ok(t) = chrono::DateTime::parse_from_rfc3339(created_at) else {
         return String::new();
     };
@@ -460,7 +475,12 @@ async fn queue_page(
                 &i.exception.currency,
                 lang,
             );
-            let age = age_text(&i.exception.created_at, lang);
+            let age = age_text(
+                i.booking_date.as_deref(),
+                &i.exception.created_at,
+                today(&state),
+                lang,
+            );
             context! { amount, age, ..minijinja::Value::from_serialize(&i) }
         })
         .collect();
