@@ -57,7 +57,7 @@ pub async fn ageing(
     let bills = store::reports::issued_bills(&mut conn, "0000-01-01", &day).await?;
     let mut paid: std::collections::HashMap<String, i64> = Default::default();
     for (bill_id, _, _, amount, _) in
-        store::reports::allocations_by_payment(&mut conn, &day).await?
+        store::reports::allocations_by_payment(&mut conn, "0000-01-01", &day).await?
     {
         *paid.entry(bill_id).or_default() += amount;
     }

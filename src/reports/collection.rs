@@ -46,7 +46,7 @@ pub async fn collection_rate(
     );
     let mut conn = store.pool().acquire().await.op("connecting")?;
     let bills = store::reports::issued_bills(&mut conn, &from_s, &to_s).await?;
-    let allocs = store::reports::allocations_by_payment(&mut conn, &to_s).await?;
+    let allocs = store::reports::allocations_by_payment(&mut conn, &from_s, &to_s).await?;
     let by_id: HashMap<&str, &store::reports::IssuedBill> =
         bills.iter().map(|b| (b.bill_id.as_str(), b)).collect();
     let mut acc: BTreeMap<(u8, String, String), Acc> = BTreeMap::new();

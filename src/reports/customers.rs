@@ -105,7 +105,7 @@ pub async fn behaviours(
     );
     let mut conn = store.pool().acquire().await.op("connecting")?;
     let bills = store::reports::issued_bills(&mut conn, &from_s, &to_s).await?;
-    let mut allocs = store::reports::allocations_by_payment(&mut conn, &to_s).await?;
+    let mut allocs = store::reports::allocations_by_payment(&mut conn, &from_s, &to_s).await?;
     allocs.sort_by(|a, b| (&a.0, &a.2).cmp(&(&b.0, &b.2)));
     let reversed: HashMap<String, i64> =
         store::reports::reversals_by_account(&mut conn, &from_s, &to_s)

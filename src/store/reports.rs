@@ -311,12 +311,13 @@ pub async fn reversals_by_account(
         .op("counting reversals")
 }
 
-/// Money allocated to bills (net of reversals), with the paying bank, the payment's booking
-/// date and its channel (a reversal's is its original's; `online` for a real-time payment
-/// that names none, `file` for a bank file's line): (bill_id, bank_id, booking_date, amount,
-/// channel).
+/// Money allocated to the bills issued from `issued_from` to `to` (inclusive) by payments
+/// booked up to `to` (net of reversals), with the paying bank, the payment's booking date and
+/// its channel (a reversal's is its original's; `online` for a real-time payment that names
+/// none, `file` for a bank file's line): (bill_id, bank_id, booking_date, amount, channel).
 pub async fn allocations_by_payment(
     conn: &mut AnyConnection,
+    issued_from: &str,
     to: &str,
 ) -> Result<Vec<(String, String, String, i64, String)>, StoreError> {
     let rows = super::fetch_packed(
@@ -329,10 +330,12 @@ pub async fn allocations_by_payment(
             "COALESCE(p.channel, o.channel, CASE WHEN p.source = 'realtime' THEN 'online' ELSE 'file' END)",
         ],
         "allocations a JOIN payments p ON p.id = a.payment_id \
+         JOIN bills b ON b.bill_id = a.bill_id \
          LEFT JOIN payments o ON o.id = p.reverses_payment_id \
-         WHERE p.booking_date IS NOT NULL AND p.booking_date <= $1",
+         WHERE p.booking_date IS NOT NULL AND p.booking_date <= $2 \
+         AND b.issued_on >= $1 AND b.issued_on <= $2",
         "a.id",
-        vec![super::Val::S(to.into())],
+        vec![super::Val::S(issued_from.into()), super::Val::S(to.into())],
     )
     .await?;
     Ok(rows
