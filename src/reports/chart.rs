@@ -698,7 +698,7 @@ impl Pareto {
         let bar_w = (slot * Decimal::new(8, 1))
             .round_dp(1)
             .clamp(Decimal::ONE, Decimal::from(60));
-        let every = (bars.len() / 12).max(1);
+        let every = (bars.len() / 8).max(1);
         // the curve starts at nothing
         let mut path = vec![format!("{x0},{}", y0 + plot_h)];
         for (i, (label, v, c)) in bars.iter().enumerate() {
@@ -725,12 +725,14 @@ impl Pareto {
                 esc(label)
             ));
             path.push(format!("{cx},{cy}"));
-            if i % every == 0 || i + 1 == bars.len() {
+            // the last slot too, unless it would crowd the one labelled before it
+            if i % every == 0 || (i + 1 == bars.len() && i % every > every / 2) {
+                // the rank of the slot's first item
                 s.push_str(&format!(
                     "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\" class=\"category\">{}</text>",
                     (x + bar_w / Decimal::from(2)).round_dp(1),
                     y0 + plot_h + 14,
-                    esc(&if per == 1 { (i + 1).to_string() } else { label.clone() })
+                    i * per + 1
                 ));
             }
         }
@@ -749,9 +751,9 @@ impl Pareto {
         let gy = Decimal::from(y0 + plot_h) - scale(Decimal::from(80), Decimal::from(100), plot_h);
         s.push_str(&format!(
             "<line class=\"guide\" data-value=\"80\" x1=\"{x0}\" y1=\"{gy}\" x2=\"{}\" y2=\"{gy}\" stroke=\"#444\" stroke-dasharray=\"6 4\"/>\
-             <text x=\"{}\" y=\"{}\" font-size=\"10\" class=\"guide-label\">80%</text>",
+             <text x=\"{}\" y=\"{}\" font-size=\"11\" font-weight=\"bold\" text-anchor=\"middle\" stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\" class=\"guide-label\">80%</text>",
             x0 + plot_w,
-            x0 + 4,
+            x0 + plot_w / 2,
             gy - Decimal::from(4)
         ));
         s.push_str("</svg>");
