@@ -596,10 +596,17 @@ async fn report_page(
         Err(e) => return e.into_response(),
     };
     match what.build(&state.app.config, &state.app.store, date).await {
-        Ok((columns, rows)) => Html(crate::reports::html::report_page(
-            what, date, columns, &rows, lang,
-        ))
-        .into_response(),
+        // a report runs no script: the strict policy, as where the API serves it
+        Ok((columns, rows)) => (
+            [(
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                super::headers::STRICT_CSP,
+            )],
+            Html(crate::reports::html::report_page(
+                what, date, columns, &rows, lang,
+            )),
+        )
+            .into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }
 }

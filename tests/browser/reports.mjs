@@ -3,14 +3,14 @@
 // sizes), the empty-report text, the links of the morning check; keeps a screenshot (and a
 // PDF on A4) of each page. Prints one JSON object; tests/it/render.rs checks it against the data.
 //
-//   node reports.mjs BASE_URL TOKEN OUT_DIR PLAN.json
+//   node reports.mjs BASE_URL USER TOKEN OUT_DIR PLAN.json
 //
 // PLAN: { "pages": [{ "name": "...", "path": "/ui/...", "pdf": bool }],
 //         "one_click": [{ "name": "...", "id": 12 }] }
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 
-const [base, token, outDir, planFile] = process.argv.slice(2);
+const [base, user, token, outDir, planFile] = process.argv.slice(2);
 const plan = JSON.parse(readFileSync(planFile, 'utf8'));
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
@@ -104,6 +104,7 @@ try {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   page = await context.newPage();
   await page.goto(`${base}/ui/login?lang=zh`);
+  await page.fill('#user', user);
   await page.fill('#token', token);
   await page.click('#login');
   await page.waitForSelector('#dashboard-title');

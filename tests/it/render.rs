@@ -291,6 +291,7 @@ async fn every_report_and_the_morning_check_render_in_chromium_with_the_datas_fi
     let out = tokio::process::Command::new("node")
         .arg(tools.join("reports.mjs"))
         .arg(&s.http)
+        .arg("wang")
         .arg(&token)
         .arg(&dir)
         .arg(&plan_file)

@@ -391,7 +391,7 @@ async fn queue_search(t: TestApp) {
     // the page's search box goes through the same checks
     let r = s
         .client
-        .get(s.url(&format!("/ui/?q={}", "b".repeat(201))))
+        .get(s.url(&format!("/ui/queue?q={}", "b".repeat(201))))
         .bearer_auth(&viewer)
         .send()
         .await
