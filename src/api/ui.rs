@@ -148,7 +148,7 @@ fn labels(lang: &str) -> BTreeMap<&'static str, &'static str> {
         ),
         ("count", "笔数", "Count"),
         ("oldest", "最早记账日", "Oldest booked"),
-        ("days_old", "天", "days"),
+        ("days_old", "天", "d"),
         (
             "oldest_items",
             "最久未处理的异常",
