@@ -240,8 +240,18 @@ pub enum DunningCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum BanksCmd {
-    /// Each bank's last run, next run and health.
+    /// Each bank's last run, next run, health, checks policy and stored findings.
     Status {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: TableFormat,
+    },
+    /// The failed checks stored with ingested files, newest first.
+    Findings {
+        /// Only this bank's.
+        #[arg(long)]
+        bank: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
         #[arg(long, value_enum, default_value = "csv")]
         format: TableFormat,
     },
@@ -591,6 +601,58 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             banks_status(&app, format).await?;
             0
         }
+        Command::Banks {
+            cmd:
+                BanksCmd::Findings {
+                    bank,
+                    limit,
+                    format,
+                },
+        } => {
+            if let Some(b) = &bank {
+                app.bank(b)?;
+            }
+            let mut conn = app.store.pool().acquire().await?;
+            let rows = crate::store::files::findings(&mut conn, bank.as_deref(), limit).await?;
+            let mut w = TableWriter::new(
+                std::io::stdout().lock(),
+                format,
+                &[
+                    "created_at",
+                    "bank_id",
+                    "file_id",
+                    "file_name",
+                    "statement",
+                    "check",
+                    "severity",
+                    "line",
+                    "location",
+                    "declared",
+                    "computed",
+                    "policy",
+                    "message",
+                ],
+            )?;
+            for f in rows {
+                w.row(vec![
+                    Some(f.created_at),
+                    Some(f.bank_id),
+                    Some(f.file_id.to_string()),
+                    Some(f.file_name),
+                    f.statement_id.or(f.statement_seq.map(|s| format!("#{s}"))),
+                    Some(f.check),
+                    Some(f.severity),
+                    Some(f.line.to_string()),
+                    Some(f.location),
+                    Some(f.declared),
+                    Some(f.computed),
+                    Some(f.policy),
+                    Some(crate::domain::mask_accounts(&f.message)),
+                ])?;
+            }
+            w.finish()?;
+            0
+        }
         Command::Customers {
             cmd: ImportCmd::Import { file },
         } => {
@@ -615,9 +677,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                         file_id,
                         statements,
                         payments,
+                        findings,
                     }) => println!(
-                        "{}: ingested as file {file_id} ({statements} statements, {payments} payment lines)",
-                        r.path.display()
+                        "{}: ingested as file {file_id} ({statements} statements, {payments} payment lines{})",
+                        r.path.display(),
+                        if findings > 0 {
+                            format!(", {findings} failed checks stored: see `billrecon banks findings`")
+                        } else {
+                            String::new()
+                        }
                     ),
                     Ok(IngestOutcome::DuplicateFile { file_id }) => println!(
                         "{}: already ingested as file {file_id}; this delivery is logged and ignored",
@@ -738,6 +806,11 @@ async fn banks_status(app: &App, format: TableFormat) -> anyhow::Result<()> {
     let mut conn = app.store.pool().acquire().await?;
     let states = crate::store::runs::states(&mut conn).await?;
     let latest = crate::store::runs::latest(&mut conn).await?;
+    let finding_counts = crate::store::files::finding_counts(&mut conn).await?;
+    let mut recent = Vec::new();
+    for bank in &app.banks {
+        recent.extend(crate::store::files::findings(&mut conn, Some(&bank.id), 1).await?);
+    }
     let threshold = i64::from(app.config.daemon.unhealthy_after);
     let mut w = TableWriter::new(
         std::io::stdout().lock(),
@@ -755,6 +828,9 @@ async fn banks_status(app: &App, format: TableFormat) -> anyhow::Result<()> {
             "last_run_error",
             "last_success",
             "next_run",
+            "checks",
+            "findings",
+            "last_finding",
         ],
     )?;
     for bank in &app.banks {
@@ -795,10 +871,41 @@ async fn banks_status(app: &App, format: TableFormat) -> anyhow::Result<()> {
             run.and_then(|r| r.error.clone()),
             st.and_then(|s| s.last_success_at.clone()),
             next,
+            Some(bank.checks.as_str().into()),
+            Some(findings_text(&finding_counts, &bank.id)),
+            recent.iter().find(|f| f.bank_id == bank.id).map(|f| {
+                format!(
+                    "{} {} ({}): {} {} at {}, declared {}, computed {}",
+                    f.created_at,
+                    f.file_name,
+                    f.file_id,
+                    f.severity,
+                    f.check,
+                    f.location,
+                    f.declared,
+                    f.computed
+                )
+            }),
         ])?;
     }
     w.finish()?;
     Ok(())
+}
+
+/// `12 (balance 10, batch_count 2)`: a bank's stored findings by check.
+fn findings_text(counts: &[(String, String, String, i64)], bank: &str) -> String {
+    let mut per: std::collections::BTreeMap<&str, i64> = Default::default();
+    for (b, check, _, n) in counts {
+        if b == bank {
+            *per.entry(check.as_str()).or_default() += n;
+        }
+    }
+    let total: i64 = per.values().sum();
+    if total == 0 {
+        return "0".into();
+    }
+    let parts: Vec<String> = per.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    format!("{total} ({})", parts.join(", "))
 }
 
 fn parse(file: &Path, format: &str, bank: Option<&crate::config::Bank>) -> anyhow::Result<i32> {
@@ -809,18 +916,113 @@ fn parse(file: &Path, format: &str, bank: Option<&crate::config::Bank>) -> anyho
     let layout = bank.and_then(|b| b.layout.clone());
     let name = file.display().to_string();
     let parsed = crate::formats::compressed::open_file(format, layout, file, &name)
-        .and_then(|events| crate::formats::collect(events, &name));
-    match parsed {
-        Ok(parsed) => {
-            let stdout = std::io::stdout().lock();
-            let mut w = std::io::BufWriter::new(stdout);
-            serde_json::to_writer_pretty(&mut w, &parsed)?;
-            writeln!(w)?;
-            Ok(0)
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            Ok(2)
+        .map_err(|e| (None, e))
+        .and_then(|events| crate::formats::collect_partial(events, &name));
+    let (read, error) = match parsed {
+        Ok(p) => (Some(p), None),
+        Err((partial, e)) => (partial, Some(e)),
+    };
+    let policy = bank.map(|b| b.checks).unwrap_or_default();
+    let out = ParseOutput::new(&name, read.as_ref(), error.as_ref(), policy, bank);
+    let stdout = std::io::stdout().lock();
+    let mut w = std::io::BufWriter::new(stdout);
+    serde_json::to_writer_pretty(&mut w, &out)?;
+    writeln!(w)?;
+    w.flush()?;
+    if let Some(e) = &error {
+        eprintln!("{e}");
+    }
+    Ok(match (&read, &error) {
+        (_, None) => 0,
+        // read in part: the file as a whole cannot be ingested
+        (Some(_), Some(_)) => 1,
+        (None, Some(_)) => 2,
+    })
+}
+
+/// What `billrecon parse` prints: what was read, every failed check, and what ingest would do.
+#[derive(serde::Serialize)]
+struct ParseOutput<'a> {
+    file: &'a str,
+    #[serde(flatten)]
+    read: Option<&'a crate::formats::ParsedFile>,
+    /// When `read` is absent: nothing could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    statements: Option<[(); 0]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<[(); 0]>,
+    summary: ParseSummary,
+    /// The syntax error reading stopped at (what was read before it is above).
+    error: Option<ParseErrorOut<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ParseSummary {
+    statements: usize,
+    entries: usize,
+    /// Failed checks of severity `error` and `warning`.
+    errors: usize,
+    warnings: usize,
+    /// The checks policy the outcome below is for (the bank's with `--bank`, else `strict`).
+    policy: &'static str,
+    /// `ingested`, `ingested with findings` or `quarantined: ...`.
+    ingest: String,
+}
+
+#[derive(serde::Serialize)]
+struct ParseErrorOut<'a> {
+    location: &'a str,
+    reason: &'a str,
+}
+
+impl<'a> ParseOutput<'a> {
+    fn new(
+        file: &'a str,
+        read: Option<&'a crate::formats::ParsedFile>,
+        error: Option<&'a crate::formats::ParseError>,
+        policy: crate::config::ChecksPolicy,
+        bank: Option<&crate::config::Bank>,
+    ) -> Self {
+        use crate::formats::Severity;
+        let count = |s: Severity| {
+            read.map(|r| r.checks.iter().filter(|f| f.severity == s).count())
+                .unwrap_or(0)
+        };
+        let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+        let first_error = read.and_then(|r| r.errors().next());
+        let ingest = match (error, first_error, policy) {
+            (Some(e), _, _) => format!("quarantined: {}: {}", e.location, e.reason),
+            (None, Some(f), crate::config::ChecksPolicy::Strict) => format!(
+                "quarantined{}: failed check `{}` at {} (declared {}, computed {})",
+                bank.map(|b| format!(" (bank {} checks strict)", b.id))
+                    .unwrap_or_default(),
+                f.check,
+                f.location,
+                f.declared,
+                f.computed
+            ),
+            (None, _, _) if errors + warnings > 0 => {
+                format!("ingested with {} findings stored", errors + warnings)
+            }
+            (None, _, _) => "ingested".into(),
+        };
+        ParseOutput {
+            file,
+            read,
+            statements: read.is_none().then_some([]),
+            checks: read.is_none().then_some([]),
+            summary: ParseSummary {
+                statements: read.map(|r| r.statements.len()).unwrap_or(0),
+                entries: read.map(|r| r.entries().count()).unwrap_or(0),
+                errors,
+                warnings,
+                policy: policy.as_str(),
+                ingest,
+            },
+            error: error.map(|e| ParseErrorOut {
+                location: &e.location,
+                reason: &e.reason,
+            }),
         }
     }
 }

@@ -473,6 +473,31 @@ pub struct BankConfig {
     /// checked against each bank's day (status `transfer`), never applied to bills.
     #[serde(default)]
     pub own_account: bool,
+    /// What a failed check of the bank's files does: `strict` (the default) quarantines the
+    /// file; `warn` ingests it and stores each finding (shown in `banks status`, the daily
+    /// settlement report and `/metrics`).
+    #[serde(default)]
+    pub checks: ChecksPolicy,
+}
+
+/// A bank's policy for files whose declared totals do not hold (see `formats::check`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChecksPolicy {
+    /// A failed check of severity `error` quarantines the file (nothing of it is stored).
+    #[default]
+    Strict,
+    /// The file is ingested; every failed check is stored as a finding.
+    Warn,
+}
+
+impl ChecksPolicy {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ChecksPolicy::Strict => "strict",
+            ChecksPolicy::Warn => "warn",
+        }
+    }
 }
 
 /// A bank on the partner API (`/partner/v1`): its business day, request signing, rate limit,
@@ -777,6 +802,7 @@ pub struct Bank {
     pub auto_resolve: Option<AutoResolve>,
     pub partner: Option<PartnerConfig>,
     pub own_account: bool,
+    pub checks: ChecksPolicy,
 }
 
 impl Config {
@@ -1086,6 +1112,7 @@ impl Config {
                 auto_resolve: b.auto_resolve.clone(),
                 partner: b.partner.clone(),
                 own_account: b.own_account,
+                checks: b.checks,
             })
             .collect()
     }

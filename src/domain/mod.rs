@@ -12,4 +12,4 @@ pub mod statement;
 pub use ids::{mask_accounts, normalize_key, AccountNo, BillId, CustomerClass, IdError};
 pub use money::{format_minor, money_text, Currency, Money, MoneyError};
 pub use rf::{RfError, RfReference};
-pub use statement::{Direction, Entry, EntryStatus, Statement, StatementTotals};
+pub use statement::{Direction, Entry, EntryStatus, StatedBalance, Statement, StatementTotals};

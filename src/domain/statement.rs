@@ -78,8 +78,32 @@ pub struct Statement {
     pub closing_balance: Option<Decimal>,
     /// What the statement declares about itself.
     pub declared: StatementTotals,
+    /// Every balance the statement states, in file order (the opening and closing balances
+    /// above are taken from these).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub balances: Vec<StatedBalance>,
+    /// The statement's number and page as the bank writes it (MT940 `:28C:`, e.g. `999/2`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<String>,
     /// Filled by `formats::parse_all`; empty while streaming.
     pub entries: Vec<Entry>,
+}
+
+/// A balance as the file states it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StatedBalance {
+    /// The kind as the format names it: camt `OPBD`, `PRCD`, `CLBD`, `ITBD`, `CLAV`, ...;
+    /// MT940 `60F`, `60M` (intermediate opening), `62F`, `62M`, `64`, `65`; BAI2 status codes
+    /// `010` (opening ledger), `015` (closing ledger), `040`, `045`, ...
+    pub kind: String,
+    /// Signed: a debit balance is negative.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// Where the file names one (it may differ from the statement's: that is a finding).
+    pub currency: Option<Currency>,
+    pub date: Option<NaiveDate>,
+    /// The line it is stated on.
+    pub line: u64,
 }
 
 /// One transaction.

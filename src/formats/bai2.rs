@@ -25,8 +25,11 @@
 //! - amounts of `16` records are unsigned digits; `03` amounts and trailer totals may be
 //!   signed; an empty amount counts as zero in control totals.
 
+use super::check::{finding, Severity};
 use super::{Event, FileHeader, Format, ParseError};
-use crate::domain::{Currency, Direction, Entry, EntryStatus, Money, Statement, StatementTotals};
+use crate::domain::{
+    Currency, Direction, Entry, EntryStatus, Money, StatedBalance, Statement, StatementTotals,
+};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
@@ -64,6 +67,10 @@ struct Record {
     /// The content of each physical record, without the record code.
     parts: Vec<String>,
     bytes: usize,
+    /// Not ended by `/`: a next line without a record code continues it.
+    open: bool,
+    /// The last part is a 16's text continued in an 88 (a wrapped line joins with a space).
+    text_continuation: bool,
 }
 
 impl Record {
@@ -161,7 +168,10 @@ struct GroupState {
     as_of_text: String,
     accounts: u64,
     records: u64,
+    /// The sum of the account control totals (as declared; as computed where blank).
     control: i128,
+    /// Opened by an account record without a group header; ends at the next 02 or 99.
+    implicit: bool,
 }
 
 /// A summary (`100`, `400`) declared in the `03` record.
@@ -201,6 +211,7 @@ pub struct Bai2Reader<R> {
     file_state: FileState,
     group: Option<GroupState>,
     account: Option<AccountState>,
+    file_date: Option<NaiveDate>,
     queue: VecDeque<Event>,
     done: bool,
 }
@@ -223,6 +234,7 @@ impl<R: BufRead> Bai2Reader<R> {
             },
             group: None,
             account: None,
+            file_date: None,
             queue: VecDeque::new(),
             done: false,
         }
@@ -272,7 +284,7 @@ impl<R: BufRead> Bai2Reader<R> {
         Ok(any)
     }
 
-    /// Reads one physical line and acts on it.
+    /// Reads one physical line and acts on each record on it.
     fn step(&mut self) -> Result<(), ParseError> {
         if !self.read_line()? {
             self.done = true;
@@ -286,7 +298,19 @@ impl<R: BufRead> Bai2Reader<R> {
         if line_no == 1 {
             bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         }
-        let text = String::from_utf8_lossy(bytes);
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(());
+        }
+        for segment in split_records(text) {
+            self.segment(line_no, segment)?;
+        }
+        Ok(())
+    }
+
+    /// One record of a physical line (a line may hold several, each ended by `/`).
+    fn segment(&mut self, line_no: u64, text: &str) -> Result<(), ParseError> {
         let text = text.trim();
         if text.is_empty() {
             return Ok(());
@@ -300,6 +324,30 @@ impl<R: BufRead> Bai2Reader<R> {
                 c.parse::<u8>().unwrap_or(0)
             }
             _ => {
+                // a line without a record code continues a record not ended by `/` (a
+                // 16's text wrapped onto the next line)
+                if let Some(rec) = self.pending.as_mut().filter(|r| r.open) {
+                    if rec.bytes + text.len() > MAX_RECORD {
+                        return Err(ParseError::new(
+                            &self.file,
+                            format!("line {line_no}, record {:02}", rec.code),
+                            format!(
+                                "the record of line {} is longer than {MAX_RECORD} bytes",
+                                rec.line
+                            ),
+                        ));
+                    }
+                    let part = clean(text, rec.code == 16 || rec.code == 88);
+                    rec.open = !text.ends_with('/');
+                    rec.bytes += part.len();
+                    if let Some(last) = rec.parts.last_mut() {
+                        if rec.code == 16 || rec.text_continuation {
+                            last.push(' ');
+                        }
+                        last.push_str(&part);
+                    }
+                    return Ok(());
+                }
                 let reason = if self.any_record {
                     "the line does not start with a BAI2 record code".to_string()
                 } else {
@@ -354,6 +402,8 @@ impl<R: BufRead> Bai2Reader<R> {
             let part = clean(content, rec.code == 16);
             rec.bytes += part.len();
             rec.parts.push(part);
+            rec.open = !text.ends_with('/');
+            rec.text_continuation = rec.code == 16;
             return Ok(());
         }
         let part = clean(content, code == 16);
@@ -362,6 +412,8 @@ impl<R: BufRead> Bai2Reader<R> {
             line: line_no,
             bytes: part.len(),
             parts: vec![part],
+            open: !text.ends_with('/'),
+            text_continuation: false,
         };
         if let Some(prev) = self.pending.replace(rec) {
             self.process(prev)?;
@@ -443,6 +495,7 @@ impl<R: BufRead> Bai2Reader<R> {
         let _sender = f.field();
         let _receiver = f.field();
         let date = parse_date(&ctx, f.field(), "creation date")?;
+        self.file_date = Some(date);
         let time = parse_time(&ctx, f.field(), "creation time")?;
         let file_id = opt(f.field());
         parse_count(&ctx, f.field(), "physical record length")?;
@@ -463,6 +516,7 @@ impl<R: BufRead> Bai2Reader<R> {
     }
 
     fn on_group_header(&mut self, rec: &Record) -> Result<(), ParseError> {
+        self.end_implicit_group();
         let ctx = Ctx::new(&self.file, rec);
         if let Some(g) = &self.group {
             return Err(ctx.err(format!(
@@ -495,12 +549,41 @@ impl<R: BufRead> Bai2Reader<R> {
             accounts: 0,
             records: rec.physical(),
             control: 0,
+            implicit: false,
         });
         Ok(())
     }
 
     fn on_account(&mut self, rec: &Record) -> Result<(), ParseError> {
         let ctx = Ctx::new(&self.file, rec);
+        if self.group.is_none() {
+            // an account record without a group header: read in a group of its own
+            let currency = {
+                let mut f = Fields::new(&rec.parts);
+                let _account = f.field();
+                parse_currency(&ctx, f.field(), Currency::USD)?
+            };
+            let as_of = self.file_date.unwrap_or_default();
+            self.queue.push_back(Event::Finding(finding(
+                "structure",
+                Severity::Warning,
+                rec.loc(),
+                "02",
+                "none",
+                None,
+                "03 account record outside a group (no 02 group header): read as a group of its own, dated as the file, in the account's currency",
+            )));
+            self.group = Some(GroupState {
+                line: rec.line,
+                currency,
+                as_of,
+                as_of_text: as_of.to_string(),
+                accounts: 0,
+                records: 0,
+                control: 0,
+                implicit: true,
+            });
+        }
         let Some(g) = self.group.as_mut() else {
             return Err(ctx.err("03 account record outside a group (no 02 group header)"));
         };
@@ -520,15 +603,37 @@ impl<R: BufRead> Bai2Reader<R> {
         let mut control: i128 = 0;
         let (mut opening, mut closing) = (None, None);
         let (mut total_credits, mut total_debits) = (None, None);
+        let mut balances = Vec::new();
         while let Some(code) = f.next_field() {
             if code.is_empty() && f.exhausted() {
                 break;
+            }
+            if code.is_empty() {
+                // an empty summary (`,,,,`): no type code, amount, count or funds type
+                let amount = f.field();
+                let _count = f.field();
+                let funds = f.field();
+                if !amount.is_empty() || !matches!(funds, "" | "0" | "1" | "2" | "Z") {
+                    return Err(ctx.err(format!("a summary amount `{amount}` without a type code")));
+                }
+                continue;
             }
             let code_n = parse_type_code(&ctx, code)?;
             let amount = parse_amount(&ctx, f.field(), true, code)?;
             let count = parse_count(&ctx, f.field(), "item count")?;
             parse_funds(&ctx, &mut f, code)?;
             control += i128::from(amount.unwrap_or(0));
+            if code_n < 100 {
+                if let Some(m) = amount {
+                    balances.push(StatedBalance {
+                        kind: code.to_string(),
+                        amount: Decimal::new(m, exp),
+                        currency: Some(currency),
+                        date: Some(g.as_of),
+                        line: rec.line,
+                    });
+                }
+            }
             match code_n {
                 10 => opening = amount.map(|m| Decimal::new(m, exp)),
                 15 => closing = amount.map(|m| Decimal::new(m, exp)),
@@ -561,6 +666,8 @@ impl<R: BufRead> Bai2Reader<R> {
             opening_balance: opening,
             closing_balance: closing,
             declared: StatementTotals::default(),
+            balances,
+            sequence: None,
             entries: Vec::new(),
         }));
         self.account = Some(AccountState {
@@ -658,36 +765,67 @@ impl<R: BufRead> Bai2Reader<R> {
         Ok(())
     }
 
+    /// Queues a failed check.
+    #[allow(clippy::too_many_arguments)]
+    fn note(
+        &mut self,
+        check: &'static str,
+        severity: Severity,
+        loc: String,
+        declared: impl ToString,
+        computed: impl ToString,
+        statement: Option<&str>,
+        message: String,
+    ) {
+        self.queue.push_back(Event::Finding(finding(
+            check, severity, loc, declared, computed, statement, message,
+        )));
+    }
+
     fn on_account_trailer(&mut self, rec: &Record) -> Result<(), ParseError> {
         let ctx = Ctx::new(&self.file, rec);
         let Some(a) = self.account.take() else {
             return Err(ctx.err("49 account trailer without a 03 account record"));
         };
         let mut f = Fields::new(&rec.parts);
-        let control = required(
-            &ctx,
-            parse_amount(&ctx, f.field(), true, "49")?,
-            "account control total",
-        )?;
-        let records = required(
-            &ctx,
-            parse_count(&ctx, f.field(), "number of records")?,
-            "number of records",
-        )?;
+        let control = parse_amount(&ctx, f.field(), true, "49")?;
+        let records = parse_count(&ctx, f.field(), "number of records")?;
         let exp = a.currency.exponent();
-        if i128::from(control) != a.control {
-            return Err(ctx.err(format!(
-                "account control total is {} but the amounts of account {} add up to {}",
-                dec(control.into(), exp),
-                a.account,
-                dec(a.control, exp)
-            )));
+        let loc = rec.loc();
+        let acct = Some(a.account.as_str());
+        if let Some(control) = control {
+            if i128::from(control) != a.control {
+                self.note(
+                    "account_control_total",
+                    Severity::Error,
+                    loc.clone(),
+                    dec(control.into(), exp),
+                    dec(a.control, exp),
+                    acct,
+                    format!(
+                        "account control total is {} but the amounts of account {} add up to {}",
+                        dec(control.into(), exp),
+                        a.account,
+                        dec(a.control, exp)
+                    ),
+                );
+            }
         }
-        if records != a.records {
-            return Err(ctx.err(format!(
-                "number of records is {records} but account {} has {} records (03 to 49 with 88s)",
-                a.account, a.records
-            )));
+        if let Some(records) = records {
+            if records != a.records {
+                self.note(
+                    "account_record_count",
+                    Severity::Error,
+                    loc.clone(),
+                    records,
+                    a.records,
+                    acct,
+                    format!(
+                        "number of records is {records} but account {} has {} records (03 to 49 with 88s)",
+                        a.account, a.records
+                    ),
+                );
+            }
         }
         if a.details > 0 {
             let checks = [
@@ -706,31 +844,71 @@ impl<R: BufRead> Bai2Reader<R> {
                     "debit",
                 ),
             ];
+            let mut found = Vec::new();
             for (summary, count, sum, what, kind) in checks {
                 let Some(s) = summary else { continue };
                 let count_ok = s.count.is_none_or(|c| c == count);
                 let sum_ok = s.amount.is_none_or(|m| i128::from(m) == sum);
                 if !sum_ok || !count_ok {
-                    return Err(ParseError::new(
-                        &self.file,
-                        s.loc.clone(),
-                        format!(
-                            "summary {what} declares {}{} but the {kind} details add up to {} in {count} items",
-                            s.amount
-                                .map(|m| dec(m.into(), exp))
-                                .unwrap_or_else(|| "no amount".into()),
-                            s.count.map(|c| format!(" in {c} items")).unwrap_or_default(),
-                            dec(sum, exp)
-                        ),
-                    ));
+                    let message = format!(
+                        "summary {what} declares {}{} but the {kind} details add up to {} in {count} items",
+                        s.amount
+                            .map(|m| dec(m.into(), exp))
+                            .unwrap_or_else(|| "no amount".into()),
+                        s.count.map(|c| format!(" in {c} items")).unwrap_or_default(),
+                        dec(sum, exp)
+                    );
+                    let (sum_check, count_check) = if kind == "credit" {
+                        ("credit_sum", "credit_count")
+                    } else {
+                        ("debit_sum", "debit_count")
+                    };
+                    if let (false, Some(m)) = (sum_ok, s.amount) {
+                        found.push((
+                            sum_check,
+                            s.loc.clone(),
+                            dec(m.into(), exp),
+                            dec(sum, exp),
+                            message.clone(),
+                        ));
+                    }
+                    if let (false, Some(c)) = (count_ok, s.count) {
+                        found.push((
+                            count_check,
+                            s.loc.clone(),
+                            c.to_string(),
+                            count.to_string(),
+                            message,
+                        ));
+                    }
                 }
+            }
+            for (check, loc, declared, computed, message) in found {
+                self.note(
+                    check,
+                    Severity::Error,
+                    loc,
+                    declared,
+                    computed,
+                    acct,
+                    message,
+                );
             }
         }
         if let Some(g) = self.group.as_mut() {
-            g.control += a.control;
+            g.control += control.map(i128::from).unwrap_or(a.control);
         }
         self.queue.push_back(Event::StatementEnd);
         Ok(())
+    }
+
+    /// A group opened by an account record without a group header ends (it has no trailer).
+    fn end_implicit_group(&mut self) {
+        if self.account.is_none() && self.group.as_ref().is_some_and(|g| g.implicit) {
+            if let Some(g) = self.group.take() {
+                self.file_state.control += g.control;
+            }
+        }
     }
 
     fn on_group_trailer(&mut self, rec: &Record) -> Result<(), ParseError> {
@@ -745,45 +923,65 @@ impl<R: BufRead> Bai2Reader<R> {
             return Err(ctx.err("98 group trailer without a 02 group header"));
         };
         let mut f = Fields::new(&rec.parts);
-        let control = required(
-            &ctx,
-            parse_amount(&ctx, f.field(), true, "98")?,
-            "group control total",
-        )?;
-        let accounts = required(
-            &ctx,
-            parse_count(&ctx, f.field(), "number of accounts")?,
-            "number of accounts",
-        )?;
-        let records = required(
-            &ctx,
-            parse_count(&ctx, f.field(), "number of records")?,
-            "number of records",
-        )?;
-        if i128::from(control) != g.control {
-            return Err(ctx.err(format!(
-                "group control total is {control} but the account control totals add up to {}",
-                g.control
-            )));
+        let control = parse_amount(&ctx, f.field(), true, "98")?;
+        let accounts = parse_count(&ctx, f.field(), "number of accounts")?;
+        let records = parse_count(&ctx, f.field(), "number of records")?;
+        let loc = rec.loc();
+        if let Some(control) = control.filter(|c| i128::from(*c) != g.control) {
+            self.note(
+                "group_control_total",
+                Severity::Error,
+                loc.clone(),
+                control,
+                g.control,
+                None,
+                format!(
+                    "group control total is {control} but the account control totals add up to {}",
+                    g.control
+                ),
+            );
         }
-        if accounts != g.accounts {
-            return Err(ctx.err(format!(
-                "number of accounts is {accounts} but the group has {}",
-                g.accounts
-            )));
+        if let Some(accounts) = accounts.filter(|a| *a != g.accounts) {
+            self.note(
+                "group_account_count",
+                Severity::Error,
+                loc.clone(),
+                accounts,
+                g.accounts,
+                None,
+                format!(
+                    "number of accounts is {accounts} but the group has {}",
+                    g.accounts
+                ),
+            );
         }
-        if records != g.records {
-            return Err(ctx.err(format!(
-                "number of records is {records} but the group has {} records (02 to 98 with 88s)",
-                g.records
-            )));
+        if let Some(records) = records.filter(|r| *r != g.records) {
+            self.note(
+                "group_record_count",
+                Severity::Error,
+                loc,
+                records,
+                g.records,
+                None,
+                format!(
+                    "number of records is {records} but the group has {} records (02 to 98 with 88s)",
+                    g.records
+                ),
+            );
         }
-        self.file_state.control += g.control;
+        self.file_state.control += control.map(i128::from).unwrap_or(g.control);
         Ok(())
     }
 
     fn on_file_trailer(&mut self, rec: &Record) -> Result<(), ParseError> {
+        self.end_implicit_group();
         let ctx = Ctx::new(&self.file, rec);
+        if let Some(a) = &self.account {
+            return Err(ctx.err(format!(
+                "99 file trailer inside the account {} of line {} (missing 49 account trailer)",
+                a.account, a.line
+            )));
+        }
         if let Some(g) = &self.group {
             return Err(ctx.err(format!(
                 "99 file trailer inside the group of line {} (missing 98 group trailer)",
@@ -791,39 +989,49 @@ impl<R: BufRead> Bai2Reader<R> {
             )));
         }
         let mut f = Fields::new(&rec.parts);
-        let control = required(
-            &ctx,
-            parse_amount(&ctx, f.field(), true, "99")?,
-            "file control total",
-        )?;
-        let groups = required(
-            &ctx,
-            parse_count(&ctx, f.field(), "number of groups")?,
-            "number of groups",
-        )?;
-        let records = required(
-            &ctx,
-            parse_count(&ctx, f.field(), "number of records")?,
-            "number of records",
-        )?;
-        let fs = &self.file_state;
-        if i128::from(control) != fs.control {
-            return Err(ctx.err(format!(
-                "file control total is {control} but the group control totals add up to {}",
-                fs.control
-            )));
+        let control = parse_amount(&ctx, f.field(), true, "99")?;
+        let groups = parse_count(&ctx, f.field(), "number of groups")?;
+        let records = parse_count(&ctx, f.field(), "number of records")?;
+        let (fs_control, fs_groups, fs_records) = (
+            self.file_state.control,
+            self.file_state.groups,
+            self.file_state.records,
+        );
+        let loc = rec.loc();
+        if let Some(control) = control.filter(|c| i128::from(*c) != fs_control) {
+            self.note(
+                "file_control_total",
+                Severity::Error,
+                loc.clone(),
+                control,
+                fs_control,
+                None,
+                format!(
+                    "file control total is {control} but the group control totals add up to {fs_control}"
+                ),
+            );
         }
-        if groups != fs.groups {
-            return Err(ctx.err(format!(
-                "number of groups is {groups} but the file has {}",
-                fs.groups
-            )));
+        if let Some(groups) = groups.filter(|g| *g != fs_groups) {
+            self.note(
+                "file_group_count",
+                Severity::Error,
+                loc.clone(),
+                groups,
+                fs_groups,
+                None,
+                format!("number of groups is {groups} but the file has {fs_groups}"),
+            );
         }
-        if records != fs.records {
-            return Err(ctx.err(format!(
-                "number of records is {records} but the file has {} records",
-                fs.records
-            )));
+        if let Some(records) = records.filter(|r| *r != fs_records) {
+            self.note(
+                "file_record_count",
+                Severity::Error,
+                loc,
+                records,
+                fs_records,
+                None,
+                format!("number of records is {records} but the file has {fs_records} records"),
+            );
         }
         self.trailer_seen = true;
         Ok(())
@@ -847,6 +1055,41 @@ impl<R: BufRead> Iterator for Bai2Reader<R> {
             }
         }
     }
+}
+
+/// The records of a physical line: a record ends at a `/` followed by blanks and the next
+/// record's code (`01,…,2/   02,…`), also inside a `16`'s text (`…PPD/ 16,142,…`).
+fn split_records(text: &str) -> Vec<&str> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'/' {
+            let mut j = i + 1;
+            while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+                j += 1;
+            }
+            let code_follows = j > i + 1
+                && j + 2 < b.len()
+                && b[j].is_ascii_digit()
+                && b[j + 1].is_ascii_digit()
+                && b[j + 2] == b','
+                && matches!(
+                    &b[j..j + 2],
+                    b"01" | b"02" | b"03" | b"16" | b"49" | b"88" | b"98" | b"99"
+                );
+            if code_follows {
+                out.push(&text[start..=i]);
+                start = j;
+                i = j;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push(&text[start..]);
+    out
 }
 
 /// The content of a physical record: a `16`'s keeps inner `/` (its text may hold them) and
@@ -889,10 +1132,6 @@ fn dec(minor: i128, exp: u32) -> String {
         Ok(m) => Decimal::new(m, exp).to_string(),
         Err(_) => format!("{minor} (minor units)"),
     }
-}
-
-fn required<T>(ctx: &Ctx, v: Option<T>, what: &str) -> Result<T, ParseError> {
-    v.ok_or_else(|| ctx.err(format!("the {what} is missing")))
 }
 
 fn digits(t: &str) -> bool {
@@ -960,20 +1199,32 @@ fn parse_date(ctx: &Ctx, t: &str, what: &str) -> Result<NaiveDate, ParseError> {
     NaiveDate::from_ymd_opt(year, n(2..4), n(4..6)).ok_or_else(bad)
 }
 
-/// `HHMM` (`2400` and `9999`, end of day, allowed); `None` when empty or `9999`.
+/// `HHMM` (`2400` and `9999`, end of day, allowed), also written `HH:MM`, `HH:MM:SS` or
+/// `HHMMSS` by some banks; `None` when empty or `9999`.
 fn parse_time(ctx: &Ctx, t: &str, what: &str) -> Result<Option<(u32, u32)>, ParseError> {
     if t.is_empty() || t == "9999" {
         return Ok(None);
     }
     let bad = || ctx.err(format!("{what} `{t}` is not a valid HHMM time"));
-    if t.len() != 4 || !digits(t) {
+    let compact: String = match t.len() {
+        4 | 6 => t.to_string(),
+        5 | 8 if t.as_bytes()[2] == b':' && (t.len() == 5 || t.as_bytes()[5] == b':') => {
+            t.replace(':', "")
+        }
+        _ => return Err(bad()),
+    };
+    if !digits(&compact) {
         return Err(bad());
     }
     let (h, m) = (
-        t[..2].parse::<u32>().unwrap_or(99),
-        t[2..].parse::<u32>().unwrap_or(99),
+        compact[..2].parse::<u32>().unwrap_or(99),
+        compact[2..4].parse::<u32>().unwrap_or(99),
     );
-    if h > 24 || m > 59 || (h == 24 && m != 0) {
+    let sec = compact
+        .get(4..6)
+        .map(|s| s.parse::<u32>().unwrap_or(99))
+        .unwrap_or(0);
+    if h > 24 || m > 59 || sec > 59 || (h == 24 && (m != 0 || sec != 0)) {
         return Err(bad());
     }
     Ok(Some((h, m)))

@@ -1,4 +1,4 @@
-//! ISO 20022 camt.052 / camt.053 / camt.054, versions 001.02 to 001.08 (and later ones that
+//! ISO 20022 camt.052 / camt.053 / camt.054, versions 001.01 to 001.08 (and later ones that
 //! keep the same element names), read as a stream with quick-xml.
 //!
 //! Elements are matched by local name, so namespace prefixes and versions do not matter. The
@@ -11,12 +11,30 @@
 //! - related parties are `RltdPties/Dbtr/Nm` (v02 to v07) or `RltdPties/Dbtr/Pty/Nm` (v08);
 //! - the net total is `TxsSummry/TtlNtries/TtlNetNtryAmt` + `CdtDbtInd` (v02) or
 //!   `TxsSummry/TtlNtries/TtlNetNtry/Amt` + `CdtDbtInd` (v03 and later);
-//! - dates are `Dt` or `DtTm` (the date part is taken).
+//! - dates are `Dt` or `DtTm` (the date part is taken);
+//! - version 001.01 names its message `BkToCstmrStmtV01` (…`AcctRptV01`, …`DbtCdtNtfctnV01`),
+//!   its account `Acct/Id/PrtryAcct/Id`, its balance type `Bal/Tp/Cd`, and puts `Btch` and
+//!   `TxDtls` directly in `Ntry` (no `NtryDtls`).
 //!
-//! A file that contradicts itself (declared totals, batch counts and sums) is an error.
+//! Transactions of an entry: a `Ntry` without `TxDtls`, or with one, is one line of the
+//! entry's amount (what reached the account). A `Ntry` with several `TxDtls` whose amounts
+//! (in the entry's currency) add up to the entry is one line per `TxDtls`, whatever the
+//! batch's `NbOfTxs` says (a `batch_count` finding notes a different count: banks count their
+//! whole batch there). Otherwise (`TxDtls` without their own `Amt`, amounts that do not add
+//! up, another currency) the entry is one line carrying what the details agree on.
+//!
+//! Checks (each failure a [`Finding`](super::Finding), reading goes on): `TxsSummry` against
+//! the entries (`entry_count`, `entries_sum`, `net_total`, `credit_count`, `credit_sum`,
+//! `debit_count`, `debit_sum`), the opening booked balance plus the booked entries against the
+//! closing booked balance (`balance`), balances in another currency (`currency`), a batch's
+//! `NbOfTxs` (`batch_count`, a warning) and `TtlAmt` (`batch_total`), and `TxDtls` amounts
+//! against the entry (`entry_details`). A document without any statement is refused.
 
-use super::{Event, FileHeader, Format, LineCountingReader, ParseError, Position};
-use crate::domain::{Currency, Direction, Entry, EntryStatus, Money, Statement, StatementTotals};
+use super::check::{finding, Severity};
+use super::{Event, FileHeader, Finding, Format, LineCountingReader, ParseError, Position};
+use crate::domain::{
+    Currency, Direction, Entry, EntryStatus, Money, StatedBalance, Statement, StatementTotals,
+};
 use chrono::{NaiveDate, NaiveTime};
 use quick_xml::events::{BytesStart, Event as XmlEvent};
 use quick_xml::Reader;
@@ -28,8 +46,10 @@ use std::str::FromStr;
 /// Deeper nesting than this is not a camt file (the schema needs about 12 levels).
 const MAX_DEPTH: usize = 64;
 
-/// The message element under `Document`, and the format it names.
+/// The message element under `Document`, and the format it names (version 001.01 adds
+/// `V01` to the name).
 fn message_format(local: &str) -> Option<Format> {
+    let local = local.strip_suffix("V01").unwrap_or(local);
     match local {
         "BkToCstmrStmt" => Some(Format::Camt053),
         "BkToCstmrDbtCdtNtfctn" => Some(Format::Camt054),
@@ -191,6 +211,7 @@ struct BalanceState {
     code: Option<String>,
     amount: Option<Money>,
     direction: Option<Direction>,
+    date: Option<NaiveDate>,
 }
 
 /// What the entries of a statement add up to.
@@ -202,6 +223,8 @@ struct Computed {
     credit_sum: Decimal,
     debits: u64,
     debit_sum: Decimal,
+    /// Credits minus debits of the booked entries (what moves the booked balance).
+    booked_net: Decimal,
 }
 
 #[derive(Default)]
@@ -215,6 +238,10 @@ struct StmtState {
     opbd: Option<Decimal>,
     prcd: Option<Decimal>,
     clbd: Option<Decimal>,
+    /// Where the opening and closing booked balances are stated.
+    opening_loc: String,
+    closing_loc: String,
+    balances: Vec<StatedBalance>,
     declared: DeclaredTotals,
     header_emitted: bool,
     computed: Computed,
@@ -314,6 +341,17 @@ struct NtryState {
     batch_count: Option<Declared<u64>>,
     batch_total: Option<Declared<Money>>,
     batch_direction: Option<Direction>,
+    /// The batches of the entry's `NtryDtls` (or of the entry itself, version 001.01).
+    batches: Vec<Batch>,
+}
+
+/// A `Btch` and the `TxDtls` beside it (`txs[first..end]`).
+struct Batch {
+    count: Option<Declared<u64>>,
+    total: Option<Declared<Money>>,
+    direction: Option<Direction>,
+    first: usize,
+    end: usize,
 }
 
 /// Where an error is reported.
@@ -368,6 +406,7 @@ pub struct CamtReader<R> {
     version: Option<String>,
     header: FileHeader,
     file_emitted: bool,
+    statement_seen: bool,
     stmt: Option<StmtState>,
     queue: VecDeque<Event>,
     done: bool,
@@ -397,6 +436,7 @@ impl<R: BufRead> CamtReader<R> {
             version: None,
             header: FileHeader::default(),
             file_emitted: false,
+            statement_seen: false,
             stmt: None,
             queue: VecDeque::new(),
             done: false,
@@ -613,6 +653,7 @@ impl<R: BufRead> CamtReader<R> {
                 let format = self.format.unwrap_or(self.hint);
                 if local == statement_element(format) {
                     self.emit_file();
+                    self.statement_seen = true;
                     self.stmt = Some(StmtState::default());
                 } else if ["Stmt", "Ntfctn", "Rpt"].contains(&local.as_str()) {
                     return Err(self.err(format!(
@@ -647,6 +688,12 @@ impl<R: BufRead> CamtReader<R> {
                     n.current_tx = Some(TxState::default());
                 }
             }
+            // version 001.01: `TxDtls` directly in `Ntry`
+            5 if local == "TxDtls" && self.names[3] == "Ntry" => {
+                if let Some(n) = self.stmt.as_mut().and_then(|s| s.entry.as_mut()) {
+                    n.current_tx = Some(TxState::default());
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -677,6 +724,8 @@ impl<R: BufRead> CamtReader<R> {
             opening_balance: st.opbd.or(st.prcd),
             closing_balance: st.clbd,
             declared: st.declared.to_totals(),
+            balances: st.balances.clone(),
+            sequence: None,
             entries: Vec::new(),
         };
         self.queue.push_back(Event::Statement(statement));
@@ -699,6 +748,13 @@ impl<R: BufRead> CamtReader<R> {
                 Ok(())
             }
             2 => {
+                if !self.statement_seen {
+                    let format = self.format.unwrap_or(self.hint);
+                    return Err(self.err(format!(
+                        "the document holds no statement: the message has no {} element",
+                        statement_element(format)
+                    )));
+                }
                 self.emit_file();
                 Ok(())
             }
@@ -714,7 +770,9 @@ impl<R: BufRead> CamtReader<R> {
                             line: self.pos.line(),
                             path: &self.names[..depth],
                         };
-                        check_statement_totals(&ctx, &st)?;
+                        for f in check_statement_totals(&ctx, &st) {
+                            self.queue.push_back(Event::Finding(f));
+                        }
                     }
                     self.queue.push_back(Event::StatementEnd);
                 }
@@ -781,14 +839,23 @@ fn statement_element_end(
             check_datetime(ctx, t)?;
             st.created_at = opt(t);
         }
-        ["Acct", "Id", "IBAN"] | ["Acct", "Id", "Othr", "Id"] if st.account.is_none() => {
+        ["Acct", "Id", "IBAN"]
+        | ["Acct", "Id", "Othr", "Id"]
+        | ["Acct", "Id", "PrtryAcct", "Id"]
+        | ["Acct", "Id", "BBAN"]
+        | ["Acct", "Id", "UPIC"]
+            if st.account.is_none() =>
+        {
             st.account = opt(t)
         }
         ["Acct", "Ccy"] => {
             let c = Currency::parse(t).map_err(|e| ctx.err(e.to_string()))?;
             st.account_ccy = Some(c);
         }
-        ["Bal", "Tp", "CdOrPrtry", "Cd"] => st.balance.code = opt(t),
+        ["Bal", "Tp", "CdOrPrtry", "Cd"] | ["Bal", "Tp", "Cd"] => st.balance.code = opt(t),
+        ["Bal", "Tp", "CdOrPrtry", "Prtry"] if st.balance.code.is_none() => {
+            st.balance.code = opt(t)
+        }
         ["Bal", "Amt"] => {
             let m = parse_money(ctx, t, ccy)?;
             if st.balance_ccy.is_none() {
@@ -797,12 +864,8 @@ fn statement_element_end(
             st.balance.amount = Some(m);
         }
         ["Bal", "CdtDbtInd"] => st.balance.direction = Some(parse_direction(ctx, t)?),
-        ["Bal", "Dt", "Dt"] => {
-            parse_date(ctx, t)?;
-        }
-        ["Bal", "Dt", "DtTm"] => {
-            check_datetime(ctx, t)?;
-        }
+        ["Bal", "Dt", "Dt"] => st.balance.date = Some(parse_date(ctx, t)?),
+        ["Bal", "Dt", "DtTm"] => st.balance.date = Some(check_datetime(ctx, t)?),
         ["Bal"] => {
             let b = std::mem::take(&mut st.balance);
             let amount = b.amount.ok_or_else(|| ctx.err("Bal has no Amt"))?;
@@ -811,12 +874,31 @@ fn statement_element_end(
                 Direction::Credit => amount.amount(),
                 Direction::Debit => -amount.amount(),
             };
+            let loc = ctx.loc();
             match b.code.as_deref() {
-                Some("OPBD") if st.opbd.is_none() => st.opbd = Some(signed),
-                Some("PRCD") if st.prcd.is_none() => st.prcd = Some(signed),
-                Some("CLBD") if st.clbd.is_none() => st.clbd = Some(signed),
+                Some("OPBD") if st.opbd.is_none() => {
+                    st.opbd = Some(signed);
+                    st.opening_loc = loc;
+                }
+                Some("PRCD") if st.prcd.is_none() => {
+                    st.prcd = Some(signed);
+                    if st.opbd.is_none() {
+                        st.opening_loc = loc;
+                    }
+                }
+                Some("CLBD") if st.clbd.is_none() => {
+                    st.clbd = Some(signed);
+                    st.closing_loc = loc;
+                }
                 _ => {}
             }
+            st.balances.push(StatedBalance {
+                kind: b.code.unwrap_or_default(),
+                amount: signed,
+                currency: Some(amount.currency()),
+                date: b.date,
+                line: ctx.line,
+            });
         }
         ["TxsSummry", "TtlNtries", "NbOfNtries"] => {
             st.declared.entry_count = Some(ctx.declared(parse_count(ctx, t)?, rel))
@@ -880,20 +962,22 @@ fn entry_element_end(
         ["AcctSvcrRef"] => n.acct_svcr_ref = opt(t),
         ["BkTxCd", rest @ ..] => n.bank_tx_code.set(rest, t),
         ["AddtlNtryInf"] => n.additional_info = opt(t),
-        ["NtryDtls"] => check_batch(ctx, n)?,
-        ["NtryDtls", "Btch", "NbOfTxs"] => {
+        ["NtryDtls"] => close_batch(n),
+        ["NtryDtls", "Btch", "NbOfTxs"] | ["Btch", "NbOfTxs"] => {
             n.batch_count = Some(ctx.declared(parse_count(ctx, t)?, &["Btch", "NbOfTxs"]))
         }
-        ["NtryDtls", "Btch", "TtlAmt"] => {
+        ["NtryDtls", "Btch", "TtlAmt"] | ["Btch", "TtlAmt"] => {
             n.batch_total = Some(ctx.declared(parse_money(ctx, t, ccy)?, &["Btch", "TtlAmt"]))
         }
-        ["NtryDtls", "Btch", "CdtDbtInd"] => n.batch_direction = Some(parse_direction(ctx, t)?),
-        ["NtryDtls", "TxDtls"] => {
+        ["NtryDtls", "Btch", "CdtDbtInd"] | ["Btch", "CdtDbtInd"] => {
+            n.batch_direction = Some(parse_direction(ctx, t)?)
+        }
+        ["NtryDtls", "TxDtls"] | ["TxDtls"] => {
             if let Some(tx) = n.current_tx.take() {
                 n.txs.push(tx);
             }
         }
-        ["NtryDtls", "TxDtls", rest @ ..] => {
+        ["NtryDtls", "TxDtls", rest @ ..] | ["TxDtls", rest @ ..] => {
             if let Some(tx) = n.current_tx.as_mut() {
                 tx_element_end(ctx, tx, rest, t, ccy)?;
             }
@@ -953,125 +1037,188 @@ fn signed(m: Money, d: Direction) -> Money {
     }
 }
 
-/// At the end of one `NtryDtls`: its `Btch` must agree with its `TxDtls`. A `Btch` without
-/// any `TxDtls` (the bank gives only the batch total) is one transaction and is not checked.
-fn check_batch(ctx: &Ctx, n: &NtryState) -> Result<(), ParseError> {
-    let txs = &n.txs[n.details_first_tx.min(n.txs.len())..];
-    if txs.is_empty() {
-        return Ok(());
+/// At the end of one `NtryDtls` (or of a version 001.01 `Ntry`): its `Btch` and `TxDtls` form
+/// one batch of the entry.
+fn close_batch(n: &mut NtryState) {
+    if let Some(tx) = n.current_tx.take() {
+        n.txs.push(tx);
     }
-    if let Some(count) = &n.batch_count {
-        if count.value != txs.len() as u64 {
-            return Err(ParseError::new(
-                ctx.file,
-                count.loc.clone(),
-                format!(
-                    "{} declares {} transactions but the entry has {} TxDtls",
-                    count.what,
-                    count.value,
-                    txs.len()
-                ),
-            ));
-        }
+    let first = n.details_first_tx.min(n.txs.len());
+    let batch = Batch {
+        count: n.batch_count.take(),
+        total: n.batch_total.take(),
+        direction: n.batch_direction.take(),
+        first,
+        end: n.txs.len(),
+    };
+    if batch.count.is_some() || batch.total.is_some() || batch.end > batch.first {
+        n.batches.push(batch);
     }
-    if let Some(total) = &n.batch_total {
-        let batch_dir = n
-            .batch_direction
-            .or(n.direction)
-            .unwrap_or(Direction::Credit);
-        let mut sum = Money::zero(total.value.currency());
-        for (i, tx) in txs.iter().enumerate() {
-            let amount = tx.amount().ok_or_else(|| {
-                ParseError::new(
-                    ctx.file,
-                    total.loc.clone(),
-                    format!("TxDtls #{} of the batch has no amount", i + 1),
-                )
-            })?;
-            let dir = tx.direction.unwrap_or(batch_dir);
-            sum = sum.checked_add(signed(amount, dir)).ok_or_else(|| {
-                ParseError::new(
-                    ctx.file,
-                    total.loc.clone(),
-                    format!(
-                        "TxDtls #{} is in {} but {} is in {}",
-                        i + 1,
-                        amount.currency(),
-                        total.what,
-                        total.value.currency()
-                    ),
-                )
-            })?;
-        }
-        let declared = signed(total.value, batch_dir);
-        if sum != declared {
-            return Err(ParseError::new(
-                ctx.file,
-                total.loc.clone(),
-                format!(
-                    "{} declares {} but its {} TxDtls add up to {}",
-                    total.what,
-                    total.value.amount(),
-                    txs.len(),
-                    signed(sum, batch_dir).amount()
-                ),
-            ));
-        }
-    }
-    Ok(())
+    n.details_first_tx = n.txs.len();
 }
 
-/// `</Ntry>`: checks the entry, adds it to the statement's totals and queues its
-/// transactions.
+/// The signed sum of `txs` when every one has an amount in `currency`.
+fn sum_in(txs: &[TxState], currency: Currency, default: Direction) -> Option<Money> {
+    let mut sum = Money::zero(currency);
+    for tx in txs {
+        let a = tx.amount()?;
+        if a.currency() != currency {
+            return None;
+        }
+        sum = sum.checked_add(signed(a, tx.direction.unwrap_or(default)))?;
+    }
+    Some(sum)
+}
+
+fn dir_text(d: Direction) -> &'static str {
+    match d {
+        Direction::Credit => "CRDT",
+        Direction::Debit => "DBIT",
+    }
+}
+
+/// `12.50 EUR CRDT` of a signed sum.
+fn signed_text(m: Money) -> String {
+    let d = if m.minor() < 0 {
+        Direction::Debit
+    } else {
+        Direction::Credit
+    };
+    format!("{} {} {}", m.amount().abs(), m.currency(), dir_text(d))
+}
+
+/// The one value the details agree on (`None` when none has one or they differ).
+fn agreed<T: Clone + PartialEq>(values: impl Iterator<Item = Option<T>>) -> Option<T> {
+    let mut out: Option<T> = None;
+    for v in values.flatten() {
+        match &out {
+            None => out = Some(v),
+            Some(o) if *o == v => {}
+            Some(_) => return None,
+        }
+    }
+    out
+}
+
+/// `</Ntry>`: decides the entry's lines (see the module's documentation), checks its batches
+/// and details, adds it to the statement's totals and queues its lines and findings.
 fn finish_entry(
     ctx: &Ctx,
     st: &mut StmtState,
     mut n: NtryState,
     queue: &mut VecDeque<Event>,
 ) -> Result<(), ParseError> {
-    if let Some(tx) = n.current_tx.take() {
-        n.txs.push(tx);
-    }
+    close_batch(&mut n);
     let amount = n.amount.ok_or_else(|| ctx.err("Ntry has no Amt"))?;
     let direction = n
         .direction
         .ok_or_else(|| ctx.err("Ntry has no CdtDbtInd"))?;
     let status = n.status.unwrap_or(EntryStatus::Booked);
-    let tx_count = u32::try_from(n.txs.len().max(1))
-        .map_err(|_| ctx.err("too many transactions in one entry"))?;
+    let entry_signed = signed(amount, direction);
+    let stmt_id = st.statement_id.clone();
+    let mut findings: Vec<Finding> = Vec::new();
+    let sid = stmt_id.as_deref();
 
-    if n.txs.len() > 1 {
-        let mut sum = Money::zero(amount.currency());
-        for (i, tx) in n.txs.iter().enumerate() {
-            let a = tx.amount().ok_or_else(|| {
-                ctx.err(format!(
-                    "TxDtls #{} of a {}-transaction entry has no amount",
-                    i + 1,
-                    n.txs.len()
-                ))
-            })?;
-            sum = sum
-                .checked_add(signed(a, tx.direction.unwrap_or(direction)))
-                .ok_or_else(|| {
-                    ctx.err(format!(
-                        "TxDtls #{} is in {} but the Ntry/Amt is in {}",
-                        i + 1,
-                        a.currency(),
+    // the details add up to the entry: one line each
+    let details_sum = sum_in(&n.txs, amount.currency(), direction);
+    let split = n.txs.len() > 1 && details_sum == Some(entry_signed);
+    if n.txs.len() > 1 && !split {
+        match (details_sum, n.txs.iter().all(|t| t.amount().is_some())) {
+            (Some(sum), _) => findings.push(finding(
+                "entry_details",
+                Severity::Error,
+                ctx.loc(),
+                signed_text(entry_signed),
+                signed_text(sum),
+                sid,
+                format!(
+                    "the {} TxDtls amounts add up to {} but Ntry/Amt is {} {}: the entry is one line of its own amount",
+                    n.txs.len(),
+                    sum.amount(),
+                    amount.amount(),
+                    dir_text(direction)
+                ),
+            )),
+            (None, true) => {
+                let other = n
+                    .txs
+                    .iter()
+                    .filter_map(TxState::amount)
+                    .find(|a| a.currency() != amount.currency())
+                    .map(|a| a.currency().to_string())
+                    .unwrap_or_default();
+                findings.push(finding(
+                    "entry_details",
+                    Severity::Warning,
+                    ctx.loc(),
+                    amount.currency(),
+                    other.clone(),
+                    sid,
+                    format!(
+                        "the {} TxDtls give amounts in {other}, the entry is in {}: not compared; the entry is one line of its own amount",
+                        n.txs.len(),
                         amount.currency()
-                    ))
-                })?;
+                    ),
+                ))
+            }
+            // details without their own amount: the entry's amount is what reached the
+            // account; nothing to compare
+            (None, false) => {}
         }
-        if sum != signed(amount, direction) {
-            return Err(ctx.err(format!(
-                "the {} TxDtls amounts add up to {} but Ntry/Amt is {} {}",
-                n.txs.len(),
-                signed(sum, direction).amount(),
-                amount.amount(),
-                match direction {
-                    Direction::Credit => "CRDT",
-                    Direction::Debit => "DBIT",
+    }
+    let only_batch = n.batches.len() == 1;
+    for b in &n.batches {
+        let txs = &n.txs[b.first..b.end];
+        if let Some(count) = &b.count {
+            if !txs.is_empty() && count.value != txs.len() as u64 {
+                findings.push(finding(
+                    "batch_count",
+                    Severity::Warning,
+                    count.loc.clone(),
+                    count.value,
+                    txs.len(),
+                    sid,
+                    format!(
+                        "{} declares {} transactions but the entry gives {} TxDtls ({})",
+                        count.what,
+                        count.value,
+                        txs.len(),
+                        if split {
+                            "their amounts add up to the entry: one line each"
+                        } else {
+                            "the entry is one line of its own amount"
+                        }
+                    ),
+                ));
+            }
+        }
+        if let Some(total) = &b.total {
+            let batch_dir = b.direction.or(n.direction).unwrap_or(Direction::Credit);
+            let declared = signed(total.value, batch_dir);
+            let computed = match sum_in(txs, total.value.currency(), batch_dir) {
+                Some(sum) if !txs.is_empty() => Some((sum, "its TxDtls add up to")),
+                _ if only_batch => Some((entry_signed, "the entry is")),
+                _ => None,
+            };
+            if let Some((sum, what)) = computed {
+                if sum != declared {
+                    findings.push(finding(
+                        "batch_total",
+                        Severity::Error,
+                        total.loc.clone(),
+                        signed_text(declared),
+                        signed_text(sum),
+                        sid,
+                        format!(
+                            "{} declares {} {} but {what} {}",
+                            total.what,
+                            total.value.amount(),
+                            total.value.currency(),
+                            signed_text(sum)
+                        ),
+                    ));
                 }
-            )));
+            }
         }
     }
 
@@ -1095,8 +1242,19 @@ fn finish_entry(
                 .ok_or_else(overflow)?;
         }
     }
+    if status == EntryStatus::Booked {
+        c.booked_net = c
+            .booked_net
+            .checked_add(entry_signed.amount())
+            .ok_or_else(overflow)?;
+    }
 
     let entry_seq = st.entry_seq;
+    let tx_count = if split {
+        u32::try_from(n.txs.len()).map_err(|_| ctx.err("too many transactions in one entry"))?
+    } else {
+        1
+    };
     let base = |tx_seq: u32, amount: Money, direction: Direction| Entry {
         entry_seq,
         tx_seq,
@@ -1121,69 +1279,112 @@ fn finish_entry(
         instructed_amount: None,
         bank_tx_code: n.bank_tx_code.code(),
     };
-
-    if n.txs.is_empty() {
-        queue.push_back(Event::Entry(base(1, amount, direction)));
-        return Ok(());
-    }
-    let single = n.txs.len() == 1;
-    for (i, tx) in n.txs.iter().enumerate() {
-        let dir = tx.direction.unwrap_or(direction);
-        let (tx_amount, instructed) = if single {
-            (amount, tx.amount().filter(|a| *a != amount))
-        } else {
-            // Checked above: every transaction of a batch has an amount.
-            let a = tx.amount().unwrap_or(amount);
-            (a, tx.instd_amt.filter(|i| *i != a))
-        };
-        let mut e = base(i as u32 + 1, tx_amount, dir);
-        e.instructed_amount = instructed;
-        if tx.bank_ref.is_some() {
-            e.bank_ref = tx.bank_ref.clone();
-        }
-        e.end_to_end_id = tx.end_to_end_id.clone();
-        e.tx_id = tx.tx_id.clone();
+    let payer = |tx: &TxState, dir: Direction| {
         let (preferred, other) = if dir == Direction::Credit || n.reversal {
             (&tx.debtor, &tx.creditor)
         } else {
             (&tx.creditor, &tx.debtor)
         };
-        let payer = if preferred.is_set() { preferred } else { other };
-        e.payer_name = payer.name.clone();
-        e.payer_account = payer.account.clone();
-        e.reference = tx.reference.clone();
-        e.remittance = (!tx.ustrd.is_empty()).then(|| tx.ustrd.join(" "));
-        if tx.additional_info.is_some() {
-            e.additional_info = tx.additional_info.clone();
-        }
-        e.return_reason = tx
-            .return_reason
+        let p = if preferred.is_set() { preferred } else { other };
+        (p.name.clone(), p.account.clone())
+    };
+    let reason = |tx: &TxState| {
+        tx.return_reason
             .clone()
-            .or_else(|| tx.return_reason_prtry.clone());
-        if tx.bank_tx_code.is_set() {
-            e.bank_tx_code = tx.bank_tx_code.code();
+            .or_else(|| tx.return_reason_prtry.clone())
+    };
+
+    if split {
+        for (i, tx) in n.txs.iter().enumerate() {
+            let dir = tx.direction.unwrap_or(direction);
+            // every transaction of a split entry has an amount (checked above)
+            let a = tx.amount().unwrap_or(amount);
+            let mut e = base(i as u32 + 1, a, dir);
+            e.instructed_amount = tx.instd_amt.filter(|x| *x != a);
+            if tx.bank_ref.is_some() {
+                e.bank_ref = tx.bank_ref.clone();
+            }
+            e.end_to_end_id = tx.end_to_end_id.clone();
+            e.tx_id = tx.tx_id.clone();
+            (e.payer_name, e.payer_account) = payer(tx, dir);
+            e.reference = tx.reference.clone();
+            e.remittance = (!tx.ustrd.is_empty()).then(|| tx.ustrd.join(" "));
+            if tx.additional_info.is_some() {
+                e.additional_info = tx.additional_info.clone();
+            }
+            e.return_reason = reason(tx);
+            if tx.bank_tx_code.is_set() {
+                e.bank_tx_code = tx.bank_tx_code.code();
+            }
+            queue.push_back(Event::Entry(e));
+        }
+    } else {
+        // one line of the entry's amount, carrying what the details agree on
+        let mut e = base(1, amount, direction);
+        let txs = &n.txs;
+        if let [tx] = txs.as_slice() {
+            e.instructed_amount = tx.amount().filter(|a| *a != amount);
+        }
+        if let Some(r) = agreed(txs.iter().map(|t| t.bank_ref.clone())) {
+            e.bank_ref = Some(r);
+        }
+        e.end_to_end_id = agreed(txs.iter().map(|t| t.end_to_end_id.clone()));
+        e.tx_id = agreed(txs.iter().map(|t| t.tx_id.clone()));
+        let payers: Vec<(Option<String>, Option<String>)> =
+            txs.iter().map(|t| payer(t, direction)).collect();
+        e.payer_name = agreed(payers.iter().map(|p| p.0.clone()));
+        e.payer_account = agreed(payers.iter().map(|p| p.1.clone()));
+        e.reference = agreed(txs.iter().map(|t| t.reference.clone()));
+        let mut remittances: Vec<String> = Vec::new();
+        for t in txs {
+            let r = t.ustrd.join(" ");
+            if !r.is_empty() && !remittances.contains(&r) {
+                remittances.push(r);
+            }
+        }
+        e.remittance = (!remittances.is_empty()).then(|| remittances.join(" | "));
+        if let Some(i) = agreed(txs.iter().map(|t| t.additional_info.clone())) {
+            e.additional_info = Some(i);
+        }
+        e.return_reason = agreed(txs.iter().map(reason));
+        if let Some(code) = agreed(txs.iter().map(|t| {
+            t.bank_tx_code
+                .is_set()
+                .then(|| t.bank_tx_code.code())
+                .flatten()
+        })) {
+            e.bank_tx_code = Some(code);
         }
         queue.push_back(Event::Entry(e));
+    }
+    for f in findings {
+        queue.push_back(Event::Finding(f));
     }
     Ok(())
 }
 
-/// At the end of a statement: what `TxsSummry` declares must be what the entries add up to.
-fn check_statement_totals(ctx: &Ctx, st: &StmtState) -> Result<(), ParseError> {
+/// At the end of a statement: what `TxsSummry` declares must be what the entries add up to,
+/// and the opening booked balance plus the booked entries must be the closing one.
+fn check_statement_totals(ctx: &Ctx, st: &StmtState) -> Vec<Finding> {
     let d = &st.declared;
     let c = &st.computed;
-    let mismatch = |decl_loc: &str, reason: String| ParseError::new(ctx.file, decl_loc, reason);
-
+    let sid = st.statement_id.as_deref();
+    let mut out = Vec::new();
     let counts = [
-        (&d.entry_count, c.entries, "entries"),
-        (&d.credit_count, c.credits, "credit entries"),
-        (&d.debit_count, c.debits, "debit entries"),
+        (&d.entry_count, c.entries, "entries", "entry_count"),
+        (&d.credit_count, c.credits, "credit entries", "credit_count"),
+        (&d.debit_count, c.debits, "debit entries", "debit_count"),
     ];
-    for (declared, actual, what) in counts {
+    for (declared, actual, what, check) in counts {
         if let Some(decl) = declared {
             if decl.value != actual {
-                return Err(mismatch(
-                    &decl.loc,
+                out.push(finding(
+                    check,
+                    Severity::Error,
+                    decl.loc.clone(),
+                    decl.value,
+                    actual,
+                    sid,
                     format!(
                         "{} declares {} but the statement has {actual} {what}",
                         decl.what, decl.value
@@ -1193,15 +1394,30 @@ fn check_statement_totals(ctx: &Ctx, st: &StmtState) -> Result<(), ParseError> {
         }
     }
     let sums = [
-        (&d.sum, c.sum, "the entries add up to"),
-        (&d.credit_sum, c.credit_sum, "the credit entries add up to"),
-        (&d.debit_sum, c.debit_sum, "the debit entries add up to"),
+        (&d.sum, c.sum, "the entries add up to", "entries_sum"),
+        (
+            &d.credit_sum,
+            c.credit_sum,
+            "the credit entries add up to",
+            "credit_sum",
+        ),
+        (
+            &d.debit_sum,
+            c.debit_sum,
+            "the debit entries add up to",
+            "debit_sum",
+        ),
     ];
-    for (declared, actual, what) in sums {
+    for (declared, actual, what, check) in sums {
         if let Some(decl) = declared {
             if decl.value != actual {
-                return Err(mismatch(
-                    &decl.loc,
+                out.push(finding(
+                    check,
+                    Severity::Error,
+                    decl.loc.clone(),
+                    decl.value,
+                    actual,
+                    sid,
                     format!("{} declares {} but {what} {actual}", decl.what, decl.value),
                 ));
             }
@@ -1221,8 +1437,13 @@ fn check_statement_totals(ctx: &Ctx, st: &StmtState) -> Result<(), ParseError> {
                 Some(Direction::Debit) => " DBIT",
                 None => "",
             };
-            return Err(mismatch(
-                &decl.loc,
+            out.push(finding(
+                "net_total",
+                Severity::Error,
+                decl.loc.clone(),
+                format!("{}{ind}", decl.value),
+                net,
+                sid,
                 format!(
                     "{} declares {}{ind} but credits minus debits are {net}",
                     decl.what, decl.value
@@ -1230,7 +1451,44 @@ fn check_statement_totals(ctx: &Ctx, st: &StmtState) -> Result<(), ParseError> {
             ));
         }
     }
-    Ok(())
+    // balances in another currency than the statement's
+    let currency = st.account_ccy.or(st.balance_ccy);
+    if let Some(ccy) = currency {
+        for b in &st.balances {
+            if let Some(bc) = b.currency.filter(|bc| *bc != ccy) {
+                out.push(finding(
+                    "currency",
+                    Severity::Error,
+                    format!("line {}, element {}/Bal", b.line, ctx.path.join("/")),
+                    bc,
+                    ccy,
+                    sid,
+                    format!(
+                        "balance {} is in {bc} but the statement is in {ccy}",
+                        if b.kind.is_empty() { "?" } else { &b.kind }
+                    ),
+                ));
+            }
+        }
+    }
+    if let (Some(open), Some(close)) = (st.opbd.or(st.prcd), st.clbd) {
+        let computed = open + c.booked_net;
+        if computed != close {
+            out.push(finding(
+                "balance",
+                Severity::Error,
+                st.closing_loc.clone(),
+                close,
+                computed,
+                sid,
+                format!(
+                    "opening {open} ({}) + booked entries {} != closing {close}",
+                    st.opening_loc, c.booked_net
+                ),
+            ));
+        }
+    }
+    out
 }
 
 /// Trimmed text, `None` when empty.

@@ -7,12 +7,14 @@
 
 pub mod bai2;
 pub mod camt;
+pub mod check;
 pub mod compressed;
 mod error;
 mod lines;
 pub mod mt940;
 pub mod text;
 
+pub use check::{strict, Finding, Severity};
 pub use error::ParseError;
 pub use lines::{LineCountingReader, Position};
 
@@ -34,12 +36,15 @@ pub struct FileHeader {
 
 /// What a streaming reader yields, in file order: `File` once, then for each statement a
 /// `Statement` (header and declared totals, no entries), its `Entry`s, and `StatementEnd`.
-/// A reader checks the statement's declared totals before it yields `StatementEnd`.
+/// A reader checks the statement's declared totals before it yields `StatementEnd`: each
+/// failed check is a `Finding` (after the statement's entries, before its `StatementEnd`, or
+/// after the last statement for a file's own trailer), and reading goes on.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     File(Format, FileHeader),
     Statement(Statement),
     Entry(Entry),
+    Finding(Finding),
     StatementEnd,
 }
 
@@ -79,7 +84,21 @@ pub fn open_with<'a, R: BufRead + Send + 'a>(
                 return Err(ParseError::new(file, "start of file", "the file is empty"));
             }
             sniff(head).ok_or_else(|| {
-                ParseError::new(file, "start of file", "not a known bank file format")
+                let start: String = String::from_utf8_lossy(&head[..head.len().min(200)])
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(40)
+                    .collect();
+                ParseError::new(
+                    file,
+                    "line 1",
+                    format!(
+                        "not a known bank file format (camt, MT940/MT942, BAI2): the file starts with `{start}`"
+                    ),
+                )
             })?
         }
     };
@@ -109,11 +128,26 @@ pub struct ParsedFile {
     #[serde(flatten)]
     pub header: FileHeader,
     pub statements: Vec<Statement>,
+    /// Every failed check, in file order.
+    pub checks: Vec<Finding>,
 }
 
 impl ParsedFile {
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.statements.iter().flat_map(|s| s.entries.iter())
+    }
+
+    /// The findings of severity `error` (what a `strict` bank is quarantined for).
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.checks.iter().filter(|f| f.severity == Severity::Error)
+    }
+
+    /// The file as a `strict` ingest takes it: an error when a check failed.
+    pub fn strict(self, file: &str) -> Result<ParsedFile, ParseError> {
+        if let Some(f) = self.errors().next() {
+            return Err(f.to_error(file));
+        }
+        Ok(self)
     }
 }
 
@@ -128,16 +162,35 @@ pub fn parse_all<R: BufRead + Send>(
 
 /// Collects a stream of events into a [`ParsedFile`].
 pub fn collect(events: EventReader<'_>, file: &str) -> Result<ParsedFile, ParseError> {
+    collect_partial(events, file).map_err(|(_, e)| e)
+}
+
+/// [`collect`], keeping what was read before an error: `Err((partial, error))`, where
+/// `partial` is `None` when the error came before the file's first statement.
+pub fn collect_partial(
+    events: EventReader<'_>,
+    file: &str,
+) -> Result<ParsedFile, (Option<ParsedFile>, ParseError)> {
     let mut out: Option<ParsedFile> = None;
+    let mut early: Vec<Finding> = Vec::new();
     for ev in events {
-        match ev? {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => return Err((out.filter(|f| !f.statements.is_empty()), e)),
+        };
+        match ev {
             Event::File(format, header) => {
                 out = Some(ParsedFile {
                     format,
                     header,
                     statements: vec![],
+                    checks: std::mem::take(&mut early),
                 })
             }
+            Event::Finding(f) => match out.as_mut() {
+                Some(o) => o.checks.push(f),
+                None => early.push(f),
+            },
             Event::Statement(s) => {
                 if let Some(f) = out.as_mut() {
                     f.statements.push(s)
@@ -151,7 +204,12 @@ pub fn collect(events: EventReader<'_>, file: &str) -> Result<ParsedFile, ParseE
             Event::StatementEnd => {}
         }
     }
-    out.ok_or_else(|| ParseError::new(file, "end of file", "no statement found"))
+    out.ok_or_else(|| {
+        (
+            None,
+            ParseError::new(file, "end of file", "no statement found"),
+        )
+    })
 }
 
 /// How many cases each parser's fuzz (proptest) test runs: `default` in CI, more with

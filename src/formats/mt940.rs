@@ -1,24 +1,44 @@
 //! SWIFT MT940 (customer statement) and MT942 (interim transaction report), read as a stream.
 //!
 //! A file holds one or more messages, each optionally wrapped in SWIFT blocks
-//! (`{1:…}{2:I940…}{4:` … `-}`) or separated by `-` lines; a message holds one statement
-//! (`:20:` to the next `:20:`). The reader holds one statement at a time (its closing balance
-//! comes after its entries and belongs in the `Statement` event), so memory is bounded by the
-//! largest statement, which is itself bounded ([`MAX_ENTRIES`], [`MAX_FIELD`], [`MAX_LINE`]).
+//! (`{1:…}{2:I940…}{4:` … `-}`), separated by `-` lines or by nothing at all, and optionally
+//! preceded by a bank's own header lines (ABN AMRO's `ABNANL2A` / `940` / `ABNANL2A`, ING's
+//! `0000 01INGBNL2AXXXX00001`, mBank's control characters, a byte-order mark, blank lines):
+//! lines that are not fields outside a field are skipped. A message holds one statement
+//! (`:20:` to the next `:20:`); fields before any `:20:` (a fragment) form a statement without
+//! one. The reader holds one statement at a time (its closing balance comes after its entries
+//! and belongs in the `Statement` event), so memory is bounded by the largest statement,
+//! which is itself bounded ([`MAX_ENTRIES`], [`MAX_FIELD`], [`MAX_LINE`]).
 //!
-//! Fields end at the next line starting with a tag `:NN:` or `:NNA:`; continuation lines are
-//! joined without a separator, as banks wrap fields mid-word. The `:86:` narrative is read in
-//! three dialects: `?NN` sub-fields (German/Dutch), `/TAG/` slash tags (ING, Rabobank) and
-//! free text.
+//! Fields end at the next line starting with a tag `:NN:`, `:NNA:` or `:NS:`; continuation
+//! lines (even ones starting with `:` that are not tags) are joined without a separator, as
+//! banks wrap fields mid-word; a tag split after its `:` (`:` / `86:…`) is joined. The `:86:`
+//! narrative is read in three dialects: `?NN` sub-fields (German/Dutch), `/TAG/` slash tags
+//! (ING, Rabobank) and free text.
+//!
+//! `:61:` variants read: an entry date or not; marks `C`, `D`, `RC`, `RD`, `EC`, `ED`; a funds
+//! code letter after the mark; the amount on the next line; amounts without a decimal comma
+//! (`500`) or with a decimal point (`000000001000.12`); any transaction type of a letter and
+//! three letters, digits or spaces (`NTRF`, `NMSC`, `S   `, `MCI0`) or none.
 //!
 //! Bytes that are not UTF-8 are decoded as Windows-1252 (a superset of the SWIFT charset).
 //!
-//! A statement that contradicts itself is an error: opening balance plus entries must be the
-//! closing balance (MT940), `:90D:`/`:90C:` must count and add up the entries (MT942), and all
-//! balances and entries must be in one currency.
+//! Syntax that cannot be read (a date such as February 30, an amount with more decimals than
+//! its currency, a line that is not SWIFT before any field) is an error naming the line. The
+//! statement's declared figures are checked and each failed check is a
+//! [`Finding`](super::Finding): opening balance plus entries must be the closing balance
+//! (`balance`, per `:20:` page), a page opened with `:60M:` must open where the previous one
+//! closed with `:62M:` (`balance_chain`) and a statement over several pages must close as a
+//! whole (`statement_balance`); `:90D:`/`:90C:` must count and add up the entries
+//! (`debit_count`, `debit_sum`, `credit_count`, `credit_sum`, MT942); all balances must be in
+//! one currency (`currency`); `:20:`, `:25:`, `:60F:` and `:62F:` must be there
+//! (`mandatory_field`).
 
-use super::{Event, FileHeader, Format, ParseError};
-use crate::domain::{Currency, Direction, Entry, EntryStatus, Money, Statement, StatementTotals};
+use super::check::{finding, Severity};
+use super::{Event, FileHeader, Finding, Format, ParseError};
+use crate::domain::{
+    Currency, Direction, Entry, EntryStatus, Money, StatedBalance, Statement, StatementTotals,
+};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
@@ -32,17 +52,21 @@ pub const MAX_FIELD: usize = 1024 * 1024;
 /// Entries one statement may hold (the statement is held in memory until its closing balance).
 pub const MAX_ENTRIES: usize = 200_000;
 
+/// Tags a statement may start with when the file is sniffed (a fragment may lack `:20:`).
+const FIRST_TAGS: &[&str] = &[
+    "20", "21", "25", "28", "28C", "60F", "60M", "61", "NS", "13D",
+];
+
 /// Recognizes an MT940/MT942 file from its first bytes.
 pub fn sniff(head: &[u8]) -> Option<Format> {
     let head = &head[..head.len().min(8192)];
     let text = String::from_utf8_lossy(head);
-    let text = text.trim_start_matches('\u{feff}');
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('<') || trimmed.starts_with("01,") {
+    let text = text.trim_start_matches(|c: char| c == '\u{feff}' || c.is_control() || c == ' ');
+    if text.starts_with('<') || text.starts_with("01,") {
         return None;
     }
     let mut block_format = None;
-    let mut body = trimmed;
+    let mut body = text;
     if body.starts_with("{1:") || body.starts_with("{2:") {
         if let Some(p) = body.find("{2:") {
             let b2 = &body[p + 3..];
@@ -56,22 +80,34 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
         let p = body.find("{4:")?;
         body = &body[p + 3..];
     }
-    let mut tags = body
+    let mut lines = body
         .lines()
-        .map(str::trim_end)
-        .filter(|l| !l.trim().is_empty() && *l != ":940:" && *l != ":942:")
-        .filter_map(tag_of);
-    if tags.next().map(|(t, _)| t) != Some("20") {
+        .map(clean_line)
+        .filter(|l| !l.trim().is_empty());
+    // a bank's header lines before the first field: at most a few, none of them XML or BAI2
+    let mut first = None;
+    for l in lines.by_ref().take(6) {
+        if let Some((t, _)) = tag_of(l) {
+            first = Some(t);
+            break;
+        }
+        if l.starts_with('<') || l.starts_with("01,") || l.contains('\0') {
+            return None;
+        }
+    }
+    let first = first?;
+    if !FIRST_TAGS.contains(&first) {
         return None;
     }
-    let tags: Vec<&str> = tags.map(|(t, _)| t).collect();
-    if !tags.contains(&"25") {
+    let mut tags: Vec<&str> = vec![first];
+    tags.extend(lines.filter_map(tag_of).map(|(t, _)| t));
+    let has = |t: &str| tags.contains(&t);
+    if !(has("25") || has("61") || has("60F") || has("60M") || has("62F") || has("34F")) {
         return None;
     }
     if let Some(f) = block_format {
         return Some(f);
     }
-    let has = |t: &str| tags.contains(&t);
     if (has("34F") || has("13D") || has("90D") || has("90C")) && !has("60F") && !has("60M") {
         Some(Format::Mt942)
     } else {
@@ -79,10 +115,23 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
     }
 }
 
-/// The tag of a line starting with `:NN:` or `:NNA:`, and the rest of the line.
+/// A line without a bank's transmission control characters (SOH, STX, ETX, SUB, NUL) at its
+/// start or end, nor trailing blanks.
+fn clean_line(l: &str) -> &str {
+    l.trim_start_matches(|c: char| c.is_control() && c != '\t')
+        .trim_end_matches(|c: char| c.is_control() || c == ' ')
+}
+
+/// The tag of a line starting with `:NN:`, `:NNA:` or `:NS:`, and the rest of the line.
 fn tag_of(line: &str) -> Option<(&str, &str)> {
     let b = line.as_bytes();
-    if b.len() < 4 || b[0] != b':' || !b[1].is_ascii_digit() || !b[2].is_ascii_digit() {
+    if b.len() < 4 || b[0] != b':' {
+        return None;
+    }
+    if b[1] == b'N' && b[2] == b'S' && b[3] == b':' {
+        return Some((&line[1..3], &line[4..]));
+    }
+    if !b[1].is_ascii_digit() || !b[2].is_ascii_digit() {
         return None;
     }
     if b[3] == b':' {
@@ -92,6 +141,18 @@ fn tag_of(line: &str) -> Option<(&str, &str)> {
         return Some((&line[1..4], &line[5..]));
     }
     None
+}
+
+/// `NN:`, `NNA:` or `NS:` at the start of a line (the rest of a tag split after its `:`).
+fn tag_rest(line: &str) -> bool {
+    let b = line.as_bytes();
+    (b.len() >= 3 && b[0].is_ascii_digit() && b[1].is_ascii_digit() && b[2] == b':')
+        || (b.len() >= 4
+            && b[0].is_ascii_digit()
+            && b[1].is_ascii_digit()
+            && b[2].is_ascii_uppercase()
+            && b[3] == b':')
+        || line.starts_with("NS:")
 }
 
 /// One field: its tag, its lines (the first without the tag) and the line it starts on.
@@ -110,6 +171,12 @@ impl Field {
     fn loc(&self) -> String {
         format!("line {}, field :{}:", self.line, self.tag)
     }
+    fn is_balance(&self) -> bool {
+        matches!(
+            self.tag.as_str(),
+            "60F" | "60M" | "62F" | "62M" | "64" | "65"
+        )
+    }
 }
 
 enum Item {
@@ -123,29 +190,61 @@ enum Item {
 #[derive(Clone, Debug)]
 struct Balance {
     signed: Decimal,
-    currency: Currency,
+    /// `None` when the field names no currency (read in the statement's).
+    currency: Option<Currency>,
+    date: NaiveDate,
+}
+
+/// A balance as the statement holds it, with its field.
+#[derive(Clone, Debug)]
+struct HeldBalance {
+    kind: String,
+    signed: Decimal,
+    loc: String,
 }
 
 #[derive(Default)]
 struct StmtState {
-    id: String,
+    id: Option<String>,
     id_line: u64,
     account: Option<String>,
+    sequence: Option<String>,
     currency: Option<(Currency, String)>,
     created_at: Option<String>,
-    opening: Option<Balance>,
-    closing: Option<Balance>,
-    closing_loc: String,
+    opening: Option<HeldBalance>,
+    closing: Option<HeldBalance>,
+    balances: Vec<StatedBalance>,
     is_942: bool,
     d90: Option<(u64, Decimal, String)>,
     c90: Option<(u64, Decimal, String)>,
     entries: Vec<Entry>,
+    findings: Vec<Finding>,
     /// The previous field was a `:61:`: a `:86:` now belongs to its entry.
     after_61: bool,
     credit_sum: Decimal,
     debit_sum: Decimal,
     credits: u64,
     debits: u64,
+}
+
+impl StmtState {
+    fn id_text(&self) -> &str {
+        self.id.as_deref().unwrap_or("(without :20:)")
+    }
+    fn note(&mut self, f: Finding) {
+        self.findings.push(f);
+    }
+}
+
+/// A statement split over pages (`:62M:` … `:60M:`): where its chain stands.
+struct Chain {
+    account: String,
+    /// The last page's closing balance, if intermediate (`:62M:`).
+    open_end: Option<HeldBalance>,
+    /// The first page's opening balance and the entries of all pages so far.
+    start: Option<HeldBalance>,
+    net: Decimal,
+    pages: u32,
 }
 
 /// Streaming reader of MT940 / MT942 files.
@@ -164,6 +263,9 @@ pub struct Mt940Reader<R> {
     queue: VecDeque<Event>,
     file_emitted: bool,
     statements: u64,
+    /// The first line skipped as not SWIFT (a bank's header): the error when no field follows.
+    first_skipped: Option<(u64, String)>,
+    chain: Option<Chain>,
     done: bool,
 }
 
@@ -184,6 +286,8 @@ impl<R: BufRead> Mt940Reader<R> {
             queue: VecDeque::new(),
             file_emitted: false,
             statements: 0,
+            first_skipped: None,
+            chain: None,
             done: false,
         }
     }
@@ -235,8 +339,9 @@ impl<R: BufRead> Mt940Reader<R> {
                 None => (avail.len(), false),
             };
             if buf.len() + take > MAX_LINE {
+                let at = self.line_no + 1 + u64::from(self.peeked.is_some());
                 return Err(self.err_at(
-                    format!("line {}", self.line_no + 1),
+                    format!("line {at}"),
                     format!("line longer than {MAX_LINE} bytes: not an MT940/MT942 file"),
                 ));
             }
@@ -287,8 +392,15 @@ impl<R: BufRead> Mt940Reader<R> {
         Ok(())
     }
 
+    /// A line that is not a field outside any field: a bank's header, skipped.
+    fn skip(&mut self, t: &str) {
+        if self.first_skipped.is_none() {
+            self.first_skipped = Some((self.line_no, t.chars().take(40).collect()));
+        }
+    }
+
     fn process_line(&mut self, line: String) -> Result<(), ParseError> {
-        let t = line.trim_end();
+        let t = clean_line(&line);
         if t.trim().is_empty() {
             return Ok(());
         }
@@ -328,34 +440,40 @@ impl<R: BufRead> Mt940Reader<R> {
             return Ok(());
         }
         if t.starts_with("-}") {
+            // without a {4: before it, a message end all the same
             self.finish_field();
-            if !self.in_block {
-                return Err(self.err_line("`-}` closes a block that was never opened with {4:"));
-            }
             self.in_block = false;
             self.items.push_back(Item::MessageEnd);
             return Ok(());
         }
         if t.trim() == "-" && !self.in_block {
-            let ends = match self.peek_line()? {
-                None => true,
+            // a message end, unless a field other than :20: follows (then a line of text)
+            let content = match self.peek_line()? {
+                None => false,
                 Some(n) => {
-                    let n = n.trim();
-                    n.is_empty()
-                        || n.starts_with(":20:")
-                        || n.starts_with('{')
-                        || n.starts_with('-')
-                        || n == ":940:"
-                        || n == ":942:"
+                    let n = clean_line(n);
+                    tag_of(n).is_some_and(|(tag, _)| tag != "20")
                 }
             };
-            if ends {
+            if !content {
                 self.finish_field();
                 self.items.push_back(Item::MessageEnd);
                 return Ok(());
             }
         }
-        if let Some((tag, rest)) = tag_of(t) {
+        let mut t = t.to_string();
+        if t == ":" {
+            // a tag split after its colon: `:` / `86:…`
+            if let Some(n) = self.peek_line()? {
+                if tag_rest(clean_line(n)) {
+                    let n = clean_line(n).to_string();
+                    self.read_line()?;
+                    t.push_str(&n);
+                }
+            }
+        }
+        let tagged = tag_of(&t).or_else(|| tag_of(t.trim_start()));
+        if let Some((tag, rest)) = tagged {
             self.finish_field();
             self.cur = Some(Field {
                 tag: tag.to_string(),
@@ -365,7 +483,13 @@ impl<R: BufRead> Mt940Reader<R> {
             });
             return Ok(());
         }
-        let line_no = self.line_no;
+        // after a complete balance, a line of text is a bank's header of the next message
+        let after_balance = self.cur.as_ref().is_some_and(|f| {
+            f.is_balance() && f.lines.len() == 1 && parse_balance(&f.lines[0]).is_ok()
+        });
+        if after_balance {
+            self.finish_field();
+        }
         match self.cur.as_mut() {
             Some(f) => {
                 f.size += t.len();
@@ -373,18 +497,12 @@ impl<R: BufRead> Mt940Reader<R> {
                     let loc = f.loc();
                     return Err(self.err_at(loc, format!("field longer than {MAX_FIELD} bytes")));
                 }
-                f.lines.push(t.to_string());
+                f.lines.push(t);
                 Ok(())
             }
-            None if t == ":940:" || t == ":942:" => Ok(()),
             None => {
-                let shown: String = t.chars().take(40).collect();
-                Err(self.err_at(
-                    format!("line {line_no}"),
-                    format!(
-                        "not an MT940/MT942 file: expected a field tag such as :20: but found `{shown}`"
-                    ),
-                ))
+                self.skip(&t);
+                Ok(())
             }
         }
     }
@@ -415,24 +533,42 @@ impl<R: BufRead> Mt940Reader<R> {
                 }
                 Item::Field(f) => match st.as_mut() {
                     None => {
-                        if f.tag != "20" {
-                            return Err(self.err_at(
+                        let mut s = StmtState {
+                            id_line: f.line,
+                            ..StmtState::default()
+                        };
+                        if f.tag == "20" {
+                            let id = f.joined().trim().to_string();
+                            if id.is_empty() {
+                                s.note(finding(
+                                    "mandatory_field",
+                                    Severity::Error,
+                                    f.loc(),
+                                    ":20:",
+                                    "empty",
+                                    None,
+                                    "empty transaction reference :20:",
+                                ));
+                            } else {
+                                s.id = Some(id);
+                            }
+                            st = Some(s);
+                        } else {
+                            s.note(finding(
+                                "mandatory_field",
+                                Severity::Error,
                                 f.loc(),
+                                ":20:",
+                                "missing",
+                                None,
                                 format!(
                                     "missing mandatory field :20: (a statement starts with :20:, found :{}:)",
                                     f.tag
                                 ),
                             ));
+                            self.apply(&mut s, f)?;
+                            st = Some(s);
                         }
-                        let id = f.joined().trim().to_string();
-                        if id.is_empty() {
-                            return Err(self.err_at(f.loc(), "empty transaction reference :20:"));
-                        }
-                        st = Some(StmtState {
-                            id,
-                            id_line: f.line,
-                            ..StmtState::default()
-                        });
                     }
                     Some(s) => {
                         if f.tag == "20" {
@@ -447,6 +583,14 @@ impl<R: BufRead> Mt940Reader<R> {
         }
         let Some(st) = st else {
             if self.statements == 0 {
+                if let Some((line, text)) = &self.first_skipped {
+                    return Err(self.err_at(
+                        format!("line {line}"),
+                        format!(
+                            "not an MT940/MT942 file: expected a field tag such as :20: but found `{text}` (and no field after it)"
+                        ),
+                    ));
+                }
                 return Err(self.err_at(
                     if self.line_no == 0 {
                         "start of file".to_string()
@@ -466,17 +610,23 @@ impl<R: BufRead> Mt940Reader<R> {
         Ok(true)
     }
 
-    fn set_currency(&self, s: &mut StmtState, c: Currency, f: &Field) -> Result<(), ParseError> {
+    fn set_currency(&self, s: &mut StmtState, c: Currency, f: &Field) {
         match &s.currency {
-            Some((have, from)) if *have != c => Err(self.err_at(
-                f.loc(),
-                format!("currency {c} differs from the statement's currency {have} ({from})"),
-            )),
-            Some(_) => Ok(()),
-            None => {
-                s.currency = Some((c, f.loc()));
-                Ok(())
+            Some((have, from)) if *have != c => {
+                let (have, from) = (*have, from.clone());
+                let id = s.id.clone();
+                s.note(finding(
+                    "currency",
+                    Severity::Error,
+                    f.loc(),
+                    c,
+                    have,
+                    id.as_deref(),
+                    format!("currency {c} differs from the statement's currency {have} ({from})"),
+                ));
             }
+            Some(_) => {}
+            None => s.currency = Some((c, f.loc())),
         }
     }
 
@@ -486,27 +636,51 @@ impl<R: BufRead> Mt940Reader<R> {
         match f.tag.as_str() {
             "25" => {
                 let a = f.joined().trim().to_string();
-                if a.is_empty() {
-                    return Err(err("empty account identification :25:".into()));
-                }
-                s.account = Some(a);
-            }
-            "60F" | "60M" => {
-                let b = parse_balance(&f.joined()).map_err(err)?;
-                self.set_currency(s, b.currency, &f)?;
-                if s.opening.is_none() {
-                    s.opening = Some(b);
+                if !a.is_empty() {
+                    s.account = Some(a);
                 }
             }
-            "62F" | "62M" => {
+            "28C" | "28" => s.sequence = nonempty(&f.joined()),
+            "60F" | "60M" | "62F" | "62M" | "64" | "65" => {
                 let b = parse_balance(&f.joined()).map_err(err)?;
-                self.set_currency(s, b.currency, &f)?;
-                s.closing = Some(b);
-                s.closing_loc = f.loc();
-            }
-            "64" | "65" => {
-                let b = parse_balance(&f.joined()).map_err(err)?;
-                self.set_currency(s, b.currency, &f)?;
+                match b.currency {
+                    Some(c) => self.set_currency(s, c, &f),
+                    None => {
+                        let have = s.currency.as_ref().map(|(c, _)| c.to_string());
+                        let id = s.id.clone();
+                        s.note(finding(
+                            "currency",
+                            Severity::Warning,
+                            f.loc(),
+                            "none",
+                            have.clone().unwrap_or_else(|| "none".into()),
+                            id.as_deref(),
+                            match have {
+                                Some(c) => format!(
+                                    "the balance names no currency: read in the statement's currency {c}"
+                                ),
+                                None => "the balance names no currency".to_string(),
+                            },
+                        ));
+                    }
+                }
+                s.balances.push(StatedBalance {
+                    kind: f.tag.clone(),
+                    amount: b.signed,
+                    currency: b.currency.or(s.currency.as_ref().map(|(c, _)| *c)),
+                    date: Some(b.date),
+                    line: f.line,
+                });
+                let held = HeldBalance {
+                    kind: f.tag.clone(),
+                    signed: b.signed,
+                    loc: f.loc(),
+                };
+                match f.tag.as_str() {
+                    "60F" | "60M" if s.opening.is_none() => s.opening = Some(held),
+                    "62F" | "62M" => s.closing = Some(held),
+                    _ => {}
+                }
             }
             "34F" => {
                 s.is_942 = true;
@@ -518,7 +692,7 @@ impl<R: BufRead> Mt940Reader<R> {
                 let rest = &v[3..];
                 let rest = rest.strip_prefix(['D', 'C']).unwrap_or(rest);
                 parse_amount(rest, c).map_err(err)?;
-                self.set_currency(s, c, &f)?;
+                self.set_currency(s, c, &f);
             }
             "13D" | "13" => {
                 s.created_at = Some(parse_datetime(f.joined().trim()).map_err(err)?);
@@ -535,7 +709,7 @@ impl<R: BufRead> Mt940Reader<R> {
                 let c = Currency::parse(ccy)
                     .map_err(|_| err(format!("`{v}`: no currency code after the count")))?;
                 let amount = parse_amount(&v[n + 3..], c).map_err(err)?;
-                self.set_currency(s, c, &f)?;
+                self.set_currency(s, c, &f);
                 let d = Some((count, amount.amount(), f.loc()));
                 if f.tag == "90D" {
                     s.d90 = d;
@@ -547,33 +721,47 @@ impl<R: BufRead> Mt940Reader<R> {
                 if s.closing.is_some() {
                     return Err(err("statement line after the closing balance".into()));
                 }
-                let Some((ccy, _)) = s.currency.clone() else {
-                    return Err(err(
-                        "statement line before the opening balance :60F: or floor limit :34F: that names the currency".into(),
-                    ));
-                };
                 if s.entries.len() >= MAX_ENTRIES {
                     return Err(err(format!(
                         "more than {MAX_ENTRIES} entries in one statement"
                     )));
                 }
-                let line = parse_61(&f.lines, ccy).map_err(err)?;
-                let e = line.entry(s.entries.len() as u32 + 1, ccy);
-                let overflow = || err("the statement's totals overflow".into());
-                match e.direction {
-                    Direction::Credit => {
-                        s.credits += 1;
-                        s.credit_sum = s
-                            .credit_sum
-                            .checked_add(e.amount.amount())
-                            .ok_or_else(overflow)?;
+                let ccy = s.currency.as_ref().map(|(c, _)| *c);
+                let line = parse_61(&f.lines, ccy.unwrap_or(Currency::XXX)).map_err(err)?;
+                if let (Some(code), Some(c)) = (line.funds_code, ccy) {
+                    if c.as_str().as_bytes()[2] != code as u8 {
+                        let id = s.id.clone();
+                        s.note(finding(
+                            "funds_code",
+                            Severity::Warning,
+                            f.loc(),
+                            code,
+                            c.as_str().chars().nth(2).unwrap_or(' '),
+                            id.as_deref(),
+                            format!(
+                                "funds code `{code}` is not the last letter of the currency {c}"
+                            ),
+                        ));
                     }
-                    Direction::Debit => {
-                        s.debits += 1;
-                        s.debit_sum = s
-                            .debit_sum
-                            .checked_add(e.amount.amount())
-                            .ok_or_else(overflow)?;
+                }
+                let e = line.entry(s.entries.len() as u32 + 1, ccy.unwrap_or(Currency::XXX));
+                let overflow = || err("the statement's totals overflow".into());
+                if e.status == EntryStatus::Booked {
+                    match e.direction {
+                        Direction::Credit => {
+                            s.credits += 1;
+                            s.credit_sum = s
+                                .credit_sum
+                                .checked_add(e.amount.amount())
+                                .ok_or_else(overflow)?;
+                        }
+                        Direction::Debit => {
+                            s.debits += 1;
+                            s.debit_sum = s
+                                .debit_sum
+                                .checked_add(e.amount.amount())
+                                .ok_or_else(overflow)?;
+                        }
                     }
                 }
                 s.entries.push(e);
@@ -584,7 +772,7 @@ impl<R: BufRead> Mt940Reader<R> {
                     apply_86(e, &f.joined());
                 }
             }
-            // :21: related reference, :28C: statement number, others: not in the model.
+            // :21: related reference, :NS: non-SWIFT data, others: not in the model.
             _ => {}
         }
         Ok(())
@@ -592,79 +780,130 @@ impl<R: BufRead> Mt940Reader<R> {
 
     fn finish(&mut self, mut s: StmtState, at_eof: bool) -> Result<(), ParseError> {
         let loc20 = format!("line {}, field :20:", s.id_line);
-        let Some(account) = s.account.take() else {
-            return Err(self.err_at(
-                loc20,
-                format!("missing mandatory field :25: in statement {}", s.id),
+        let id = s.id.clone();
+        let idt = s.id_text().to_string();
+        if s.account.is_none() {
+            s.note(finding(
+                "mandatory_field",
+                Severity::Error,
+                loc20.clone(),
+                ":25:",
+                "missing",
+                id.as_deref(),
+                format!("missing mandatory field :25: in statement {idt}"),
             ));
-        };
+        }
         let is_942 = s.opening.is_none()
             && (s.is_942
                 || self.block_format == Some(Format::Mt942)
                 || (self.block_format.is_none() && self.hint == Format::Mt942));
         if !is_942 {
             if s.opening.is_none() {
-                return Err(self.err_at(
-                    loc20,
+                s.note(finding(
+                    "mandatory_field",
+                    Severity::Error,
+                    loc20.clone(),
+                    ":60F:",
+                    "missing",
+                    id.as_deref(),
                     format!(
-                        "missing mandatory field :60F:/:60M: (opening balance) in statement {}",
-                        s.id
+                        "missing mandatory field :60F:/:60M: (opening balance) in statement {idt}"
                     ),
                 ));
             }
             if s.closing.is_none() {
                 let reason = if at_eof {
                     format!(
-                        "truncated file: statement {} ends at the end of the file without a closing balance :62F:/:62M:",
-                        s.id
+                        "truncated file: statement {idt} ends at the end of the file without a closing balance :62F:/:62M:"
                     )
                 } else {
                     format!(
-                        "missing mandatory field :62F:/:62M: (closing balance) in statement {}",
-                        s.id
+                        "missing mandatory field :62F:/:62M: (closing balance) in statement {idt}"
                     )
                 };
-                return Err(self.err_line(reason));
+                s.note(finding(
+                    "mandatory_field",
+                    Severity::Error,
+                    format!("line {}", self.line_no.max(1)),
+                    ":62F:",
+                    "missing",
+                    id.as_deref(),
+                    reason,
+                ));
             }
         }
         let net = s.credit_sum - s.debit_sum;
         if let (Some(o), Some(c)) = (&s.opening, &s.closing) {
-            if o.signed + net != c.signed {
-                return Err(self.err_at(
-                    s.closing_loc.clone(),
+            let computed = o.signed + net;
+            if computed != c.signed {
+                let f = finding(
+                    "balance",
+                    Severity::Error,
+                    c.loc.clone(),
+                    c.signed,
+                    computed,
+                    id.as_deref(),
                     format!(
-                        "opening {} + entries {} != closing {} (statement {})",
-                        o.signed, net, c.signed, s.id
+                        "opening {} + entries {} != closing {} (statement {idt})",
+                        o.signed, net, c.signed
                     ),
-                ));
+                );
+                s.note(f);
             }
         }
+        self.check_chain(&mut s, net);
         for (decl, count, sum, what) in [
-            (&s.d90, s.debits, s.debit_sum, "debit"),
-            (&s.c90, s.credits, s.credit_sum, "credit"),
+            (s.d90.clone(), s.debits, s.debit_sum, "debit"),
+            (s.c90.clone(), s.credits, s.credit_sum, "credit"),
         ] {
             if let Some((n, amount, loc)) = decl {
-                if *n != count || *amount != sum {
-                    return Err(self.err_at(
+                let message = format!(
+                    "declares {n} {what} entries of {amount} but the statement has {count} adding up to {sum}"
+                );
+                let (count_check, sum_check) = if what == "debit" {
+                    ("debit_count", "debit_sum")
+                } else {
+                    ("credit_count", "credit_sum")
+                };
+                if n != count {
+                    s.note(finding(
+                        count_check,
+                        Severity::Error,
                         loc.clone(),
-                        format!(
-                            "declares {n} {what} entries of {amount} but the statement has {count} adding up to {sum}"
-                        ),
+                        n,
+                        count,
+                        id.as_deref(),
+                        message.clone(),
+                    ));
+                }
+                if amount != sum {
+                    s.note(finding(
+                        sum_check,
+                        Severity::Error,
+                        loc,
+                        amount,
+                        sum,
+                        id.as_deref(),
+                        message,
                     ));
                 }
             }
         }
-        if is_942 && s.currency.is_none() {
-            return Err(self.err_at(
-                loc20,
+        if s.currency.is_none() {
+            s.note(finding(
+                "mandatory_field",
+                Severity::Error,
+                loc20.clone(),
+                "currency",
+                "missing",
+                id.as_deref(),
                 format!(
-                    "statement {} names no currency (no :34F:, :90D:/:90C: or balance)",
-                    s.id
+                    "statement {idt} names no currency (no balance, :34F: or :90D:/:90C:): its entries are read in XXX"
                 ),
             ));
         }
         let currency = s.currency.as_ref().map(|(c, _)| *c);
-        let account = strip_currency(&account, currency);
+        let account = strip_currency(s.account.as_deref().unwrap_or(""), currency);
         if !self.file_emitted {
             self.file_emitted = true;
             let format = if is_942 { Format::Mt942 } else { Format::Mt940 };
@@ -680,20 +919,93 @@ impl<R: BufRead> Mt940Reader<R> {
             ..StatementTotals::default()
         };
         self.queue.push_back(Event::Statement(Statement {
-            statement_id: Some(s.id),
+            statement_id: s.id,
             account,
             currency,
             created_at: s.created_at,
             opening_balance: s.opening.map(|b| b.signed),
             closing_balance: s.closing.map(|b| b.signed),
             declared,
+            balances: s.balances,
+            sequence: s.sequence,
             entries: vec![],
         }));
         for e in s.entries {
             self.queue.push_back(Event::Entry(e));
         }
+        for f in s.findings {
+            self.queue.push_back(Event::Finding(f));
+        }
         self.queue.push_back(Event::StatementEnd);
         Ok(())
+    }
+
+    /// Pages of one statement (`:62M:` then `:60M:`): each page opens where the previous one
+    /// closed, and the whole statement, from its `:60F:` to its `:62F:`, closes.
+    fn check_chain(&mut self, s: &mut StmtState, net: Decimal) {
+        let account = s.account.clone().unwrap_or_default();
+        let id = s.id.clone();
+        let idt = s.id_text().to_string();
+        let chain = self
+            .chain
+            .take()
+            .filter(|c| c.account == account && c.open_end.is_some());
+        let mut chain = match (chain, &s.opening) {
+            (Some(mut c), Some(o)) => {
+                if let Some(prev) = c.open_end.take() {
+                    if prev.signed != o.signed {
+                        s.note(finding(
+                            "balance_chain",
+                            Severity::Error,
+                            o.loc.clone(),
+                            o.signed,
+                            prev.signed,
+                            id.as_deref(),
+                            format!(
+                                "opening :{}: {} of statement {idt} is not the closing :{}: {} of the page before ({})",
+                                o.kind, o.signed, prev.kind, prev.signed, prev.loc
+                            ),
+                        ));
+                    }
+                }
+                c.pages += 1;
+                c
+            }
+            (_, o) => Chain {
+                account,
+                open_end: None,
+                start: o.clone().filter(|o| o.kind == "60F"),
+                net: Decimal::ZERO,
+                pages: 1,
+            },
+        };
+        chain.net += net;
+        match &s.closing {
+            Some(c) if c.kind == "62M" => {
+                chain.open_end = Some(c.clone());
+                self.chain = Some(chain);
+            }
+            Some(c) => {
+                if let (Some(start), true) = (&chain.start, chain.pages > 1) {
+                    let computed = start.signed + chain.net;
+                    if computed != c.signed {
+                        s.note(finding(
+                            "statement_balance",
+                            Severity::Error,
+                            c.loc.clone(),
+                            c.signed,
+                            computed,
+                            id.as_deref(),
+                            format!(
+                                "the statement over {} pages does not close: opening {} ({}) + entries {} != closing {} (statement {idt})",
+                                chain.pages, start.signed, start.loc, chain.net, c.signed
+                            ),
+                        ));
+                    }
+                }
+            }
+            None => {}
+        }
     }
 }
 
@@ -720,8 +1032,6 @@ impl<R: BufRead> Iterator for Mt940Reader<R> {
     }
 }
 
-/// `NL34RABO0142623393 EUR` or `NL77INGB0574908765EUR` (an IBAN followed by the
-/// statement's currency): the account without the currency.
 fn strip_currency(account: &str, currency: Option<Currency>) -> String {
     let Some(c) = currency else {
         return account.to_string();
@@ -751,19 +1061,28 @@ fn iban_shaped(s: &str) -> bool {
 }
 
 /// A SWIFT amount: digits, one comma, at most the currency's decimals.
+
+/// A SWIFT amount: digits with at most one decimal comma (`1234,5`, `500`, `0,`), or, in
+/// legacy files, one decimal point (`000000001000.12`); at most the currency's decimals.
 fn parse_amount(s: &str, c: Currency) -> Result<Money, String> {
     let s = s.trim();
     let bad = || format!("`{s}` is not a SWIFT amount (digits with one decimal comma)");
+    let commas = s.bytes().filter(|b| *b == b',').count();
+    let points = s.bytes().filter(|b| *b == b'.').count();
     if s.is_empty()
-        || s.len() > 15
-        || !s.bytes().all(|b| b.is_ascii_digit() || b == b',')
-        || s.bytes().filter(|b| *b == b',').count() != 1
+        || s.len() > 24
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b',' || b == b'.')
         || !s.as_bytes()[0].is_ascii_digit()
+        || commas + points > 1
     {
         return Err(bad());
     }
-    let (int, frac) = s.split_once(',').ok_or_else(bad)?;
-    if frac.len() > c.exponent() as usize {
+    let (int, frac) = s.split_once([',', '.']).unwrap_or((s, ""));
+    if frac.len() > c.exponent() as usize
+        && frac.trim_end_matches('0').len() > c.exponent() as usize
+    {
         return Err(format!(
             "amount `{s}` has more decimals than {c} allows ({})",
             c.exponent()
@@ -792,6 +1111,8 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
 }
 
 /// `D140220EUR1,56`.
+
+/// `D140220EUR1,56`; legacy files may leave out the currency (`C020315105000,00`).
 fn parse_balance(v: &str) -> Result<Balance, String> {
     let v = v.trim();
     let mark = v.get(..1).unwrap_or("");
@@ -800,14 +1121,20 @@ fn parse_balance(v: &str) -> Result<Balance, String> {
         "D" => true,
         _ => return Err(format!("`{v}`: the debit/credit mark must be C or D")),
     };
-    parse_date(v.get(1..7).unwrap_or(""))?;
+    let date = parse_date(v.get(1..7).unwrap_or(""))?;
     let ccy = v.get(7..10).unwrap_or("");
-    let currency = Currency::parse(ccy).map_err(|_| format!("`{ccy}` is not a currency code"))?;
-    let m = parse_amount(&v[10..], currency)?;
+    let (currency, amount) = if ccy.bytes().all(|b| b.is_ascii_digit()) && !ccy.is_empty() {
+        (None, &v[7..])
+    } else {
+        let c = Currency::parse(ccy).map_err(|_| format!("`{ccy}` is not a currency code"))?;
+        (Some(c), &v[10..])
+    };
+    let m = parse_amount(amount, currency.unwrap_or(Currency::XXX))?;
     let a = m.amount();
     Ok(Balance {
         signed: if negative { -a } else { a },
         currency,
+        date,
     })
 }
 
@@ -841,13 +1168,18 @@ fn parse_datetime(v: &str) -> Result<String, String> {
 }
 
 /// A parsed `:61:` statement line.
+
+/// A parsed `:61:` statement line.
 struct Line61 {
     value_date: NaiveDate,
     entry_date: Option<NaiveDate>,
     direction: Direction,
     reversal: bool,
+    /// `EC`/`ED` (expected, MT942): not booked.
+    expected: bool,
+    funds_code: Option<char>,
     amount: Money,
-    tx_type: String,
+    tx_type: Option<String>,
     customer_ref: Option<String>,
     bank_ref: Option<String>,
     supplementary: Option<String>,
@@ -867,7 +1199,11 @@ impl Line61 {
             currency: ccy,
             direction: self.direction,
             reversal: self.reversal,
-            status: EntryStatus::Booked,
+            status: if self.expected {
+                EntryStatus::Pending
+            } else {
+                EntryStatus::Booked
+            },
             booking_date: self.entry_date.or(Some(self.value_date)),
             value_date: Some(self.value_date),
             bank_ref: bank_ref.clone(),
@@ -878,73 +1214,124 @@ impl Line61 {
             payer_account: account.map(str::to_string),
             reference: None,
             remittance: None,
-            additional_info: None,
+            additional_info: self.supplementary,
             return_reason: None,
             instructed_amount: None,
-            bank_tx_code: Some(self.tx_type),
+            bank_tx_code: self.tx_type,
         }
     }
 }
 
+/// `6!n[4!n]2a[1!a]15d1!a3!c16x[//16x]` and, on the next line, `[34x]`: value date, entry
+/// date, mark, funds code, amount, transaction type, customer and bank references,
+/// supplementary details. Banks wrap it anywhere (the amount may start the second line).
 fn parse_61(lines: &[String], ccy: Currency) -> Result<Line61, String> {
-    let main = lines.first().map(|l| l.trim()).unwrap_or("");
-    let b = main.as_bytes();
-    let digits = |r: std::ops::Range<usize>| {
-        b.get(r.clone())
-            .filter(|s| s.iter().all(u8::is_ascii_digit))
-            .map(|_| &main[r])
+    let first = lines.first().map(|l| l.trim()).unwrap_or("");
+    // the lines up to the one where the amount ends form the head
+    let mut head = first.to_string();
+    let mut used = 1;
+    let shown = |h: &str| h.chars().take(80).collect::<String>();
+    let b = |h: &str, i: usize| h.as_bytes().get(i).copied();
+    let digits_at = |h: &str, r: std::ops::Range<usize>| {
+        h.get(r.clone())
+            .filter(|s| s.bytes().all(|c| c.is_ascii_digit()))
+            .is_some()
     };
-    let vd =
-        digits(0..6).ok_or_else(|| format!("`{main}` does not start with a value date YYMMDD"))?;
-    let value_date = parse_date(vd)?;
+    if !digits_at(&head, 0..6) {
+        return Err(format!(
+            "`{}` does not start with a value date YYMMDD",
+            shown(&head)
+        ));
+    }
+    let value_date = parse_date(&head[..6])?;
     let mut i = 6;
+    // the mark (and what follows) may be on the next line
+    while head.len() <= i + 1 && used < lines.len() {
+        head.push_str(lines[used].trim());
+        used += 1;
+    }
     let mut entry_date = None;
-    if let Some(md) = digits(6..10) {
-        entry_date = Some(entry_date_near(md, value_date)?);
+    if digits_at(&head, 6..10) {
+        entry_date = Some(entry_date_near(&head[6..10], value_date)?);
         i = 10;
     }
-    let (direction, reversal, n) = if b[i..].starts_with(b"RC") {
-        (Direction::Debit, true, 2)
-    } else if b[i..].starts_with(b"RD") {
-        (Direction::Credit, true, 2)
-    } else if b[i..].starts_with(b"C") {
-        (Direction::Credit, false, 1)
-    } else if b[i..].starts_with(b"D") {
-        (Direction::Debit, false, 1)
+    let rest = &head.as_bytes()[i.min(head.len())..];
+    let (direction, reversal, expected, n) = if rest.starts_with(b"RC") {
+        (Direction::Debit, true, false, 2)
+    } else if rest.starts_with(b"RD") {
+        (Direction::Credit, true, false, 2)
+    } else if rest.starts_with(b"EC") {
+        (Direction::Credit, false, true, 2)
+    } else if rest.starts_with(b"ED") {
+        (Direction::Debit, false, true, 2)
+    } else if rest.starts_with(b"C") {
+        (Direction::Credit, false, false, 1)
+    } else if rest.starts_with(b"D") {
+        (Direction::Debit, false, false, 1)
     } else {
         return Err(format!(
-            "`{main}`: the debit/credit mark must be C, D, RC or RD"
+            "`{}`: the debit/credit mark must be C, D, RC or RD",
+            shown(&head)
         ));
     };
     i += n;
-    if b.get(i).is_some_and(u8::is_ascii_alphabetic) {
-        let code = b[i];
-        if code != ccy.as_str().as_bytes()[2] {
-            return Err(format!(
-                "`{main}`: funds code `{}` is not the last letter of the currency {ccy}",
-                code as char
-            ));
-        }
+    let mut funds_code = None;
+    if b(&head, i).is_some_and(|c| c.is_ascii_uppercase()) {
+        funds_code = b(&head, i).map(char::from);
         i += 1;
+    }
+    // the amount may start on the next line (Sparkassen)
+    while head.len() <= i && used < lines.len() {
+        head.push_str(lines[used].trim());
+        used += 1;
     }
     let start = i;
-    while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b',') {
+    while b(&head, i).is_some_and(|c| c.is_ascii_digit() || c == b',' || c == b'.') {
         i += 1;
     }
-    let amount = parse_amount(&main[start..i], ccy).map_err(|e| format!("`{main}`: {e}"))?;
-    let ty = b
-        .get(i..i + 4)
-        .filter(|t| matches!(t[0], b'N' | b'F' | b'S') && t.iter().all(u8::is_ascii_alphanumeric))
-        .ok_or_else(|| {
-            format!("`{main}`: no transaction type (N, F or S and 3 characters) after the amount")
-        })?;
-    let tx_type = String::from_utf8_lossy(ty).into_owned();
-    let refs = &main[i + 4..];
+    if i == start {
+        return Err(format!("`{}`: no amount after the mark", shown(&head)));
+    }
+    let amount =
+        parse_amount(&head[start..i], ccy).map_err(|e| format!("`{}`: {e}", shown(&head)))?;
+    // the transaction type: a letter and three letters, digits or spaces
+    let mut tx_type = None;
+    if let Some(t) = head.get(i..i + 4) {
+        let tb = t.as_bytes();
+        if tb[0].is_ascii_uppercase()
+            && tb[1..]
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b' ')
+        {
+            tx_type = Some(t.trim_end().to_string());
+            i += 4;
+        }
+    } else if let Some(t) = head.get(i..).filter(|t| {
+        !t.is_empty()
+            && t.len() < 4
+            && t.bytes()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    }) {
+        tx_type = Some(t.to_string());
+        i = head.len();
+    }
+    let refs = head.get(i..).unwrap_or("");
     let (cust, mut bank) = match refs.find("//") {
-        Some(p) => (&refs[..p], Some(refs[p + 2..].to_string())),
-        None => (refs, None),
+        Some(p) => (refs[..p].to_string(), Some(refs[p + 2..].to_string())),
+        None => (refs.to_string(), None),
     };
-    let mut rest = &lines[1.min(lines.len())..];
+    // without `//`, the customer reference is at most 16 characters; the rest is detail
+    let (cust, mut extra) = if bank.is_none() && cust.chars().count() > 16 {
+        let cut = cust
+            .char_indices()
+            .nth(16)
+            .map(|(p, _)| p)
+            .unwrap_or(cust.len());
+        (cust[..cut].to_string(), cust[cut..].trim().to_string())
+    } else {
+        (cust, String::new())
+    };
+    let mut rest = &lines[used.min(lines.len())..];
     if let (Some(bref), Some(first)) = (bank.as_mut(), rest.first()) {
         let f = first.trim();
         if !f.starts_with('/') && bref.len() + f.len() <= 16 {
@@ -952,7 +1339,13 @@ fn parse_61(lines: &[String], ccy: Currency) -> Result<Line61, String> {
             rest = &rest[1..];
         }
     }
-    let supplementary = rest.concat();
+    let supplementary: String = rest.concat();
+    if !supplementary.trim().is_empty() {
+        if !extra.is_empty() {
+            extra.push(' ');
+        }
+        extra.push_str(supplementary.trim());
+    }
     let opt = |s: &str| {
         let s = s.trim();
         (!s.is_empty() && s != "NONREF").then(|| s.to_string())
@@ -962,11 +1355,13 @@ fn parse_61(lines: &[String], ccy: Currency) -> Result<Line61, String> {
         entry_date,
         direction,
         reversal,
+        expected,
+        funds_code,
         amount,
         tx_type,
-        customer_ref: opt(cust),
+        customer_ref: opt(&cust),
         bank_ref: bank.as_deref().and_then(opt),
-        supplementary: opt(&supplementary),
+        supplementary: opt(&extra),
     })
 }
 
@@ -1031,10 +1426,10 @@ fn nonempty(s: &str) -> Option<String> {
 /// Fills an entry from its `:86:` information to account owner.
 fn apply_86(e: &mut Entry, text: &str) {
     let text = text.trim();
-    e.additional_info = nonempty(text);
     if text.is_empty() {
         return;
     }
+    e.additional_info = nonempty(text);
     let b = text.as_bytes();
     let structured =
         (b.len() >= 3 && b[0] == b'?' && b[1].is_ascii_digit() && b[2].is_ascii_digit())

@@ -21,6 +21,7 @@
 //! account = "1100000000000000001"
 //! ```
 
+use super::check::{finding, Severity};
 use super::{Event, FileHeader, Format, ParseError};
 pub use crate::config::layout::*;
 use crate::domain::{Currency, Direction, Entry, EntryStatus, Money, Statement, StatementTotals};
@@ -512,27 +513,50 @@ impl<R: BufRead> TextReader<R> {
         })
     }
 
-    /// What the header and trailer declare must be what the lines add up to.
-    fn check_totals(&self) -> Result<(), ParseError> {
+    /// What the header and trailer declare must be what the lines add up to: each failure is
+    /// a finding (`entry_count`, `entries_sum`, `credit_count`, `credit_sum`, `debit_count`,
+    /// `debit_sum`), queued before the statement's end.
+    fn check_totals(&mut self) {
         let c = &self.computed;
+        let mut found = Vec::new();
         for d in &self.declared {
-            let (count, sum, what) = match d.field.as_str() {
-                "count" | "total" => (c.entries, c.sum, "records"),
-                "credit_count" | "credit_total" => (c.credits, c.credit_sum, "credit records"),
-                _ => (c.debits, c.debit_sum, "debit records"),
+            let (count, sum, what, checks) = match d.field.as_str() {
+                "count" | "total" => (c.entries, c.sum, "records", ("entry_count", "entries_sum")),
+                "credit_count" | "credit_total" => (
+                    c.credits,
+                    c.credit_sum,
+                    "credit records",
+                    ("credit_count", "credit_sum"),
+                ),
+                _ => (
+                    c.debits,
+                    c.debit_sum,
+                    "debit records",
+                    ("debit_count", "debit_sum"),
+                ),
             };
             if let Some(n) = d.count {
                 if n != count {
-                    return Err(self.err(
-                        &d.loc,
+                    found.push(finding(
+                        checks.0,
+                        Severity::Error,
+                        d.loc.clone(),
+                        n,
+                        count,
+                        None,
                         format!("the {} declares {n} {what}, the file has {count}", d.what),
                     ));
                 }
             }
             if let Some(a) = d.amount {
                 if a != sum {
-                    return Err(self.err(
-                        &d.loc,
+                    found.push(finding(
+                        checks.1,
+                        Severity::Error,
+                        d.loc.clone(),
+                        a,
+                        sum,
+                        None,
                         format!(
                             "the {} declares a total of {a}, the {what} add up to {sum}",
                             d.what
@@ -541,7 +565,7 @@ impl<R: BufRead> TextReader<R> {
                 }
             }
         }
-        Ok(())
+        self.queue.extend(found.into_iter().map(Event::Finding));
     }
 
     fn totals(&self) -> StatementTotals {
@@ -614,6 +638,8 @@ impl<R: BufRead> TextReader<R> {
             opening_balance: None,
             closing_balance: None,
             declared: self.totals(),
+            balances: Vec::new(),
+            sequence: None,
             entries: Vec::new(),
         }));
         Ok(())
@@ -639,17 +665,19 @@ impl<R: BufRead> TextReader<R> {
                             "the file ends without its trailer line (truncated file?)",
                         ));
                     }
-                    self.check_totals()?;
+                    self.check_totals();
+                    self.queue.push_back(Event::StatementEnd);
                     self.phase = Phase::Done;
-                    return Ok(Some(Event::StatementEnd));
+                    return Ok(self.queue.pop_front());
                 };
                 if self.layout.trailer.is_some() {
                     match self.next_line()? {
                         None => {
                             self.parse_record(n, &line, false)?;
-                            self.check_totals()?;
+                            self.check_totals();
+                            self.queue.push_back(Event::StatementEnd);
                             self.phase = Phase::Done;
-                            return Ok(Some(Event::StatementEnd));
+                            return Ok(self.queue.pop_front());
                         }
                         Some(next) => self.lookahead = Some(next),
                     }

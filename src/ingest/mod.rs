@@ -2,8 +2,12 @@
 //!
 //! archive (bytes by SHA-256) -> already seen? (same digest: log the re-delivery, stop) ->
 //! parse as a stream on a blocking thread -> validate (the reader checks what the file
-//! declares) -> store statements and payment lines in batches inside the file's transaction ->
-//! commit. Any error rolls back everything and quarantines the file. Matching runs after.
+//! declares: each failed check is a finding) -> store statements, payment lines and findings in
+//! batches inside the file's transaction -> commit. A syntax error, or under the bank's
+//! `checks = "strict"` policy (the default) a finding of severity `error`, rolls back
+//! everything and quarantines the file (its reason record lists every finding). Under
+//! `checks = "warn"` the file is ingested and each finding stored; warnings are stored under
+//! either policy. Matching runs after.
 
 pub mod archive;
 pub mod https;
@@ -11,10 +15,10 @@ pub mod inbox;
 pub mod pull;
 pub mod quarantine;
 
-use crate::config::Bank;
+use crate::config::{Bank, ChecksPolicy};
 use crate::domain::{Currency, Entry, EntryStatus, Money, Statement};
-use crate::formats::{self, Event, ParseError};
-use crate::store::files::{NewFile, NewPayment, NewStatement};
+use crate::formats::{self, Event, Finding, ParseError, Severity};
+use crate::store::files::{NewFile, NewFinding, NewPayment, NewStatement};
 use crate::store::{self, DbContext, Store, StoreError};
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
@@ -29,6 +33,8 @@ pub enum IngestOutcome {
         file_id: i64,
         statements: i64,
         payments: i64,
+        /// Failed checks stored with the file (warnings, and errors under `checks = "warn"`).
+        findings: i64,
     },
     /// The same bytes were ingested before (as `file_id`); nothing was stored twice.
     DuplicateFile { file_id: i64 },
@@ -156,18 +162,35 @@ pub async fn ingest_archived(
         statements: 0,
         payments: 0,
         batch: Vec::with_capacity(BATCH),
+        in_statement: false,
+        findings: Vec::new(),
     };
     let mut failure: Option<ParseError> = None;
     'events: while let Some(chunk) = recv.recv().await {
         for ev in chunk {
             let res = match ev {
+                Ok(Event::Finding(f)) => {
+                    if failure.is_none()
+                        && bank.checks == ChecksPolicy::Strict
+                        && f.severity == Severity::Error
+                    {
+                        failure = Some(f.to_error(file_name));
+                    }
+                    let seq = w.in_statement.then_some(w.statements);
+                    w.findings.push((seq, f));
+                    Ok(())
+                }
+                // after a strict failure the rest is read for its findings only
+                Ok(_) if failure.is_some() => Ok(()),
                 Ok(ev) => w.handle(&mut tx, ev, &archived).await,
                 Err(e) => Err(WriteError::Parse(e)),
             };
             match res {
                 Ok(()) => {}
                 Err(WriteError::Parse(e)) => {
-                    failure = Some(e);
+                    if failure.is_none() {
+                        failure = Some(e);
+                    }
                     break 'events;
                 }
                 Err(WriteError::Store(e)) => {
@@ -202,8 +225,9 @@ pub async fn ingest_archived(
             bank.id.clone(),
         );
         let err2 = error.clone();
+        let found: Vec<Finding> = w.findings.iter().map(|(_, f)| f.clone()).collect();
         let quarantined_to = tokio::task::spawn_blocking(move || {
-            quarantine::quarantine(&dd, &bid, &fname, &sha, &ap, &err2)
+            quarantine::quarantine(&dd, &bid, &fname, &sha, &ap, &err2, &found)
         })
         .await
         .map_err(|e| IngestError::Io {
@@ -222,6 +246,39 @@ pub async fn ingest_archived(
     }
     let file_id = w.file_id.unwrap_or_default();
     store::files::finish_file(&mut tx, file_id, w.statements, w.payments).await?;
+    let findings = w.findings.len() as i64;
+    if !w.findings.is_empty() {
+        for (_, f) in &w.findings {
+            tracing::warn!(
+                check = f.check,
+                severity = f.severity.as_str(),
+                location = %f.location,
+                declared = %f.declared,
+                computed = %f.computed,
+                policy = bank.checks.as_str(),
+                reason = %crate::domain::mask_accounts(&f.message),
+                "file ingested with a failed check"
+            );
+        }
+        let rows = std::mem::take(&mut w.findings)
+            .into_iter()
+            .map(|(seq, f)| NewFinding {
+                file_id,
+                bank_id: bank.id.clone(),
+                statement_seq: seq,
+                statement_id: f.statement,
+                check: f.check.to_string(),
+                severity: f.severity.as_str().to_string(),
+                line: i64::try_from(f.line).unwrap_or(i64::MAX),
+                location: f.location,
+                declared: f.declared,
+                computed: f.computed,
+                message: f.message,
+                policy: bank.checks.as_str().to_string(),
+            })
+            .collect();
+        store::files::insert_findings(&mut tx, rows).await?;
+    }
     store::files::record_delivery(
         &mut tx,
         &bank.id,
@@ -238,12 +295,14 @@ pub async fn ingest_archived(
         detected = bank.format.is_none(),
         statements = w.statements,
         payments = w.payments,
+        findings,
         "file ingested"
     );
     Ok(IngestOutcome::Ingested {
         file_id,
         statements: w.statements,
         payments: w.payments,
+        findings,
     })
 }
 
@@ -270,6 +329,10 @@ struct Writer<'a> {
     statements: i64,
     payments: i64,
     batch: Vec<NewPayment>,
+    /// Between a `Statement` and its `StatementEnd`.
+    in_statement: bool,
+    /// Every finding, with the statement (its `seq`) it is about.
+    findings: Vec<(Option<i64>, Finding)>,
 }
 
 impl Writer<'_> {
@@ -300,6 +363,7 @@ impl Writer<'_> {
             Event::Statement(s) => {
                 self.flush(conn).await?;
                 self.statements += 1;
+                self.in_statement = true;
                 let row = self.statement_row(&s)?;
                 self.statement_row = store::files::insert_statement(conn, row).await?;
             }
@@ -310,7 +374,9 @@ impl Writer<'_> {
                     self.flush(conn).await?;
                 }
             }
-            Event::StatementEnd => {}
+            Event::StatementEnd => self.in_statement = false,
+            // collected by the caller (policy)
+            Event::Finding(_) => {}
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! Layout: `DATA_DIR/quarantine/YYYY-MM-DD/<sha256 prefix>-<file name>` and, beside it,
 //! `<same>.reason.json` with bank, file, digest, location and reason.
 
-use crate::formats::ParseError;
+use crate::formats::{Finding, ParseError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -15,6 +15,10 @@ pub struct QuarantineRecord<'a> {
     pub sha256: &'a str,
     pub location: &'a str,
     pub reason: &'a str,
+    /// Every failed check of the file (a `strict` bank's file is quarantined for the first
+    /// of severity `error`; the rest of the file is still read for these).
+    #[serde(skip_serializing_if = "<[Finding]>::is_empty")]
+    pub findings: &'a [Finding],
     pub quarantined_at: String,
 }
 
@@ -27,6 +31,7 @@ pub fn quarantine(
     sha256: &str,
     bytes_at: &Path,
     err: &ParseError,
+    findings: &[Finding],
 ) -> std::io::Result<PathBuf> {
     let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let dir = data_dir.join("quarantine").join(day);
@@ -43,6 +48,7 @@ pub fn quarantine(
         sha256,
         location: &err.location,
         reason: &err.reason,
+        findings,
         quarantined_at: crate::store::now(),
     };
     let mut reason_path = target.clone().into_os_string();

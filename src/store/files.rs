@@ -232,3 +232,167 @@ pub async fn count_files(conn: &mut AnyConnection) -> Result<i64, StoreError> {
         .and_then(|r| r.try_get::<i64, _>(0))
         .op("counting files")
 }
+
+/// A failed check of a file, stored with the file (see migrations 0007).
+pub struct NewFinding {
+    pub file_id: i64,
+    pub bank_id: String,
+    pub statement_seq: Option<i64>,
+    pub statement_id: Option<String>,
+    pub check: String,
+    pub severity: String,
+    pub line: i64,
+    pub location: String,
+    pub declared: String,
+    pub computed: String,
+    pub message: String,
+    pub policy: String,
+}
+
+const FINDING_COLS: usize = 13;
+
+pub async fn insert_findings(
+    conn: &mut AnyConnection,
+    rows: Vec<NewFinding>,
+) -> Result<(), StoreError> {
+    let at = now();
+    let vals = rows
+        .into_iter()
+        .map(|f| {
+            vec![
+                Val::I(f.file_id),
+                Val::S(f.bank_id),
+                Val::OI(f.statement_seq),
+                Val::OS(f.statement_id),
+                Val::S(f.check),
+                Val::S(f.severity),
+                Val::I(f.line),
+                Val::S(f.location),
+                Val::S(f.declared),
+                Val::S(f.computed),
+                Val::S(f.message),
+                Val::S(f.policy),
+                Val::S(at.clone()),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO file_findings (file_id, bank_id, statement_seq, statement_id, check_name, severity, line, \
+         location, declared, computed, message, policy, created_at)",
+        FINDING_COLS,
+        vals,
+        "storing a file's findings",
+    )
+    .await
+}
+
+/// A stored finding with its file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoredFinding {
+    pub file_id: i64,
+    pub file_name: String,
+    pub bank_id: String,
+    pub statement_seq: Option<i64>,
+    pub statement_id: Option<String>,
+    pub check: String,
+    pub severity: String,
+    pub line: i64,
+    pub location: String,
+    pub declared: String,
+    pub computed: String,
+    pub message: String,
+    pub policy: String,
+    pub created_at: String,
+}
+
+/// The findings of one bank (every bank when `None`), newest first, at most `limit`.
+pub async fn findings(
+    conn: &mut AnyConnection,
+    bank_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<StoredFinding>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT ff.file_id, f.file_name, ff.bank_id, ff.statement_seq, ff.statement_id, ff.check_name, ff.severity, \
+         ff.line, ff.location, ff.declared, ff.computed, ff.message, ff.policy, ff.created_at \
+         FROM file_findings ff JOIN bank_files f ON f.id = ff.file_id \
+         WHERE ($1 = '' OR ff.bank_id = $1) ORDER BY ff.id DESC LIMIT $2",
+    )
+    .bind(bank_id.unwrap_or("").to_string())
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+    .op("reading findings")?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredFinding {
+                file_id: r.try_get(0)?,
+                file_name: r.try_get(1)?,
+                bank_id: r.try_get(2)?,
+                statement_seq: r.try_get(3)?,
+                statement_id: r.try_get(4)?,
+                check: r.try_get(5)?,
+                severity: r.try_get(6)?,
+                line: r.try_get(7)?,
+                location: r.try_get(8)?,
+                declared: r.try_get(9)?,
+                computed: r.try_get(10)?,
+                message: r.try_get(11)?,
+                policy: r.try_get(12)?,
+                created_at: r.try_get(13)?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("reading findings")
+}
+
+/// How many findings each bank has, by check and severity (for `/metrics`).
+pub async fn finding_counts(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT bank_id, check_name, severity, CAST(COUNT(*) AS BIGINT) FROM file_findings \
+         GROUP BY bank_id, check_name, severity ORDER BY bank_id, check_name, severity",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .op("counting findings")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("counting findings")
+}
+
+/// The findings of the files that carry a day's booked lines, per bank, currency and check:
+/// `(bank_id, currency, check, severity, count)` (for the daily settlement).
+pub async fn findings_for_day(
+    conn: &mut AnyConnection,
+    day: &str,
+) -> Result<Vec<(String, String, String, String, i64)>, StoreError> {
+    let sql = super::dialect(
+        conn,
+        "SELECT ff.bank_id, fc.currency, ff.check_name, ff.severity, CAST(COUNT(*) AS BIGINT) \
+         FROM file_findings ff \
+         JOIN (SELECT DISTINCT file_id, currency FROM payments WHERE booking_date = $1 \
+               AND status NOT IN ('not_booked', 'confirmed', 'transfer')) fc ON fc.file_id = ff.file_id \
+         GROUP BY ff.bank_id, fc.currency, ff.check_name, ff.severity \
+         ORDER BY ff.bank_id, fc.currency, ff.check_name, ff.severity",
+    );
+    let rows = sqlx::query(&sql)
+        .bind(day.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .op("reading the day's findings")?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .op("reading the day's findings")
+}
