@@ -579,7 +579,8 @@ impl<R: BufRead> Bai2Reader<R> {
                 as_of,
                 as_of_text: as_of.to_string(),
                 accounts: 0,
-                records: 0,
+                // the 03 itself (counted before the group existed)
+                records: rec.physical(),
                 control: 0,
                 implicit: true,
             });

@@ -1357,6 +1357,8 @@ fn finish_entry(
         }
         queue.push_back(Event::Entry(e));
     }
+    // in file order: a batch's declarations come before the entry's end
+    findings.sort_by_key(|f| f.line);
     for f in findings {
         queue.push_back(Event::Finding(f));
     }

@@ -51,7 +51,11 @@ fn parse_bytes(bytes: &[u8], name: &str) -> ParsedFile {
 
 /// Every item the reader yields, checking it ends after an error.
 fn all_items(bytes: &[u8], format: Format) -> Vec<Result<Event, ParseError>> {
-    let mut r = CamtReader::new(bytes, "test.xml", format);
+    // as a `strict` bank reads it: the first failed check of severity `error` ends it
+    let mut r = crate::formats::strict(
+        Box::new(CamtReader::new(bytes, "test.xml", format)),
+        "test.xml",
+    );
     let mut out = Vec::new();
     for item in r.by_ref() {
         out.push(item);
@@ -503,6 +507,7 @@ fn events_come_in_order_and_statement_header_has_no_entries() {
             }
             Event::Entry(_) => "E".into(),
             Event::StatementEnd => "/S".into(),
+            Event::Finding(_) => "!".into(),
         })
         .collect();
     assert_eq!(kinds, ["Fcamt053", "S", "E", "E", "E", "/S", "S", "/S"]);
@@ -585,23 +590,38 @@ fn broken_wrong_txssummry_sum() {
     );
     assert_eq!(
         e.reason,
-        "TxsSummry/TtlNtries/Sum declares 400.00 but the entries add up to 362.50"
+        "failed check `entries_sum`: TxsSummry/TtlNtries/Sum declares 400.00 but the entries add up to 362.50"
     );
 }
 
+/// A batch whose `NbOfTxs` counts more transactions than its `TxDtls` give, while their
+/// amounts add up to the entry: each `TxDtls` is a line, and a `batch_count` warning notes the
+/// count (banks count their whole batch there); a `strict` bank ingests it.
 #[test]
-fn broken_wrong_batch_nboftxs() {
-    let bytes = fixture("broken/wrong_batch_nboftxs.xml");
-    let e = broken("wrong_batch_nboftxs.xml");
+fn a_batch_count_that_differs_is_a_warning_when_the_money_agrees() {
+    let bytes = fixture("findings/wrong_batch_nboftxs.xml");
     let line = line_of(&bytes, "<NbOfTxs>3</NbOfTxs>");
+    let f = parse_all(Some(Format::Camt054), &bytes[..], "test.xml").unwrap();
+    let lines: Vec<&Entry> = f.entries().filter(|e| e.tx_count == 2).collect();
+    assert_eq!(lines.len(), 2, "{:?}", f.entries().collect::<Vec<_>>());
+    assert_eq!(f.checks.len(), 1, "{:?}", f.checks);
+    let c = &f.checks[0];
+    assert_eq!(c.check, "batch_count");
+    assert_eq!(c.severity, crate::formats::Severity::Warning);
+    assert_eq!((c.declared.as_str(), c.computed.as_str()), ("3", "2"));
+    assert_eq!(c.line, line);
     assert_eq!(
-        e.location,
+        c.location,
         format!("line {line}, element {NTF}/Ntry/NtryDtls/Btch/NbOfTxs")
     );
-    assert_eq!(
-        e.reason,
-        "Btch/NbOfTxs declares 3 transactions but the entry has 2 TxDtls"
+    assert!(
+        c.message
+            .starts_with("Btch/NbOfTxs declares 3 transactions but the entry gives 2 TxDtls"),
+        "{}",
+        c.message
     );
+    // strict: warnings do not stop it
+    assert!(f.strict("test.xml").is_ok());
 }
 
 #[test]
@@ -615,7 +635,7 @@ fn broken_wrong_batch_ttlamt() {
     );
     assert_eq!(
         e.reason,
-        "Btch/TtlAmt declares 360.00 but its 2 TxDtls add up to 350.00"
+        "failed check `batch_total`: Btch/TtlAmt declares 360.00 CNY but its TxDtls add up to 350.00 CNY CRDT"
     );
 }
 
@@ -816,8 +836,21 @@ fn transactions_must_add_up_to_the_entry() {
     assert_eq!(e.location, format!("line {line}, element {NTF}/Ntry"));
     assert_eq!(
         e.reason,
-        "the 2 TxDtls amounts add up to 340.00 but Ntry/Amt is 350.00 CRDT"
+        "failed check `entry_details`: the 2 TxDtls amounts add up to 340.00 but Ntry/Amt is 350.00 CRDT: the entry is one line of its own amount"
     );
+    // read leniently, the entry is one line of its own amount, carrying what the details
+    // agree on, with the finding beside it
+    let f = parse_all(Some(Format::Camt054), bytes.as_bytes(), "test.xml").unwrap();
+    let batch: Vec<&Entry> = f
+        .entries()
+        .filter(|e| e.amount.amount() == Decimal::new(35000, 2))
+        .collect();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].tx_count, 1);
+    assert_eq!(f.checks.len(), 1);
+    assert_eq!(f.checks[0].check, "entry_details");
+    assert_eq!(f.checks[0].declared, "350.00 CNY CRDT");
+    assert_eq!(f.checks[0].computed, "340.00 CNY CRDT");
 }
 
 #[test]

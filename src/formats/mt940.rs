@@ -1170,6 +1170,7 @@ fn parse_datetime(v: &str) -> Result<String, String> {
 /// A parsed `:61:` statement line.
 
 /// A parsed `:61:` statement line.
+#[derive(Debug)]
 struct Line61 {
     value_date: NaiveDate,
     entry_date: Option<NaiveDate>,

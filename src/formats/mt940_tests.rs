@@ -32,8 +32,9 @@ fn parse(bytes: &[u8], format: Format, name: &str) -> ParsedFile {
 }
 
 fn parse_err(bytes: &[u8], format: Option<Format>, name: &str) -> ParseError {
+    // as a `strict` bank reads it: the first failed check of severity `error` ends it
     let events: Vec<_> = match crate::formats::open(format, bytes, name) {
-        Ok(r) => r.collect(),
+        Ok(r) => crate::formats::strict(r, name).collect(),
         Err(e) => return e,
     };
     let errs: Vec<_> = events.iter().filter_map(|e| e.as_ref().err()).collect();
@@ -320,6 +321,7 @@ fn streams_file_then_statement_entries_end() {
             Event::Statement(_) => 'S',
             Event::Entry(_) => 'e',
             Event::StatementEnd => 'E',
+            Event::Finding(_) => '!',
         })
         .collect();
     assert_eq!(kinds, "FSeeeeeeESeeE");
@@ -472,11 +474,13 @@ fn field_parsers() {
     assert_eq!(parse_amount("0,", c).unwrap().minor(), 0);
     assert_eq!(parse_amount("12,5", c).unwrap().minor(), 1250);
     assert!(parse_amount(",5", c).is_err());
-    assert!(parse_amount("12", c).is_err());
+    // no decimal comma (Knab), a decimal point (legacy Rabobank)
+    assert_eq!(parse_amount("12", c).unwrap().minor(), 1200);
+    assert_eq!(parse_amount("000000001000.12", c).unwrap().minor(), 100012);
     assert!(parse_amount("1,2,3", c).is_err());
-    assert!(parse_amount("1.5", c).is_err());
+    assert!(parse_amount("1,2.3", c).is_err());
     assert!(parse_amount("1,5", Currency::parse("JPY").unwrap()).is_err());
-    assert!(parse_amount("1234567890123456,00", c).is_err());
+    assert!(parse_amount("12345678901234567890,00", c).is_err());
     assert_eq!(
         entry_date_near("0101", NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()).unwrap(),
         NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()
@@ -498,9 +502,71 @@ fn field_parsers() {
     assert_eq!(l.customer_ref.as_deref(), Some("REF1"));
     assert!(parse_61(&["261031X5,00NTRF".into()], c).is_err());
     assert!(parse_61(&["261031CR5,00NTRF".into()], Currency::EUR).is_ok());
-    assert!(parse_61(&["261031CX5,00NTRF".into()], Currency::EUR).is_err());
-    assert!(parse_61(&["261031C5,00XTRF".into()], c).is_err());
+    // a funds code that is not the currency's last letter is read (the reader notes it)
+    let l = parse_61(&["261031CX5,00NTRF".into()], Currency::EUR).unwrap();
+    assert_eq!(l.funds_code, Some('X'));
+    // any type code of a letter and three letters, digits or spaces
+    let l = parse_61(&["261031C5,00XTRF".into()], c).unwrap();
+    assert_eq!(l.tx_type.as_deref(), Some("XTRF"));
     assert!(parse_61(&["2610".into()], c).is_err());
+    // February 30 is an error, never a guess (as value date or entry date)
+    let e = parse_61(&["260230C5,00NTRF".into()], c).unwrap_err();
+    assert!(e.contains("`260230` is not a valid date"), "{e}");
+    let e = parse_61(&["2603010230C5,00NTRF".into()], c).unwrap_err();
+    assert!(e.contains("`0230` is not a valid entry date"), "{e}");
+    // the amount on the next line (Sparkassen), funds code `R`, no currency known yet
+    let l = parse_61(
+        &["1811261126CR".into(), "30,00N062NONREF".into()],
+        Currency::XXX,
+    )
+    .unwrap();
+    assert_eq!(
+        (l.direction, l.funds_code, l.amount.minor()),
+        (Direction::Credit, Some('R'), 3000)
+    );
+    assert_eq!(l.tx_type.as_deref(), Some("N062"));
+    assert_eq!(l.customer_ref, None);
+    // no decimal comma, a customer reference with a space (Knab)
+    let l = parse_61(
+        &["1407290729C500NTRF29-07-2014 10:05//B4G29PGDCK1QFV3E".into()],
+        Currency::EUR,
+    )
+    .unwrap();
+    assert_eq!(l.amount.minor(), 50000);
+    assert_eq!(l.customer_ref.as_deref(), Some("29-07-2014 10:05"));
+    assert_eq!(l.bank_ref.as_deref(), Some("B4G29PGDCK1QFV3E"));
+    // funds code F (HUF), type `S` and three spaces (Sberbank)
+    let hu = Currency::parse("HUF").unwrap();
+    let l = parse_61(&["1710111011DF2402,00S   X".into()], hu).unwrap();
+    assert_eq!((l.funds_code, l.tx_type.as_deref()), (Some('F'), Some("S")));
+    assert_eq!(l.customer_ref.as_deref(), Some("X"));
+    // a non-standard type (`MCI0`) and the supplementary details on the next line
+    let l = parse_61(
+        &[
+            "1610301031D0,42MCI0NONREF//055001022000001".into(),
+            "YAY MT942 CHG".into(),
+        ],
+        Currency::EUR,
+    )
+    .unwrap();
+    assert_eq!(l.tx_type.as_deref(), Some("MCI0"));
+    assert_eq!(l.customer_ref, None);
+    assert_eq!(l.supplementary.as_deref(), Some("YAY MT942 CHG"));
+    // a 16-character customer reference followed by the counterparty (legacy Rabobank)
+    let l = parse_61(
+        &["110527D000000001213,28N0440121470966      W.P. Jansen                      ".into()],
+        Currency::EUR,
+    )
+    .unwrap();
+    assert_eq!(l.amount.minor(), 121328);
+    assert_eq!(l.customer_ref.as_deref(), Some("0121470966"));
+    assert_eq!(l.supplementary.as_deref(), Some("W.P. Jansen"));
+    // no type code at all
+    let l = parse_61(&["261031C5,00".into()], c).unwrap();
+    assert_eq!(l.tx_type, None);
+    // expected (MT942) entries are not booked
+    let l = parse_61(&["261031ED5,00NTRF".into()], c).unwrap();
+    assert!(l.expected && l.direction == Direction::Debit);
 }
 
 /// A reader that counts the bytes taken from it.

@@ -39,7 +39,11 @@ fn run_limited(
     limit: usize,
 ) -> (Vec<Event>, Option<ParseError>) {
     let mut events = Vec::new();
-    let mut reader = TextReader::new(bytes, "test.txt", layout);
+    // as a `strict` bank reads it: the first failed check of severity `error` ends it
+    let mut reader = crate::formats::strict(
+        Box::new(TextReader::new(bytes, "test.txt", layout)),
+        "test.txt",
+    );
     for _ in 0..limit {
         match reader.next() {
             None => return (events, None),

@@ -3,6 +3,7 @@
 
 mod billing;
 mod cli;
+mod corpus;
 mod crash;
 mod daemon;
 mod dunning;
