@@ -46,6 +46,13 @@ pub struct ReasonLabel {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FindingLabel {
+    pub bank: String,
+    pub check: String,
+    pub severity: String,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     pub files: Family<BankLabel, Counter>,
@@ -61,6 +68,8 @@ pub struct Metrics {
     pub matched_amount: Family<BucketLabel, Counter<f64, AtomicU64>>,
     pub exceptions_open: Family<ReasonLabel, Gauge>,
     pub notices: Family<NoticeLabel, Gauge>,
+    /// Failed checks stored with ingested files, by bank, check and severity.
+    pub findings: Family<FindingLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -88,6 +97,7 @@ impl Metrics {
             matched_amount: Family::default(),
             exceptions_open: Family::default(),
             notices: Family::default(),
+            findings: Family::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
             r.register("files_ingested", "Bank files ingested", m.files.clone());
@@ -139,6 +149,11 @@ impl Metrics {
                 "Notices in the outbox by kind, stage and status",
                 m.notices.clone(),
             );
+            r.register(
+                "file_findings",
+                "Failed checks of bank files stored at ingest, by bank, check and severity",
+                m.findings.clone(),
+            );
         }
         m
     }
@@ -179,6 +194,23 @@ impl Metrics {
         }
     }
 
+    /// Brings the findings counters up to the stored counts (`(bank, check, severity, n)`):
+    /// the findings table only grows, so the counters stay monotonic and survive restarts.
+    pub fn sync_findings(&self, counts: &[(String, String, String, i64)]) {
+        for (bank, check, severity, n) in counts {
+            let c = self.findings.get_or_create(&FindingLabel {
+                bank: bank.clone(),
+                check: check.clone(),
+                severity: severity.clone(),
+            });
+            let have = c.get();
+            let want = u64::try_from(*n).unwrap_or(0);
+            if want > have {
+                c.inc_by(want - have);
+            }
+        }
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -211,9 +243,17 @@ mod tests {
                 reason: "duplicate".into(),
             })
             .set(2);
+        m.sync_findings(&[("ICBC".into(), "balance".into(), "error".into(), 2)]);
+        m.sync_findings(&[("ICBC".into(), "balance".into(), "error".into(), 3)]);
         let text = m.render();
         assert!(
             text.contains("billrecon_files_ingested_total{bank=\"ICBC\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "billrecon_file_findings_total{bank=\"ICBC\",check=\"balance\",severity=\"error\"} 3"
+            ),
             "{text}"
         );
         assert!(

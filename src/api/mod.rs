@@ -225,6 +225,12 @@ async fn metrics(State(state): State<Arc<DaemonState>>) -> Response {
         }
     }
     if let Ok(mut conn) = state.app.store.pool().acquire().await {
+        match crate::store::files::finding_counts(&mut conn).await {
+            Err(e) => tracing::warn!(error = %e, "metrics: counting findings"),
+            Ok(counts) => state.metrics.sync_findings(&counts),
+        }
+    }
+    if let Ok(mut conn) = state.app.store.pool().acquire().await {
         match crate::store::notices::counts(&mut conn).await {
             Err(e) => tracing::warn!(error = %e, "metrics: counting notices"),
             Ok(counts) => {

@@ -932,12 +932,9 @@ fn parse(file: &Path, format: &str, bank: Option<&crate::config::Bank>) -> anyho
     if let Some(e) = &error {
         eprintln!("{e}");
     }
-    Ok(match (&read, &error) {
-        (_, None) => 0,
-        // read in part: the file as a whole cannot be ingested
-        (Some(_), Some(_)) => 1,
-        (None, Some(_)) => 2,
-    })
+    // failed checks do not fail `parse`; a syntax error does (the file cannot be ingested
+    // whatever the bank's policy), even when statements before it were read
+    Ok(if error.is_some() { 2 } else { 0 })
 }
 
 /// What `billrecon parse` prints: what was read, every failed check, and what ingest would do.

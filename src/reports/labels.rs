@@ -88,6 +88,7 @@ pub const COLUMNS: &[(&str, &str, &str, Kind)] = &[
         Money,
     ),
     ("channels", "渠道", "Channels", Text),
+    ("findings", "文件校验问题", "File check findings", Text),
     (
         "realtime_vs_file",
         "实时与对账文件",

@@ -5,7 +5,10 @@
 //! and debits booked that day; what the banks' statements declare as credits beside what was
 //! read from them, and the difference; the money by channel; and for partner banks the
 //! real-time versus file result (their business day), the transfer expected and its
-//! settlement status.
+//! settlement status; and the failed checks of the bank files that carry the day's lines
+//! (`findings`: a file ingested under a bank's `checks = "warn"` policy whose balances did not
+//! close, or with a warning, is counted here, so the signed page says which figures came from
+//! files that contradict themselves).
 //! The page a finance officer signs.
 
 use crate::domain::money_text;
@@ -36,6 +39,7 @@ pub const COLUMNS: &[&str] = &[
     "realtime_vs_file",
     "expected_transfer",
     "settlement",
+    "findings",
 ];
 
 /// The report's rows: one per bank and currency, then one `ALL` row per currency.
@@ -48,6 +52,26 @@ pub async fn daily_settlement(
     let rows = store::reports::settlement(&mut conn, &day).await?;
     let channels = store::reports::settlement_channels(&mut conn, &day).await?;
     let eod = store::reports::settlement_eod(&mut conn, &day).await?;
+    let findings = store::files::findings_for_day(&mut conn, &day).await?;
+    // "2 (balance 1 error, batch_count 1 warning)" per bank and currency (and for all banks)
+    let findings_text = |bank: &str, cur: &str| -> Option<String> {
+        let mut per: std::collections::BTreeMap<(&str, &str), i64> = Default::default();
+        for (b, c, check, severity, n) in &findings {
+            if (bank == "ALL" || b == bank) && c == cur {
+                *per.entry((check.as_str(), severity.as_str())).or_default() += n;
+            }
+        }
+        let total: i64 = per.values().sum();
+        Some(if total == 0 {
+            "0".to_string()
+        } else {
+            let parts: Vec<String> = per
+                .iter()
+                .map(|((check, severity), n)| format!("{check} {n} {severity}"))
+                .collect();
+            format!("{total} ({})", parts.join(", "))
+        })
+    };
     // "counter 12 × 1234.00; app 3 × 50.00" per bank and currency (and for all banks)
     let channel_text = |bank: &str, cur: &str| -> Option<String> {
         let mut per: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
@@ -145,6 +169,7 @@ pub async fn daily_settlement(
                 eod_of(&r.bank_id, &r.currency).map(|e| e.0),
                 eod_of(&r.bank_id, &r.currency).map(|e| e.1),
                 eod_of(&r.bank_id, &r.currency).map(|e| e.2),
+                findings_text(&r.bank_id, &r.currency),
             ]
         })
         .collect())

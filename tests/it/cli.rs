@@ -164,6 +164,16 @@ fn parse_of_a_broken_file_names_the_place_and_exits_non_zero() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("trunc.xml") && err.contains("line"), "{err}");
+    // what was read before the cut is printed, with the error
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["error"]["location"]
+        .as_str()
+        .unwrap()
+        .starts_with("line "));
+    assert!(v["summary"]["ingest"]
+        .as_str()
+        .unwrap()
+        .starts_with("quarantined"));
 }
 
 #[test]
@@ -618,4 +628,99 @@ fn exceptions_are_resolved_from_the_command_line_by_a_named_user() {
         .expect("the resolution is in the trail");
     assert!(entry.contains("customer called"));
     w.ok(&["verify"]);
+}
+
+/// `billrecon parse` is the onboarding tool: what it read, every failed check with its line
+/// and both figures, what ingest would do under the bank's policy; exit 0 unless the file
+/// cannot be read at all.
+#[test]
+fn parse_lists_every_failed_check_and_what_each_policy_would_do() {
+    let w = Workdir::new(false);
+    // ../shared/fixtures/real/mt940/wolph_jejik_abnamro.sta (WoLpH/mt940): two statements
+    // whose balances do not close
+    let f = real_fixture("mt940/wolph_jejik_abnamro.sta");
+    let out = w.ok(&["parse", p(&f)]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["format"], "mt940");
+    assert_eq!(v["statements"].as_array().unwrap().len(), 2);
+    let checks = v["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 2);
+    for c in checks {
+        assert_eq!(c["check"], "balance");
+        assert_eq!(c["severity"], "error");
+        assert!(c["line"].as_u64().unwrap() > 0);
+        for k in ["declared", "computed", "location", "message"] {
+            assert!(!c[k].as_str().unwrap().is_empty(), "{k}: {c}");
+        }
+    }
+    // the first page's closing balance, as stated in the file, and what its entries make
+    let st = &v["statements"][0];
+    assert_eq!(checks[0]["declared"], st["closing_balance"]);
+    assert_eq!(v["summary"]["errors"], 2);
+    assert_eq!(v["summary"]["policy"], "strict");
+    assert!(v["summary"]["ingest"]
+        .as_str()
+        .unwrap()
+        .starts_with("quarantined"));
+
+    // with a bank whose policy is warn
+    let mut config = std::fs::read_to_string(&w.config).unwrap();
+    config.push_str(
+        "\n[[bank]]\nid = \"WARN\"\nname = \"Warn\"\nformat = \"mt940\"\nchecks = \"warn\"\n",
+    );
+    std::fs::write(&w.config, config).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&w.ok(&["parse", "--bank", "WARN", p(&f)])).unwrap();
+    assert_eq!(v["summary"]["policy"], "warn");
+    assert_eq!(v["summary"]["ingest"], "ingested with 2 findings stored");
+
+    // a file that cannot be read at all: exit 2, the reason names the line
+    let o = w.run(&[
+        "parse",
+        p(&real_fixture(
+            "mt940/wolph_self-provided_invalid_statement.sta",
+        )),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["error"]["location"], "line 1");
+    assert_eq!(v["summary"]["statements"], 0);
+}
+
+#[test]
+fn banks_status_and_findings_show_what_a_warn_bank_stored() {
+    let w = Workdir::new(false);
+    let mut config = std::fs::read_to_string(&w.config).unwrap();
+    config.push_str(
+        "\n[[bank]]\nid = \"WARN\"\nname = \"Warn\"\nformat = \"mt940\"\nchecks = \"warn\"\n",
+    );
+    std::fs::write(&w.config, config).unwrap();
+    let f = real_fixture("mt940/wolph_jejik_abnamro.sta");
+    let out = w.ok(&["ingest", "--bank", "WARN", p(&f)]);
+    assert!(out.contains("2 failed checks stored"), "{out}");
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&w.ok(&["banks", "status", "--format", "json"])).unwrap();
+    let warn = rows.iter().find(|r| r["bank_id"] == "WARN").unwrap();
+    assert_eq!(warn["checks"], "warn");
+    assert_eq!(warn["findings"], "2 (balance 2)");
+    let last = warn["last_finding"].as_str().unwrap();
+    assert!(
+        last.contains("wolph_jejik_abnamro.sta") && last.contains("error balance at line 40"),
+        "{last}"
+    );
+    let test = rows.iter().find(|r| r["bank_id"] == "TEST").unwrap();
+    assert_eq!(
+        (&test["checks"], &test["findings"]),
+        (&"strict".into(), &"0".into())
+    );
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&w.ok(&["banks", "findings", "--bank", "WARN", "--format", "json"]))
+            .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["check"], "balance");
+    assert_eq!(rows[0]["line"], "40");
+    assert_eq!(rows[1]["line"], "27");
+    assert_eq!(rows[0]["policy"], "warn");
+    let o = w.run(&["banks", "findings", "--bank", "NOPE"]);
+    assert_eq!(o.status.code(), Some(1));
 }

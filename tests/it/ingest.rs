@@ -22,24 +22,65 @@ async fn every_file_is_archived_byte_for_byte_under_its_digest() {
 }
 
 #[tokio::test]
-async fn a_real_camt053_from_another_project_ingests_and_balances() {
+async fn a_real_camt053_from_another_project_ingests_under_warn_and_is_quarantined_under_strict() {
     // ../shared/fixtures/real/camt053/oca-test-camt053.xml (OCA/bank-statement-import, AGPL-3.0):
     // a direct debit (debit), a returned direct debit (reversal) and a credit with no RmtInf.
-    let t = TestApp::spawn().await;
-    let (out, summary) = t
-        .ingest("TEST", &[real_fixture("camt053/oca-test-camt053.xml")])
-        .await;
+    // Its balances do not close: 15568.27 - 754.25 - 594.05 + 1405.31 = 15625.28, not the
+    // closing 15121.12 it states.
+    let t = TestApp::spawn_with(
+        "[[bank]]\nid = \"WARN\"\nname = \"Warn\"\nformat = \"auto\"\nchecks = \"warn\"\n",
+    )
+    .await;
+    let file = real_fixture("camt053/oca-test-camt053.xml");
+    // strict (TEST, the default): quarantined for the failed balance check, nothing stored
+    let bank = t.app.bank("TEST").unwrap().clone();
+    let (results, _) = t
+        .app
+        .ingest_paths(&bank, std::slice::from_ref(&file))
+        .await
+        .unwrap();
+    match &results[0].result {
+        Err(IngestError::Rejected { error, .. }) => {
+            assert!(error.location.starts_with("line 49"), "{error}");
+            assert!(error.reason.contains("failed check `balance`"), "{error}");
+            assert!(error.reason.contains("15121.12"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(t.count("bank_files").await, 0);
+
+    // warn: ingested, and the finding is stored with the file
+    let (out, summary) = t.ingest("WARN", std::slice::from_ref(&file)).await;
     assert!(
         matches!(
             out[0],
             IngestOutcome::Ingested {
                 payments: 3,
                 statements: 1,
+                findings: 1,
                 ..
             }
         ),
         "{out:?}"
     );
+    let (check, line, declared, computed, severity, policy): (
+        String,
+        i64,
+        String,
+        String,
+        String,
+        String,
+    ) = sqlx::query_as(
+        "SELECT check_name, line, declared, computed, severity, policy FROM file_findings",
+    )
+    .fetch_one(t.app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        (check.as_str(), line, declared.as_str(), computed.as_str()),
+        ("balance", 49, "15121.12", "15625.28")
+    );
+    assert_eq!((severity.as_str(), policy.as_str()), ("error", "warn"));
     assert_eq!(summary.processed, 3);
     let ps = t.payments().await;
     let amounts: Vec<&str> = ps.iter().map(|p| p["amount"].as_str()).collect();
@@ -70,9 +111,13 @@ async fn a_broken_file_is_quarantined_with_its_reason_and_nothing_is_stored() {
         t.count("allocations").await,
     );
 
-    // a file that contradicts itself: the entry's batch declares two transactions, has one
+    // a file that contradicts itself: the entry's batch declares a total of 11.00, the entry
+    // is 10.00 (a failed check of severity error: a strict bank quarantines the file)
     let good = crate::helpers::camt054("BAD", &[Pay::new("R2", "10.00").reference("B-1")]);
-    let broken = good.replace("<NtryDtls>", "<NtryDtls><Btch><NbOfTxs>2</NbOfTxs></Btch>");
+    let broken = good.replace(
+        "<NtryDtls>",
+        "<NtryDtls><Btch><TtlAmt Ccy=\"CNY\">11.00</TtlAmt></Btch>",
+    );
     let f = t.write("broken.xml", &broken);
     let bank = t.app.bank("TEST").unwrap().clone();
     let (results, _) = t.app.ingest_paths(&bank, &[f]).await.unwrap();
@@ -86,13 +131,21 @@ async fn a_broken_file_is_quarantined_with_its_reason_and_nothing_is_stored() {
     };
     assert_eq!(error.file, "broken.xml");
     assert!(error.location.contains("line"), "{}", error.location);
-    assert!(error.reason.contains('2'), "{}", error.reason);
+    assert!(
+        error.reason.contains("batch_total") && error.reason.contains("11.00"),
+        "{}",
+        error.reason
+    );
     assert_eq!(std::fs::read_to_string(&quarantined_to).unwrap(), broken);
     let reason_file = format!("{}.reason.json", quarantined_to.display());
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(reason_file).unwrap()).unwrap();
     assert_eq!(record["bank_id"], "TEST");
     assert_eq!(record["reason"], error.reason.as_str());
+    // the record lists every failed check with its figures
+    assert_eq!(record["findings"][0]["check"], "batch_total");
+    assert_eq!(record["findings"][0]["declared"], "11.00 CNY CRDT");
+    assert_eq!(record["findings"][0]["computed"], "10.00 CNY CRDT");
 
     let after = (
         t.count("payments").await,

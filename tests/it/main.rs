@@ -8,6 +8,7 @@ mod crash;
 mod daemon;
 mod dunning;
 mod faults;
+mod findings;
 mod formats;
 mod helpers;
 mod ingest;
