@@ -147,6 +147,13 @@ impl<'a> Fields<'a> {
         out
     }
 
+    /// The field just taken was the last of its physical record.
+    fn at_part_end(&self) -> bool {
+        self.parts
+            .get(self.part)
+            .is_none_or(|s| self.offset > s.len())
+    }
+
     fn exhausted(&self) -> bool {
         match self.parts.get(self.part) {
             None => true,
@@ -608,6 +615,10 @@ impl<R: BufRead> Bai2Reader<R> {
         while let Some(code) = f.next_field() {
             if code.is_empty() && f.exhausted() {
                 break;
+            }
+            if code.is_empty() && f.at_part_end() {
+                // a trailing `,` before the `/` of a record continued by an 88
+                continue;
             }
             if code.is_empty() {
                 // an empty summary (`,,,,`): no type code, amount, count or funds type

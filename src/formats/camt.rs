@@ -247,6 +247,8 @@ struct StmtState {
     computed: Computed,
     entry_seq: u32,
     entry: Option<NtryState>,
+    /// Findings about the statement itself, queued at its end.
+    findings: Vec<Finding>,
 }
 
 #[derive(Default)]
@@ -770,7 +772,9 @@ impl<R: BufRead> CamtReader<R> {
                             line: self.pos.line(),
                             path: &self.names[..depth],
                         };
-                        for f in check_statement_totals(&ctx, &st) {
+                        let mut found = st.findings.clone();
+                        found.extend(check_statement_totals(&ctx, &st));
+                        for f in found {
                             self.queue.push_back(Event::Finding(f));
                         }
                     }
@@ -869,7 +873,25 @@ fn statement_element_end(
         ["Bal"] => {
             let b = std::mem::take(&mut st.balance);
             let amount = b.amount.ok_or_else(|| ctx.err("Bal has no Amt"))?;
-            let direction = b.direction.ok_or_else(|| ctx.err("Bal has no CdtDbtInd"))?;
+            // mandatory, yet left out by some banks: read as a credit balance, and said
+            let direction = match b.direction {
+                Some(d) => d,
+                None => {
+                    st.findings.push(finding(
+                        "mandatory_field",
+                        Severity::Warning,
+                        ctx.loc(),
+                        "CdtDbtInd",
+                        "missing",
+                        st.statement_id.as_deref(),
+                        format!(
+                            "balance {} has no CdtDbtInd: read as a credit balance",
+                            b.code.as_deref().unwrap_or("?")
+                        ),
+                    ));
+                    Direction::Credit
+                }
+            };
             let signed = match direction {
                 Direction::Credit => amount.amount(),
                 Direction::Debit => -amount.amount(),

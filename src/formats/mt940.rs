@@ -444,6 +444,15 @@ impl<R: BufRead> Mt940Reader<R> {
             self.finish_field();
             self.in_block = false;
             self.items.push_back(Item::MessageEnd);
+            // the trailer and the next message's blocks may follow on the same line:
+            // `-}{5:{CHK:…}}{1:…}{2:O940…}{4:`
+            let rest = t[2..].trim();
+            if rest.contains("{4:") {
+                if let Some(p) = rest.find('{') {
+                    let rest = rest[p..].to_string();
+                    return self.process_line(rest);
+                }
+            }
             return Ok(());
         }
         if t.trim() == "-" && !self.in_block {
@@ -772,8 +781,20 @@ impl<R: BufRead> Mt940Reader<R> {
                     apply_86(e, &f.joined());
                 }
             }
-            // :21: related reference, :NS: non-SWIFT data, others: not in the model.
-            _ => {}
+            // :21: related reference, :NS: non-SWIFT data: not in the model
+            "21" | "25P" | "NS" | "86" => {}
+            other => {
+                let id = s.id.clone();
+                s.note(finding(
+                    "structure",
+                    Severity::Warning,
+                    f.loc(),
+                    format!(":{other}:"),
+                    "ignored",
+                    id.as_deref(),
+                    format!("field :{other}: is not an MT940/MT942 field: ignored"),
+                ));
+            }
         }
         Ok(())
     }
@@ -933,7 +954,10 @@ impl<R: BufRead> Mt940Reader<R> {
         for e in s.entries {
             self.queue.push_back(Event::Entry(e));
         }
-        for f in s.findings {
+        // in file order
+        let mut findings = s.findings;
+        findings.sort_by_key(|f| f.line);
+        for f in findings {
             self.queue.push_back(Event::Finding(f));
         }
         self.queue.push_back(Event::StatementEnd);

@@ -748,3 +748,180 @@ fn strict_refuses_exactly_the_files_with_failed_checks_naming_the_line() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// fixtures/real-extra: more public files (see its SOURCES.md), read as their project says.
+
+fn extra_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/real-extra")
+}
+
+/// svenstaro/mt940-rs's signs (src/lib.rs@9cf76ca, `ExtDebitOrCredit`: `RC` is its
+/// `ReverseDebit`, a debit; `RD` its `ReverseCredit`, a credit).
+fn mt940rs_sign(indicator: &str) -> Decimal {
+    match indicator {
+        "Credit" | "ReverseCredit" => Decimal::ONE,
+        "Debit" | "ReverseDebit" => Decimal::NEGATIVE_ONE,
+        other => panic!("unknown indicator {other}"),
+    }
+}
+
+/// What mt940-rs's expected JSON says, compared with what billrecon read.
+fn compare_mt940rs(p: &ParsedFile, json: &Path) -> Vec<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let messages = v.as_array().unwrap();
+    let mut diffs = Vec::new();
+    if messages.len() != p.statements.len() {
+        diffs.push(format!(
+            "{} statements, expected {}",
+            p.statements.len(),
+            messages.len()
+        ));
+    }
+    let balance = |b: &serde_json::Value| {
+        let a = dec(b["amount"].as_str().unwrap());
+        if b["debit_credit_indicator"] == "Debit" {
+            -a
+        } else {
+            a
+        }
+    };
+    for (m, s) in messages.iter().zip(&p.statements) {
+        let lines = m["statement_lines"].as_array().unwrap();
+        if lines.len() != s.entries.len() {
+            diffs.push(format!(
+                "statement {:?}: {} lines, expected {}",
+                s.statement_id,
+                s.entries.len(),
+                lines.len()
+            ));
+        }
+        let expected: Decimal = lines
+            .iter()
+            .map(|l| {
+                mt940rs_sign(l["ext_debit_credit_indicator"].as_str().unwrap())
+                    * dec(l["amount"].as_str().unwrap())
+            })
+            .sum();
+        let ours: Decimal = s.entries.iter().map(|e| e.signed().amount()).sum();
+        if ours != expected {
+            diffs.push(format!(
+                "statement {:?}: sum {ours}, expected {expected}",
+                s.statement_id
+            ));
+        }
+        for (key, ours, tag) in [
+            ("opening_balance", s.opening_balance, "60"),
+            ("closing_balance", s.closing_balance, "62"),
+        ] {
+            let b = &m[key];
+            let kind = format!(
+                "{tag}{}",
+                if b["is_intermediate"] == true {
+                    "M"
+                } else {
+                    "F"
+                }
+            );
+            let stated = s.balances.iter().find(|x| x.kind.starts_with(tag));
+            if ours != Some(balance(b)) || stated.map(|x| x.kind.as_str()) != Some(kind.as_str()) {
+                diffs.push(format!(
+                    "statement {:?}: {key} {ours:?} ({:?}), expected {} ({kind})",
+                    s.statement_id,
+                    stated.map(|x| &x.kind),
+                    balance(b)
+                ));
+            }
+        }
+        if let Some(b) = m["closing_available_balance"].as_object() {
+            let want = balance(&serde_json::Value::Object(b.clone()));
+            if s.balances.iter().find(|x| x.kind == "64").map(|x| x.amount) != Some(want) {
+                diffs.push(format!(
+                    "statement {:?}: :64: expected {want}",
+                    s.statement_id
+                ));
+            }
+        }
+    }
+    diffs
+}
+
+#[test]
+fn every_extra_public_file_reads_as_its_project_says() {
+    let root = extra_root();
+    let sources = std::fs::read_to_string(root.join("SOURCES.md")).unwrap();
+    let mut files = Vec::new();
+    for dir in std::fs::read_dir(&root).unwrap().flatten() {
+        let p = dir.path();
+        if p.is_dir() && p.file_name().unwrap() != "expected" {
+            for f in std::fs::read_dir(&p).unwrap().flatten() {
+                files.push(
+                    f.path()
+                        .strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 38, "{files:?}");
+    let (mut read, mut compared, mut refused, mut listed) = (0, 0, 0, 0);
+    let mut failures = Vec::new();
+    for rel in &files {
+        let row = row_of(&sources, rel);
+        let asserts = row.trim_end_matches('|').rsplit('|').next().unwrap().trim();
+        let bytes = std::fs::read(root.join(rel)).unwrap();
+        let parsed = formats::parse_all(None, &bytes[..], rel);
+        // every failed check names its line and both figures
+        if let Ok(p) = &parsed {
+            read += 1;
+            for c in &p.checks {
+                if c.line == 0 || c.declared.is_empty() || c.computed.is_empty() {
+                    failures.push(format!("{rel}: a finding without line or figures: {c:?}"));
+                }
+            }
+            if p.format != folder_format(rel) {
+                failures.push(format!("{rel}: read as {}", p.format.as_str()));
+            }
+        }
+        if asserts.starts_with("refuses") {
+            // refused naming the line, or read with the failed check listed
+            match &parsed {
+                Err(e) if formats::check::line_of(&e.location) > 0 => refused += 1,
+                Ok(p) if !p.checks.is_empty() => listed += 1,
+                other => failures.push(format!(
+                    "{rel}: its project refuses it ({asserts}); here {other:?}"
+                )),
+            }
+            continue;
+        }
+        let p = match &parsed {
+            Ok(p) => p,
+            Err(e) => {
+                failures.push(format!("{rel}: refused ({e}) but {asserts}"));
+                continue;
+            }
+        };
+        if let Some(c) = capture(r"copied to (expected/[^ )]+\.json)", asserts) {
+            let diffs = compare_mt940rs(p, &root.join(&c[0]));
+            if diffs.is_empty() {
+                compared += 1;
+            } else {
+                failures.push(format!(
+                    "{rel} (expected from {}): {}",
+                    c[0],
+                    diffs.join("; ")
+                ));
+            }
+        }
+    }
+    println!(
+        "real-extra: {} files; {read} read ({compared} compared with their project's expected output), {refused} refused and {listed} read with the failure listed where their project refuses them",
+        files.len()
+    );
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    assert!(compared >= 9 && refused >= 1 && listed >= 5);
+}
