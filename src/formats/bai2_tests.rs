@@ -381,6 +381,57 @@ fn trailer_checks_and_record_order() {
     }
 }
 
+/// Dialects real banks send (moov-io/bai2 and ministryofjustice/bai2 read them; see
+/// fixtures/real-extra and ../shared/fixtures/real): several records on one line, a time
+/// written `HH:MM:SS`, an empty type code in an 03, an 88 continuation on its own line and a
+/// 16's text wrapped onto a line without a record code, blank optional trailer totals, and
+/// an account record without a group header. Read, and the control totals still checked.
+#[test]
+fn bank_dialects_read_and_are_still_checked() {
+    let text = "01,BANK,UTIL,240101,14:59:35,F1,,,2/   02,UTIL,BANK,1,240101,2359,USD,2/\n\
+                03,111,USD,,,,,010,1000,,,015,1250,,/\n\
+                88,100,250,1,/\n\
+                16,195,250,0,B1,C1,FIRST PART\n\
+                OF THE TEXT /  49,2750,4/\n\
+                98,,1,/\n\
+                03,222,USD,010,0,,/\n\
+                49,,2/\n\
+                99,2750,1,10/\n";
+    let f = parse(text.as_bytes());
+    assert_eq!(f.statements.len(), 2);
+    let first = &f.statements[0];
+    assert_eq!(first.account, "111");
+    assert_eq!(
+        (first.opening_balance, first.closing_balance),
+        (Some(dec("10.00")), Some(dec("12.50")))
+    );
+    assert_eq!(first.entries.len(), 1);
+    assert_eq!(
+        first.entries[0].remittance.as_deref(),
+        Some("FIRST PART OF THE TEXT")
+    );
+    // the header's time
+    assert_eq!(f.header.created_at.as_deref(), Some("2024-01-01T14:59:00"));
+    // the second account has no group header: a warning, read in a group of its own
+    assert_eq!(f.checks.len(), 1, "{:?}", f.checks);
+    assert_eq!(f.checks[0].check, "structure");
+    assert_eq!(f.checks[0].severity, crate::formats::Severity::Warning);
+    assert_eq!(f.checks[0].line, 7);
+
+    // the totals are still checked: a wrong 49 is a finding naming its line and both figures
+    let wrong = text.replace("49,2750,4/", "49,2850,4/");
+    let f = parse(wrong.as_bytes());
+    let c = f
+        .checks
+        .iter()
+        .find(|c| c.check == "account_control_total")
+        .unwrap();
+    assert_eq!(
+        (c.line, c.declared.as_str(), c.computed.as_str()),
+        (5, "28.50", "27.50")
+    );
+}
+
 #[test]
 fn bounded_lines_and_continuations() {
     let mut long = small("", "").to_vec();

@@ -414,6 +414,83 @@ fn missing_opening_balance_and_stray_tags() {
     assert!(e.reason.contains("no statement found"), "{e}");
 }
 
+/// A statement over two pages (`:62M:` then `:60M:`): each page closes, the second opens where
+/// the first closed, and the whole statement closes from its `:60F:` to its `:62F:`.
+#[test]
+fn intermediate_balances_are_checked_page_by_page_and_as_a_chain() {
+    let page = |id: &str, open: &str, entries: &str, close: &str| {
+        format!(":20:{id}\n:25:ACC\n:28C:1/{id}\n{open}\n{entries}{close}\n-\n")
+    };
+    let good = page(
+        "1",
+        ":60F:C260101CNY100,00",
+        ":61:260101C50,00NTRFA\n",
+        ":62M:C260101CNY150,00",
+    ) + &page(
+        "2",
+        ":60M:C260101CNY150,00",
+        ":61:260101D30,00NTRFB\n",
+        ":62F:C260101CNY120,00",
+    );
+    let f = parse_all(Some(Format::Mt940), good.as_bytes(), "ok").unwrap();
+    assert_eq!(f.statements.len(), 2);
+    assert!(f.checks.is_empty(), "{:?}", f.checks);
+    let kinds: Vec<&str> = f
+        .statements
+        .iter()
+        .flat_map(|s| s.balances.iter().map(|b| b.kind.as_str()))
+        .collect();
+    assert_eq!(kinds, ["60F", "62M", "60M", "62F"]);
+    assert_eq!(f.statements[1].sequence.as_deref(), Some("1/2"));
+
+    // the second page opens at 160.00, not where the first closed; it closes by itself
+    let broken = page(
+        "1",
+        ":60F:C260101CNY100,00",
+        ":61:260101C50,00NTRFA\n",
+        ":62M:C260101CNY150,00",
+    ) + &page(
+        "2",
+        ":60M:C260101CNY160,00",
+        ":61:260101D30,00NTRFB\n",
+        ":62F:C260101CNY130,00",
+    );
+    let f = parse_all(Some(Format::Mt940), broken.as_bytes(), "chain").unwrap();
+    let checks: Vec<(&str, u64, &str, &str)> = f
+        .checks
+        .iter()
+        .map(|c| (c.check, c.line, c.declared.as_str(), c.computed.as_str()))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("balance_chain", 11, "160.00", "150.00"),
+            ("statement_balance", 13, "130.00", "120.00"),
+        ]
+    );
+    // strict: the first of them quarantines, naming the page's :60M:
+    let e = parse_err(broken.as_bytes(), Some(Format::Mt940), "chain");
+    assert_eq!(e.location, "line 11, field :60M:");
+    assert!(e.reason.contains("balance_chain"), "{e}");
+}
+
+/// Around the fields: a byte-order mark, a bank's control characters and header lines, several
+/// messages with or without `-` between them, a tag split after its colon.
+#[test]
+fn preambles_envelopes_and_control_characters_are_read_around() {
+    let text = "\u{feff}\u{1}\nABNANL2A\n940\nABNANL2A\n:20:ONE\n:25:ACC\n:28:1/1\n\
+                :60F:C260101EUR10,00\n:61:2601010101D5,N426NONREF\n:\n86:first\n\
+                :62F:C260101EUR5,00\n0000 01INGBNL2AXXXX00001\n940 00\n:20:TWO\n:25:ACC\n\
+                :60F:C260101EUR5,00\n:62F:C260101EUR5,00\n-\u{3}\n";
+    let f = parse_all(Some(Format::Mt940), text.as_bytes(), "pre").unwrap();
+    assert_eq!(f.statements.len(), 2, "{f:?}");
+    assert!(f.checks.is_empty(), "{:?}", f.checks);
+    let e = &f.statements[0].entries[0];
+    assert_eq!(e.amount.minor(), 500);
+    assert_eq!(e.additional_info.as_deref(), Some("first"));
+    assert_eq!(sniff(text.as_bytes()), Some(Format::Mt940));
+}
+
 #[test]
 fn bounded_lines() {
     let mut big = b":20:X\n:25:".to_vec();
