@@ -592,8 +592,14 @@ proptest! {
     }
 
     #[test]
-    fn fuzz_mutated_fixture(muts in proptest::collection::vec(mutation(), 1..6)) {
-        let base = fixture(DAILY);
+    fn fuzz_mutated_fixture(
+        which in any::<prop::sample::Index>(),
+        muts in proptest::collection::vec(mutation(), 1..6),
+    ) {
+        // this project's fixture and the real BAI2 files of the corpus and fixtures/real-extra
+        let mut seeds = vec![fixture(DAILY)];
+        seeds.extend(crate::formats::fuzz_seeds(&["bai2"], 64 * 1024));
+        let base = seeds.swap_remove(which.index(seeds.len()));
         let bytes = mutate(&base, &muts);
         run_bounded(&bytes);
         let _ = sniff(&bytes);

@@ -950,6 +950,45 @@ proptest! {
         }
         drain(&bytes);
     }
+
+    /// The real camt files of the corpus and of fixtures/real-extra, with random edits.
+    #[test]
+    fn mutated_real_files_never_panic(
+        which in any::<prop::sample::Index>(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        let mut seeds = real_seeds();
+        let mut bytes = seeds.swap_remove(which.index(seeds.len()));
+        for (at, b) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = b;
+        }
+        if let Some(cut) = cut {
+            let len = cut.index(bytes.len());
+            bytes.truncate(len);
+        }
+        drain(&bytes);
+    }
+}
+
+fn real_seeds() -> Vec<Vec<u8>> {
+    crate::formats::fuzz_seeds(&["camt052", "camt053", "camt054"], 64 * 1024)
+}
+
+/// Every real camt seed, cut every 211 bytes: never a panic, and every cut is an error.
+#[test]
+fn every_cut_of_every_real_seed_is_an_error_without_panic() {
+    let seeds = real_seeds();
+    assert!(seeds.len() >= 30, "{}", seeds.len());
+    for b in &seeds {
+        let end = b.len().saturating_sub(20);
+        for len in (0..end).step_by(211) {
+            drain(&b[..len]);
+            let items = all_items(&b[..len], Format::Camt053);
+            assert!(matches!(items.last(), Some(Err(_))), "a cut at byte {len}");
+        }
+    }
 }
 
 #[test]

@@ -221,3 +221,25 @@ pub(crate) fn fuzz_cases(default: u32) -> u32 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// Fuzz seeds: the real bank files of other projects, byte for byte, from the shared corpus
+/// (`../shared/fixtures/real/<folder>`) and `fixtures/real-extra/<folder>` (docs/FUZZING.md).
+/// Files over `max_bytes` are left out (they make a case slow, not more varied).
+#[cfg(test)]
+pub(crate) fn fuzz_seeds(folders: &[&str], max_bytes: u64) -> Vec<Vec<u8>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths = Vec::new();
+    for base in ["../shared/fixtures/real", "fixtures/real-extra"] {
+        for folder in folders {
+            if let Ok(rd) = std::fs::read_dir(root.join(base).join(folder)) {
+                paths.extend(rd.flatten().map(|e| e.path()).filter(|p| {
+                    p.metadata()
+                        .map(|m| m.is_file() && m.len() <= max_bytes)
+                        .unwrap_or(false)
+                }));
+            }
+        }
+    }
+    paths.sort();
+    paths.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+}
