@@ -265,6 +265,8 @@ pub struct Mt940Reader<R> {
     statements: u64,
     /// The first line skipped as not SWIFT (a bank's header): the error when no field follows.
     first_skipped: Option<(u64, String)>,
+    /// Findings about skipped lines, given to the next statement.
+    pending_notes: Vec<Finding>,
     chain: Option<Chain>,
     done: bool,
 }
@@ -287,6 +289,7 @@ impl<R: BufRead> Mt940Reader<R> {
             file_emitted: false,
             statements: 0,
             first_skipped: None,
+            pending_notes: Vec::new(),
             chain: None,
             done: false,
         }
@@ -392,10 +395,27 @@ impl<R: BufRead> Mt940Reader<R> {
         Ok(())
     }
 
-    /// A line that is not a field outside any field: a bank's header, skipped.
+    /// A line that is not a field outside any field: a bank's header, skipped. One that looks
+    /// like a field (`:9401:`) but is not is said (a warning of the next statement).
     fn skip(&mut self, t: &str) {
         if self.first_skipped.is_none() {
             self.first_skipped = Some((self.line_no, t.chars().take(40).collect()));
+        }
+        // Rabobank's `:940:` header is a known one
+        let message_type = t.len() == 5 && t.starts_with(":9") && t.ends_with(':');
+        if t.starts_with(':') && !message_type && self.pending_notes.len() < 100 {
+            let shown: String = t.chars().take(40).collect();
+            self.pending_notes.push(finding(
+                "structure",
+                Severity::Warning,
+                format!("line {}", self.line_no),
+                shown.clone(),
+                "skipped",
+                None,
+                format!(
+                    "`{shown}` looks like a field but is not an MT940/MT942 field tag: skipped"
+                ),
+            ));
         }
     }
 
@@ -439,6 +459,18 @@ impl<R: BufRead> Mt940Reader<R> {
             }
             return Ok(());
         }
+        if t.trim() == "}" && self.in_block {
+            // `-` and `}` on lines of their own: the block ends
+            if let Some(f) = self.cur.as_mut() {
+                if f.lines.len() > 1 && f.lines.last().is_some_and(|l| l.trim() == "-") {
+                    f.lines.pop();
+                }
+            }
+            self.finish_field();
+            self.in_block = false;
+            self.items.push_back(Item::MessageEnd);
+            return Ok(());
+        }
         if t.starts_with("-}") {
             // without a {4: before it, a message end all the same
             self.finish_field();
@@ -456,12 +488,25 @@ impl<R: BufRead> Mt940Reader<R> {
             return Ok(());
         }
         if t.trim() == "-" && !self.in_block {
-            // a message end, unless a field other than :20: follows (then a line of text)
+            // a message end, unless a field other than :20: follows, or a line of text inside
+            // a :61:/:86: (ING wraps a `-` of the narrative onto a line of its own)
+            let in_narrative = self
+                .cur
+                .as_ref()
+                .is_some_and(|f| f.tag == "86" || f.tag == "61");
             let content = match self.peek_line()? {
                 None => false,
                 Some(n) => {
                     let n = clean_line(n);
-                    tag_of(n).is_some_and(|(tag, _)| tag != "20")
+                    match tag_of(n) {
+                        Some((tag, _)) => tag != "20",
+                        None => {
+                            in_narrative
+                                && !n.trim().is_empty()
+                                && !n.starts_with('{')
+                                && !n.starts_with('-')
+                        }
+                    }
                 }
             };
             if !content {
@@ -544,6 +589,7 @@ impl<R: BufRead> Mt940Reader<R> {
                     None => {
                         let mut s = StmtState {
                             id_line: f.line,
+                            findings: std::mem::take(&mut self.pending_notes),
                             ..StmtState::default()
                         };
                         if f.tag == "20" {
