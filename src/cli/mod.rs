@@ -916,11 +916,11 @@ fn parse(file: &Path, format: &str, bank: Option<&crate::config::Bank>) -> anyho
     let layout = bank.and_then(|b| b.layout.clone());
     let name = file.display().to_string();
     let parsed = crate::formats::compressed::open_file(format, layout, file, &name)
-        .map_err(|e| (None, e))
+        .map_err(|error| Box::new(crate::formats::PartialRead { read: None, error }))
         .and_then(|events| crate::formats::collect_partial(events, &name));
     let (read, error) = match parsed {
         Ok(p) => (Some(p), None),
-        Err((partial, e)) => (partial, Some(e)),
+        Err(p) => (p.read, Some(p.error)),
     };
     let policy = bank.map(|b| b.checks).unwrap_or_default();
     let out = ParseOutput::new(&name, read.as_ref(), error.as_ref(), policy, bank);

@@ -162,21 +162,33 @@ pub fn parse_all<R: BufRead + Send>(
 
 /// Collects a stream of events into a [`ParsedFile`].
 pub fn collect(events: EventReader<'_>, file: &str) -> Result<ParsedFile, ParseError> {
-    collect_partial(events, file).map_err(|(_, e)| e)
+    collect_partial(events, file).map_err(|p| p.error)
 }
 
-/// [`collect`], keeping what was read before an error: `Err((partial, error))`, where
-/// `partial` is `None` when the error came before the file's first statement.
+/// What was read before an error (for `billrecon parse`).
+#[derive(Debug)]
+pub struct PartialRead {
+    /// `None` when the error came before the file's first statement.
+    pub read: Option<ParsedFile>,
+    pub error: ParseError,
+}
+
+/// [`collect`], keeping what was read before an error.
 pub fn collect_partial(
     events: EventReader<'_>,
     file: &str,
-) -> Result<ParsedFile, (Option<ParsedFile>, ParseError)> {
+) -> Result<ParsedFile, Box<PartialRead>> {
     let mut out: Option<ParsedFile> = None;
     let mut early: Vec<Finding> = Vec::new();
     for ev in events {
         let ev = match ev {
             Ok(ev) => ev,
-            Err(e) => return Err((out.filter(|f| !f.statements.is_empty()), e)),
+            Err(error) => {
+                return Err(Box::new(PartialRead {
+                    read: out.filter(|f| !f.statements.is_empty()),
+                    error,
+                }))
+            }
         };
         match ev {
             Event::File(format, header) => {
@@ -205,10 +217,10 @@ pub fn collect_partial(
         }
     }
     out.ok_or_else(|| {
-        (
-            None,
-            ParseError::new(file, "end of file", "no statement found"),
-        )
+        Box::new(PartialRead {
+            read: None,
+            error: ParseError::new(file, "end of file", "no statement found"),
+        })
     })
 }
 

@@ -478,7 +478,7 @@ impl<R: BufRead> Mt940Reader<R> {
             self.items.push_back(Item::MessageEnd);
             // the trailer and the next message's blocks may follow on the same line:
             // `-}{5:{CHK:…}}{1:…}{2:O940…}{4:`
-            let rest = t[2..].trim();
+            let rest = t.strip_prefix("-}").unwrap_or("").trim();
             if rest.contains("{4:") {
                 if let Some(p) = rest.find('{') {
                     let rest = rest[p..].to_string();
@@ -1130,8 +1130,6 @@ fn iban_shaped(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
 
-/// A SWIFT amount: digits, one comma, at most the currency's decimals.
-
 /// A SWIFT amount: digits with at most one decimal comma (`1234,5`, `500`, `0,`), or, in
 /// legacy files, one decimal point (`000000001000.12`); at most the currency's decimals.
 fn parse_amount(s: &str, c: Currency) -> Result<Money, String> {
@@ -1179,8 +1177,6 @@ fn yymmdd(s: &str) -> Option<NaiveDate> {
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
     yymmdd(s).ok_or_else(|| format!("`{s}` is not a valid date (YYMMDD)"))
 }
-
-/// `D140220EUR1,56`.
 
 /// `D140220EUR1,56`; legacy files may leave out the currency (`C020315105000,00`).
 fn parse_balance(v: &str) -> Result<Balance, String> {
@@ -1236,8 +1232,6 @@ fn parse_datetime(v: &str) -> Result<String, String> {
     };
     Ok(format!("{}T{h:02}:{m:02}:00{zone}", d.format("%Y-%m-%d")))
 }
-
-/// A parsed `:61:` statement line.
 
 /// A parsed `:61:` statement line.
 #[derive(Debug)]
