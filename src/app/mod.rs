@@ -37,7 +37,8 @@ impl App {
             Store::open_with(&config.storage.database_url, config.storage.open_options()).await?;
         let banks = config.banks();
         let matcher = Matcher::new(config.ledger.currency, &banks)
-            .with_preload_from(config.matching.preload_from);
+            .with_preload_from(config.matching.preload_from)
+            .with_fees(crate::matching::FeePolicy::from_config(&config));
         Ok(App {
             config,
             store,
@@ -156,7 +157,12 @@ impl App {
             tracing::info!(file = %p.display(), %s, "customers imported");
         }
         if let Some(p) = &self.config.billing.bills_file {
-            let s = crate::billing::import_bills(&self.store, p).await?;
+            let s = crate::billing::import_bills_with(
+                &self.store,
+                p,
+                &crate::matching::FeePolicy::from_config(&self.config),
+            )
+            .await?;
             tracing::info!(file = %p.display(), %s, "bills imported");
         }
         Ok(())

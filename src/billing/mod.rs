@@ -3,14 +3,18 @@
 //! Each import is one transaction: a file with any bad row is rejected whole, with the line
 //! number and reason of every bad row (up to [`MAX_REPORTED`]), and nothing is stored.
 //! Re-importing the same export is a no-op; a later export updates what changed (see
-//! [`import_bills`] for the rules).
+//! [`import_bills`] for the rules). Money on a bill the export cancels, or lowers below what
+//! was paid, moves by the core's allocation rules in the same transaction
+//! ([`crate::matching::Mover`]), each move audited with the export's line.
 
-use crate::domain::{AccountNo, BillId, Currency, CustomerClass, Money};
+use crate::domain::{money_text, AccountNo, BillId, Currency, CustomerClass, Money};
+use crate::matching::{BillChange, FeePolicy, Mover};
 use crate::store::bills::BillRow;
 use crate::store::customers::CustomerRow;
+use crate::store::workbench::NewAudit;
 use crate::store::{self, Store, StoreError};
 use chrono::NaiveDate;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -54,6 +58,14 @@ pub struct ImportSummary {
     pub updated: u64,
     pub unchanged: u64,
     pub cancelled: u64,
+    /// Of the cancelled bills, those that had money on them (it moved).
+    pub cancelled_paid: u64,
+    /// Bills whose amount was lowered below what was paid on them (the difference moved).
+    pub lowered_paid: u64,
+    /// Payments whose money moved off those bills.
+    pub payments_moved: u64,
+    /// Per currency: (moved to other bills, moved to the customers' credit), minor units.
+    pub moved: BTreeMap<String, (i64, i64)>,
 }
 
 impl fmt::Display for ImportSummary {
@@ -62,8 +74,36 @@ impl fmt::Display for ImportSummary {
             f,
             "{} rows: {} new, {} updated, {} unchanged, {} cancelled",
             self.rows, self.inserted, self.updated, self.unchanged, self.cancelled
-        )
+        )?;
+        if self.cancelled_paid + self.lowered_paid > 0 {
+            write!(
+                f,
+                "; money moved off {} cancelled and {} lowered bill(s): {} payment(s)",
+                self.cancelled_paid, self.lowered_paid, self.payments_moved
+            )?;
+            for (cur, (bills, credit)) in &self.moved {
+                write!(
+                    f,
+                    ", {cur} {} to other bills and {} to credit",
+                    money_text(*bills, cur),
+                    money_text(*credit, cur)
+                )?;
+            }
+        }
+        Ok(())
     }
+}
+
+/// A bill of this import whose money must move (see [`import_bills`]).
+struct Changed {
+    line: u64,
+    bill_id: String,
+    change: BillChange,
+    /// principal paid above the new amount (lowered)
+    excess: i64,
+    /// the new amount, for the audit
+    amount: i64,
+    currency: String,
 }
 
 struct Csv {
@@ -314,17 +354,33 @@ fn bill_row(csv: &Csv, rec: &csv::StringRecord, has_status: bool) -> Result<Bill
         due_on: due.to_string(),
         paid_minor: 0,
         status: status.to_string(),
+        fee: Default::default(),
     })
+}
+
+/// Imports `bills.csv` with the built-in allocation rules (see [`import_bills_with`]).
+pub async fn import_bills(store: &Store, path: &Path) -> Result<ImportSummary, ImportError> {
+    import_bills_with(store, path, &FeePolicy::default()).await
 }
 
 /// Imports `bills.csv`: `bill_id,account_no,period,amount,currency,issued_on,due_on[,status]`.
 ///
-/// A bill seen before: the same values is a no-op; a changed amount on an unpaid bill is an
-/// update; a changed amount or currency on a bill that already has money applied is refused
-/// (the billing system must issue an adjustment bill instead, so allocations never exceed a
-/// bill); dates and period are updated; `status = cancelled` cancels it (money already applied
-/// stays where it is); a bill missing from a later export is left as it is.
-pub async fn import_bills(store: &Store, path: &Path) -> Result<ImportSummary, ImportError> {
+/// A bill seen before: the same values is a no-op; dates and period are updated; a changed
+/// amount is an update, whatever was paid; a changed currency on a bill with money on it is
+/// refused; `status = cancelled` cancels it; a bill missing from a later export is left as it
+/// is. Money follows the export, in the import's transaction:
+/// - a cancelled bill's money (principal and late fee; its late-fee charges undone) moves, per
+///   payment, to the account's other bills by the core's rules (`policy`), the rest to the
+///   customer's credit;
+/// - a bill lowered below what was paid on it gives back the difference the same way: the
+///   latest payments on it, until their principal covers the difference, are taken off it
+///   and allocated again, the lowered bill first;
+/// - each payment moved gets an audit entry naming the export's file and line.
+pub async fn import_bills_with(
+    store: &Store,
+    path: &Path,
+    policy: &FeePolicy,
+) -> Result<ImportSummary, ImportError> {
     const CHUNK: usize = 2000;
     let mut csv = Csv::open(
         path,
@@ -345,6 +401,7 @@ pub async fn import_bills(store: &Store, path: &Path) -> Result<ImportSummary, I
 
     let _w = store.writer().await;
     let mut tx = store.begin().await?;
+    let mut changed: Vec<Changed> = Vec::new();
     let mut chunk: Vec<ParsedBill> = Vec::with_capacity(CHUNK);
     loop {
         let next = csv.next();
@@ -375,7 +432,7 @@ pub async fn import_bills(store: &Store, path: &Path) -> Result<ImportSummary, I
         }
         if chunk.len() >= CHUNK || (done && !chunk.is_empty()) {
             let batch = std::mem::take(&mut chunk);
-            apply_bill_chunk(&mut tx, batch, &mut errors, &mut summary).await?;
+            apply_bill_chunk(&mut tx, batch, &mut errors, &mut summary, &mut changed).await?;
         }
         if done {
             break;
@@ -393,6 +450,7 @@ pub async fn import_bills(store: &Store, path: &Path) -> Result<ImportSummary, I
             rows: errors,
         });
     }
+    move_money(&mut tx, &csv.file, policy, changed, &mut summary).await?;
     tx.commit().await.map_err(|source| StoreError::Db {
         op: "committing bills",
         source,
@@ -400,11 +458,105 @@ pub async fn import_bills(store: &Store, path: &Path) -> Result<ImportSummary, I
     Ok(summary)
 }
 
+/// Moves the money off the bills this import cancelled or lowered below what was paid, one
+/// payment at a time, each with its audit entry.
+async fn move_money(
+    conn: &mut sqlx::AnyConnection,
+    file: &str,
+    policy: &FeePolicy,
+    changed: Vec<Changed>,
+    summary: &mut ImportSummary,
+) -> Result<(), StoreError> {
+    let mut mover = Mover::new(policy.clone());
+    for c in changed {
+        let pids = mover
+            .payments_to_move(conn, &c.bill_id, &c.change, c.excess)
+            .await?;
+        if pids.is_empty() {
+            continue;
+        }
+        match c.change {
+            BillChange::Cancelled => summary.cancelled_paid += 1,
+            BillChange::Lowered => summary.lowered_paid += 1,
+        }
+        for pid in pids {
+            let Some(row) = store::workbench::payment(conn, pid).await? else {
+                return Err(StoreError::Inconsistent(format!(
+                    "bill {} has money of payment {pid}, which does not exist",
+                    c.bill_id
+                )));
+            };
+            let pending = row.pending();
+            let moved = mover
+                .move_off(conn, &pending, &c.bill_id, &c.change)
+                .await?;
+            let bills = moved.bills();
+            let snap = |p: Option<store::workbench::PaymentRow>,
+                        b: Vec<store::workbench::BillState>| {
+                serde_json::json!({"payment": p.map(|p| p.state), "bills": b})
+            };
+            let before = snap(
+                Some(row),
+                store::workbench::bill_states(conn, &bills).await?,
+            );
+            let at = store::now();
+            moved.write(conn, &at).await?;
+            let after = snap(
+                store::workbench::payment(conn, pid).await?,
+                store::workbench::bill_states(conn, &bills).await?,
+            );
+            let cur = moved.currency.as_str();
+            let what = match c.change {
+                BillChange::Cancelled => "cancelled".to_string(),
+                BillChange::Lowered => format!(
+                    "lowered to {} {}",
+                    money_text(c.amount, &c.currency),
+                    c.currency
+                ),
+            };
+            let comment = format!(
+                "{file} line {}: bill {} {what}; {} {cur} of payment {pid} moved off it: {} to bills, {} to the customer's credit",
+                c.line,
+                c.bill_id,
+                money_text(moved.released_minor, cur),
+                money_text(moved.reallocated_minor, cur),
+                money_text(moved.credit_minor, cur),
+            );
+            store::workbench::append_audit(
+                conn,
+                &NewAudit {
+                    at: &at,
+                    actor: "billing_import",
+                    action: match c.change {
+                        BillChange::Cancelled => "bill_cancelled",
+                        BillChange::Lowered => "bill_lowered",
+                    },
+                    payment_id: Some(pid),
+                    exception_id: None,
+                    resolution_id: None,
+                    comment: &comment,
+                    before: &before,
+                    after: &after,
+                    bill_ids: &bills,
+                },
+            )
+            .await?;
+            tracing::info!(%comment, "money moved off a changed bill");
+            summary.payments_moved += 1;
+            let m = summary.moved.entry(moved.currency.clone()).or_default();
+            m.0 += moved.reallocated_minor;
+            m.1 += moved.credit_minor;
+        }
+    }
+    Ok(())
+}
+
 async fn apply_bill_chunk(
     conn: &mut sqlx::AnyConnection,
     batch: Vec<ParsedBill>,
     errors: &mut Vec<RowError>,
     summary: &mut ImportSummary,
+    changed: &mut Vec<Changed>,
 ) -> Result<(), StoreError> {
     let accounts: Vec<String> = batch
         .iter()
@@ -470,22 +622,38 @@ async fn apply_bill_chunk(
                     });
                     continue;
                 }
-                if old.paid_minor != 0
-                    && (old.amount_minor != row.amount_minor || old.currency != row.currency)
-                {
+                let has_money = old.paid_minor != 0 || old.fee.paid != 0 || old.fee.charged != 0;
+                if has_money && old.currency != row.currency {
                     errors.push(RowError {
                         line,
                         reason: format!(
-                            "bill `{}` already has {} {} applied; changing its amount from {} to {} {} is refused (issue an adjustment bill)",
+                            "bill `{}` already has {} {} applied; changing its currency to {} is refused (cancel it and issue a new bill)",
                             row.bill_id,
-                            crate::domain::money_text(old.paid_minor, &old.currency),
+                            money_text(old.paid_minor + old.fee.paid, &old.currency),
                             old.currency,
-                            crate::domain::money_text(old.amount_minor, &old.currency),
-                            crate::domain::money_text(row.amount_minor, &row.currency),
                             row.currency
                         ),
                     });
                     continue;
+                }
+                if has_money && row.status == "cancelled" && old.status != "cancelled" {
+                    changed.push(Changed {
+                        line,
+                        bill_id: row.bill_id.clone(),
+                        change: BillChange::Cancelled,
+                        excess: old.paid_minor,
+                        amount: row.amount_minor,
+                        currency: row.currency.clone(),
+                    });
+                } else if row.status != "cancelled" && old.paid_minor > row.amount_minor {
+                    changed.push(Changed {
+                        line,
+                        bill_id: row.bill_id.clone(),
+                        change: BillChange::Lowered,
+                        excess: old.paid_minor - row.amount_minor,
+                        amount: row.amount_minor,
+                        currency: row.currency.clone(),
+                    });
                 }
                 row.paid_minor = old.paid_minor;
                 if row.status != "cancelled" {

@@ -221,7 +221,7 @@ pub enum DunningCmd {
     Waive {
         #[arg(long)]
         bill: String,
-        /// Who decides (the supervisor's id).
+        /// Who decides: a user with the supervisor role (`billrecon users add`).
         #[arg(long)]
         by: String,
         #[arg(long)]
@@ -472,21 +472,23 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             if let Some(m) = crate::workbench::resolve::comment_too_long(&reason) {
                 anyhow::bail!("--reason: {m}");
             }
-            anyhow::ensure!(
-                !by.trim().is_empty() && by.chars().count() <= 100,
-                "--by: 1 to 100 characters"
-            );
-            let _w = app.store.writer().await;
-            let mut conn = app.store.write_pool().acquire().await?;
-            let done = crate::store::dunning::waive_late_fee(&mut conn, &bill, &by, &reason)
+            let actor = crate::workbench::actor_named(&app.store, &by)
+                .await?
+                .with_context(|| {
+                    format!("`{by}` is not an active user: add one with `billrecon users add`")
+                })?;
+            let w = crate::workbench::resolve::waive_late_fee(&app.store, &actor, &bill, &reason)
                 .await
                 .with_context(|| format!("bill {bill}"))?;
             println!(
                 "{}",
-                if done {
-                    format!("late fee of bill {bill} waived by {by}")
+                if w.waived {
+                    format!(
+                        "late fee of bill {} waived by {by} ({} {} owed written off)",
+                        w.bill_id, w.written_off, w.currency
+                    )
                 } else {
-                    format!("the late fee of bill {bill} was already waived")
+                    format!("the late fee of bill {} was already waived", w.bill_id)
                 }
             );
             0
@@ -663,7 +665,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Bills {
             cmd: ImportCmd::Import { file },
         } => {
-            let s = crate::billing::import_bills(&app.store, &file).await?;
+            let s = crate::billing::import_bills_with(
+                &app.store,
+                &file,
+                &crate::matching::FeePolicy::from_config(&app.config),
+            )
+            .await?;
             println!("bills {}: {s}", file.display());
             0
         }

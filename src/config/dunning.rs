@@ -27,8 +27,19 @@ pub struct DunningConfig {
     /// The hotline named in notices.
     #[serde(default = "default_hotline")]
     pub hotline: String,
+    /// The late fee of every class without its own (`[dunning.class.X] late_fee`); unset, the
+    /// built-in rates of the supply rules apply (see [`LateFeeRule::builtin`]).
     #[serde(default)]
-    pub late_fee: LateFeeRule,
+    pub late_fee: Option<LateFeeRule>,
+    /// `with_payment`: when money reaches an overdue bill, the fee accrued on the amount paid
+    /// late is charged to the bill and collected with the payment; `off`: fees are only shown
+    /// (the billing system charges them itself).
+    #[serde(default)]
+    pub late_fee_collect: LateFeeCollect,
+    /// What the plan does about a bill whose principal is paid but whose late fee is still
+    /// owed: this stage (from its `days_after_due`, at or above its `min_amount` of fee owed),
+    /// or nothing when unset.
+    pub late_fee_stage: Option<Stage>,
     #[serde(default = "default_stages", rename = "stage")]
     pub stages: Vec<Stage>,
     /// Per customer class (`residential`, `commercial`, ...): what differs from the defaults.
@@ -141,26 +152,69 @@ pub struct ClassPolicy {
     pub stages: Option<Vec<Stage>>,
 }
 
+/// Whether late fees are charged and collected with payments.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LateFeeCollect {
+    /// Charged to the bill when money reaches it late, and collected with that money.
+    #[default]
+    WithPayment,
+    /// Only shown (plan, notices, partner API, ageing), never charged.
+    Off,
+}
+
 /// Late fee (违约金): a daily rate on the overdue amount from the day after the due date.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LateFeeRule {
-    /// Daily rate on arrears of the current year, e.g. 0.001 (one per mille a day).
+    /// Daily rate on arrears of the current year, e.g. 0.002 (two per mille a day).
     pub daily_rate: Decimal,
-    /// Daily rate on arrears of bills from earlier years.
+    /// Daily rate on arrears from earlier years (跨年度欠费).
     pub earlier_years_daily_rate: Decimal,
-    /// The smallest fee charged once a fee is due (0 for none).
-    #[serde(default)]
+    /// A bill's fee total above zero but under this is charged as this (default 1.00: "总额
+    /// 不足1元者按1元收取"; 0 for none).
+    #[serde(default = "default_minimum")]
     pub minimum: Decimal,
 }
 
-impl Default for LateFeeRule {
-    fn default() -> Self {
-        LateFeeRule {
-            daily_rate: Decimal::new(1, 3),
-            earlier_years_daily_rate: Decimal::new(2, 3),
-            minimum: Decimal::ZERO,
+fn default_minimum() -> Decimal {
+    Decimal::ONE
+}
+
+/// The supply rules' rates (供电营业规则 1996, art. 98): residential customers 1 per mille a
+/// day whatever the year; every other class 2 per mille on the current year's arrears and 3
+/// on earlier years'; a total under 1 yuan charged as 1 yuan.
+static RESIDENTIAL: std::sync::LazyLock<LateFeeRule> = std::sync::LazyLock::new(|| LateFeeRule {
+    daily_rate: Decimal::new(1, 3),
+    earlier_years_daily_rate: Decimal::new(1, 3),
+    minimum: Decimal::ONE,
+});
+static OTHER_CLASSES: std::sync::LazyLock<LateFeeRule> = std::sync::LazyLock::new(|| LateFeeRule {
+    daily_rate: Decimal::new(2, 3),
+    earlier_years_daily_rate: Decimal::new(3, 3),
+    minimum: Decimal::ONE,
+});
+
+impl LateFeeRule {
+    /// The built-in rule of a customer class: the supply rules' rates (see the statics above).
+    pub fn builtin(class: &str) -> &'static LateFeeRule {
+        if class == "residential" {
+            &RESIDENTIAL
+        } else {
+            &OTHER_CLASSES
         }
+    }
+
+    pub fn rates(&self) -> crate::domain::late_fee::Rates {
+        crate::domain::late_fee::Rates {
+            current_year: self.daily_rate,
+            earlier_years: self.earlier_years_daily_rate,
+        }
+    }
+
+    /// The minimum in minor units of `currency`.
+    pub fn minimum_minor(&self, currency: crate::domain::Currency) -> i64 {
+        crate::domain::late_fee::minor_of(self.minimum, currency.exponent())
     }
 }
 
@@ -219,7 +273,9 @@ impl Default for DunningConfig {
             workdays: vec![],
             wait_for_banks: None,
             hotline: default_hotline(),
-            late_fee: LateFeeRule::default(),
+            late_fee: None,
+            late_fee_collect: LateFeeCollect::default(),
+            late_fee_stage: None,
             stages: default_stages(),
             class: BTreeMap::new(),
             language: default_language(),
@@ -275,8 +331,13 @@ fn validate_stages(stages: &[Stage], at: &str) -> Result<(), String> {
 }
 
 fn validate_fee(f: &LateFeeRule, at: &str) -> Result<(), String> {
-    if f.daily_rate < Decimal::ZERO || f.earlier_years_daily_rate < Decimal::ZERO {
-        return Err(format!("{at}: late fee rates cannot be negative"));
+    if f.daily_rate < Decimal::ZERO
+        || f.earlier_years_daily_rate < Decimal::ZERO
+        || f.minimum < Decimal::ZERO
+    {
+        return Err(format!(
+            "{at}: late fee rates and minimum cannot be negative"
+        ));
     }
     if f.daily_rate > Decimal::new(1, 2) || f.earlier_years_daily_rate > Decimal::new(1, 2) {
         return Err(format!(
@@ -289,7 +350,17 @@ fn validate_fee(f: &LateFeeRule, at: &str) -> Result<(), String> {
 impl DunningConfig {
     pub fn validate(&self) -> Result<(), String> {
         validate_stages(&self.stages, "stages")?;
-        validate_fee(&self.late_fee, "late_fee")?;
+        if let Some(f) = &self.late_fee {
+            validate_fee(f, "late_fee")?;
+        }
+        if let Some(s) = &self.late_fee_stage {
+            validate_stages(std::slice::from_ref(s), "late_fee_stage")?;
+            if s.disconnection_notice_days.is_some() {
+                return Err(
+                    "late_fee_stage: a late fee alone is no ground for disconnection".into(),
+                );
+            }
+        }
         if !["zh", "en"].contains(&self.language.as_str()) {
             return Err(format!("language `{}`: use zh or en", self.language));
         }
@@ -340,7 +411,8 @@ impl DunningConfig {
             grace_days: p.and_then(|p| p.grace_days).unwrap_or(self.grace_days),
             late_fee: p
                 .and_then(|p| p.late_fee.as_ref())
-                .unwrap_or(&self.late_fee),
+                .or(self.late_fee.as_ref())
+                .unwrap_or_else(|| LateFeeRule::builtin(class)),
             stages: p.and_then(|p| p.stages.as_deref()).unwrap_or(&self.stages),
         }
     }
@@ -388,6 +460,47 @@ mod tests {
         let b = c.for_class("commercial");
         assert_eq!(b.grace_days, 0);
         assert_eq!(b.late_fee.daily_rate, Decimal::new(2, 3));
+    }
+
+    #[test]
+    fn built_in_late_fees_follow_the_supply_rules_unless_configured() {
+        let c = parse("").unwrap();
+        let r = c.for_class("residential").late_fee;
+        assert_eq!(
+            (r.daily_rate, r.earlier_years_daily_rate, r.minimum),
+            (Decimal::new(1, 3), Decimal::new(1, 3), Decimal::ONE)
+        );
+        for class in [
+            "commercial",
+            "industrial",
+            "large_industrial",
+            "agricultural",
+        ] {
+            let r = c.for_class(class).late_fee;
+            assert_eq!(
+                (r.daily_rate, r.earlier_years_daily_rate, r.minimum),
+                (Decimal::new(2, 3), Decimal::new(3, 3), Decimal::ONE),
+                "{class}"
+            );
+        }
+        assert_eq!(c.late_fee_collect, LateFeeCollect::WithPayment);
+        // a configured rule applies to every class without its own; the minimum defaults to 1
+        let c = parse(
+            "late_fee_collect = 'off'\nlate_fee = { daily_rate = '0.0005', earlier_years_daily_rate = '0.0005' }\n",
+        )
+        .unwrap();
+        assert_eq!(c.late_fee_collect, LateFeeCollect::Off);
+        let r = c.for_class("residential").late_fee;
+        assert_eq!(
+            (r.daily_rate, r.minimum),
+            (Decimal::new(5, 4), Decimal::ONE)
+        );
+        assert!(parse("late_fee_collect = 'sometimes'\n").is_err());
+        assert!(parse(
+            "[late_fee_stage]\nname='fee'\ndays_after_due=30\nchannels=['sms']\ntemplate='late_fee'\ndisconnection_notice_days=3\n"
+        )
+        .unwrap_err()
+        .contains("disconnection"));
     }
 
     #[test]

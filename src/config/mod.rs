@@ -403,6 +403,27 @@ pub struct MatchingConfig {
     /// batch: much faster for a backlog, pointless for the daemon's everyday handful.
     #[serde(default = "default_preload_from")]
     pub preload_from: i64,
+    /// In what order a payment's money settles what a bill owes (see README "Allocation
+    /// order"): `fee_first` (default: each bill's late fee, then its principal, oldest bill
+    /// first), `principal_first` (each bill's principal, then its fee), `principals_then_fees`
+    /// (every bill's principal oldest first, then the fees).
+    #[serde(default)]
+    pub allocation_order: AllocationOrder,
+}
+
+/// The order in which a payment settles late fees and principal (`[matching]
+/// allocation_order`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocationOrder {
+    /// Bill by bill: the bill's late fee (owed, and the one its late principal accrues), then
+    /// its principal.
+    #[default]
+    FeeFirst,
+    /// Bill by bill: the principal, then the bill's late fee.
+    PrincipalFirst,
+    /// Every bill's principal first (in bill order), then the late fees.
+    PrincipalsThenFees,
 }
 
 fn default_preload_from() -> i64 {
@@ -413,6 +434,7 @@ impl Default for MatchingConfig {
     fn default() -> Self {
         MatchingConfig {
             preload_from: default_preload_from(),
+            allocation_order: AllocationOrder::default(),
         }
     }
 }

@@ -1,10 +1,11 @@
-//! Domain types: money, currencies, account numbers, bill ids, RF creditor references and
-//! the normalized bank statement every format produces.
+//! Domain types: money, currencies, account numbers, bill ids, RF creditor references, the
+//! normalized bank statement every format produces, and late-fee arithmetic.
 //!
 //! Pure: no I/O, no SQL. Every type keeps its invariant in its constructor, so a value that
 //! exists is valid.
 
 mod ids;
+pub mod late_fee;
 mod money;
 mod rf;
 pub mod statement;

@@ -14,11 +14,15 @@
 //! it, and what the book holds stays true: each batch writes the book's changes
 //! ([`Book::drain_deltas`]) in the transaction that commits its decisions.
 
-use super::{Decision, Rule};
-use crate::domain::Currency;
+use super::fees::{class_index, FeePolicy};
+use super::{Alloc, Decision, Part, Rule};
+use crate::config::dunning::LateFeeRule;
+use crate::config::AllocationOrder;
+use crate::domain::{late_fee, Currency};
 use crate::store::bills::BillRow;
-use crate::store::matching::PendingPayment;
+use crate::store::matching::{BillDelta, ChargeRow, NewLateFee, PendingPayment};
 use crate::store::{self, StoreError};
+use chrono::NaiveDate;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use sqlx::AnyConnection;
 use std::collections::{HashMap, HashSet};
@@ -61,7 +65,37 @@ pub(crate) struct Bill {
     due: u32,
     pub currency: Currency,
     pub status: BillStatus,
+    /// The late fee is waived: none is charged.
+    pub fee_waived: bool,
 }
+
+/// A bill's late-fee totals (see migration 0008); held apart, for the few bills that have any.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FeeState {
+    pub accrued: i64,
+    pub charged: i64,
+    pub waived: i64,
+    pub paid: i64,
+}
+
+impl FeeState {
+    pub fn owed(&self) -> i64 {
+        self.charged - self.waived - self.paid
+    }
+}
+
+/// Changes of one bill since the last [`Book::drain_deltas`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Delta {
+    paid: i64,
+    accrued: i64,
+    charged: i64,
+    waived: i64,
+    fee_paid: i64,
+}
+
+/// "The class of this account is not known yet."
+const NO_CLASS: u8 = u8::MAX;
 
 impl Bill {
     /// What is still to be paid on an open bill (0 on a closed one).
@@ -82,6 +116,8 @@ struct Account {
     first: u32,
     /// Every open bill of the account is in its chain.
     open_loaded: bool,
+    /// The customer class ([`class_index`]), or [`NO_CLASS`] until read.
+    class: u8,
 }
 
 /// A string in the book's arena.
@@ -115,8 +151,55 @@ pub(crate) struct Book {
     closed: HashSet<u64>,
     /// Keys already looked up in the database: not to be asked again.
     looked_up: HashSet<Box<str>>,
-    /// Change of the paid amount per bill since the last [`Book::drain_deltas`].
-    deltas: HashMap<u32, i64>,
+    /// Changes per bill since the last [`Book::drain_deltas`].
+    deltas: HashMap<u32, Delta>,
+    /// Late-fee totals of the bills that have any.
+    fees: HashMap<u32, FeeState>,
+    /// Accounts whose class is still to be read.
+    unclassed: Vec<u32>,
+}
+
+/// The day a fee is counted to from a date text (YYYY-MM-DD...).
+pub(crate) fn date_of(s: &str) -> Option<NaiveDate> {
+    s.get(..10)
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+}
+
+/// The day a payment's money reached the utility: its value date, else its booking date.
+pub(crate) fn fee_day(p: &PendingPayment) -> Option<NaiveDate> {
+    p.value_date
+        .as_deref()
+        .and_then(date_of)
+        .or_else(|| p.booking_date.as_deref().and_then(date_of))
+}
+
+/// YYYYMMDD as a date.
+fn due_date(due: u32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt((due / 10000) as i32, (due / 100) % 100, due % 100)
+}
+
+/// One payment's money on its way to bills.
+struct Run<'a> {
+    payment_id: i64,
+    currency: &'a str,
+    account_no: &'a str,
+    /// The day the fee is counted to (none: no fee is charged).
+    day: Option<NaiveDate>,
+    rule: &'a LateFeeRule,
+    minimum: i64,
+    remaining: i64,
+    allocations: Vec<Alloc>,
+    fees: Vec<NewLateFee>,
+}
+
+/// What undoing a payment's money on bills produced.
+#[derive(Debug, Default)]
+pub(crate) struct Undone {
+    pub allocations: Vec<Alloc>,
+    pub fees: Vec<NewLateFee>,
+    /// Bills whose late fee would now be over-paid by other payments' money: (bill, amount)
+    /// to give back to them.
+    pub overflow: Vec<(u32, i64)>,
 }
 
 /// "2026-11-30" -> 20261130 (0 if it holds no digits).
@@ -141,6 +224,8 @@ impl Book {
             closed: HashSet::new(),
             looked_up: HashSet::new(),
             deltas: HashMap::new(),
+            fees: HashMap::new(),
+            unclassed: Vec::new(),
         }
     }
 
@@ -155,9 +240,10 @@ impl Book {
             let page = store::customers::keys_page(conn, &after, PAGE).await?;
             let Some((last, _)) = page.last() else { break };
             after = last.clone();
-            for (no, _) in &page {
+            for (no, class) in &page {
                 let i = book.add_account(no);
                 book.accounts[i as usize].open_loaded = true;
+                book.accounts[i as usize].class = class_index(class);
             }
         }
         let mut after = String::new();
@@ -166,7 +252,7 @@ impl Book {
             let Some(last) = page.last() else { break };
             after = last.bill_id.clone();
             for b in &page {
-                if b.status == "open" {
+                if b.status == "open" || b.fee.owed() > 0 {
                     book.add(b);
                 } else {
                     let h = book.key_hash(&b.bill_id);
@@ -174,6 +260,7 @@ impl Book {
                 }
             }
         }
+        book.unclassed.clear();
         book.arena.shrink_to_fit();
         book.bills.shrink_to_fit();
         book.accounts.shrink_to_fit();
@@ -245,7 +332,9 @@ impl Book {
             no: text,
             first: NONE,
             open_loaded: false,
+            class: NO_CLASS,
         });
+        self.unclassed.push(a);
         let h = self.key_hash(no);
         let (arena, accounts, hasher) = (&self.arena, &self.accounts, &self.hasher);
         self.account_ix.insert_unique(h, a, |x| {
@@ -274,7 +363,19 @@ impl Book {
             due,
             currency: Currency::parse(&b.currency).unwrap_or(Currency::XXX),
             status: BillStatus::parse(&b.status),
+            fee_waived: b.fee.waived_flag,
         });
+        if b.fee != Default::default() {
+            self.fees.insert(
+                i,
+                FeeState {
+                    accrued: b.fee.accrued,
+                    charged: b.fee.charged,
+                    waived: b.fee.waived,
+                    paid: b.fee.paid,
+                },
+            );
+        }
         let h = self.key_hash(&b.bill_id);
         let (arena, bills, hasher) = (&self.arena, &self.bills, &self.hasher);
         self.bill_ix.insert_unique(h, i, |x| {
@@ -348,6 +449,25 @@ impl Book {
         }
         self.looked_up
             .extend(ask.into_iter().map(String::into_boxed_str));
+        self.read_classes(conn).await
+    }
+
+    /// Reads the customer class of the accounts added since the last call (one query).
+    async fn read_classes(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        let need = std::mem::take(&mut self.unclassed);
+        let nos: Vec<String> = need
+            .iter()
+            .filter(|a| self.accounts[**a as usize].class == NO_CLASS)
+            .map(|a| self.account_no(*a).to_string())
+            .collect();
+        if nos.is_empty() {
+            return Ok(());
+        }
+        for (no, class) in store::customers::classes(conn, &nos).await? {
+            if let Some(a) = self.account_by_key(&no) {
+                self.accounts[a as usize].class = class_index(&class);
+            }
+        }
         Ok(())
     }
 
@@ -377,7 +497,7 @@ impl Book {
         for a in need {
             self.accounts[a as usize].open_loaded = true;
         }
-        Ok(())
+        self.read_classes(conn).await
     }
 
     /// Makes sure the book holds these bills (by bill id), e.g. those a reversal gives back to.
@@ -396,10 +516,11 @@ impl Book {
                 self.add(&b);
             }
         }
-        Ok(())
+        self.read_classes(conn).await
     }
 
-    /// Takes up to `remaining` for an open bill in this currency; returns what it took.
+    /// Takes up to `remaining` of principal for an open bill in this currency; returns what
+    /// it took.
     fn take(&mut self, i: u32, currency: &str, remaining: i64) -> i64 {
         let b = &mut self.bills[i as usize];
         if b.status != BillStatus::Open || b.currency.as_str() != currency {
@@ -411,7 +532,7 @@ impl Book {
             if b.paid >= b.amount {
                 b.status = BillStatus::Paid;
             }
-            *self.deltas.entry(i).or_default() += take;
+            self.deltas.entry(i).or_default().paid += take;
         }
         take
     }
@@ -423,80 +544,468 @@ impl Book {
         if b.status == BillStatus::Paid && b.paid < b.amount {
             b.status = BillStatus::Open;
         }
-        *self.deltas.entry(i).or_default() -= amount;
+        self.deltas.entry(i).or_default().paid -= amount;
     }
 
-    /// The changes of paid amounts since the last call, by bill id, in bill id order.
-    pub fn drain_deltas(&mut self) -> Vec<(String, i64)> {
+    /// The late-fee totals of a bill.
+    pub fn fee(&self, i: u32) -> FeeState {
+        self.fees.get(&i).copied().unwrap_or_default()
+    }
+
+    /// Changes a bill's late-fee totals (and records the change).
+    fn change_fee(&mut self, i: u32, accrued: i64, charged: i64, waived: i64, paid: i64) {
+        let f = self.fees.entry(i).or_default();
+        f.accrued += accrued;
+        f.charged += charged;
+        f.waived += waived;
+        f.paid += paid;
+        let d = self.deltas.entry(i).or_default();
+        d.accrued += accrued;
+        d.charged += charged;
+        d.waived += waived;
+        d.fee_paid += paid;
+    }
+
+    /// Marks a bill's late fee waived and writes off what is owed of it (a supervisor's
+    /// decision); returns the amount written off.
+    pub fn waive(&mut self, i: u32) -> i64 {
+        self.bills[i as usize].fee_waived = true;
+        let owed = self.fee(i).owed().max(0);
+        if owed > 0 {
+            self.change_fee(i, 0, 0, owed, 0);
+        }
+        owed
+    }
+
+    /// The changes since the last call, by bill id, in bill id order.
+    pub fn drain_deltas(&mut self) -> Vec<BillDelta> {
         let deltas = std::mem::take(&mut self.deltas);
-        let mut out: Vec<(String, i64)> = deltas
+        let mut out: Vec<BillDelta> = deltas
             .into_iter()
-            .filter(|(_, d)| *d != 0)
-            .map(|(i, d)| (self.bill_id(i).to_string(), d))
+            .filter(|(_, d)| {
+                d.paid != 0 || d.accrued != 0 || d.charged != 0 || d.waived != 0 || d.fee_paid != 0
+            })
+            .map(|(i, d)| BillDelta {
+                bill_id: self.bill_id(i).to_string(),
+                paid: d.paid,
+                fee_accrued: d.accrued,
+                fee_charged: d.charged,
+                fee_waived: d.waived,
+                fee_paid: d.fee_paid,
+            })
             .collect();
-        out.sort();
+        out.sort_by(|a, b| a.bill_id.cmp(&b.bill_id));
         out
     }
 
-    /// Named bills first, then the account's other open bills oldest first, then credit.
-    pub fn allocate(&mut self, p: &PendingPayment, account: u32, named: &[u32]) -> Decision {
-        let account_no = self.account_no(account).to_string();
-        let mut remaining = p.amount_minor;
-        let mut allocations = Vec::new();
-        let mut named_open = false;
-        for &i in named {
-            named_open |= self.bills[i as usize].status == BillStatus::Open;
-            let t = self.take(i, &p.currency, remaining);
-            if t > 0 {
-                allocations.push((
-                    self.bill_id(i).to_string(),
-                    account_no.clone(),
-                    t,
-                    Rule::BillReference,
-                ));
-                remaining -= t;
+    /// The day from which principal of bill `i` paid on `day` is late, when a fee applies.
+    fn late(&self, i: u32, day: Option<NaiveDate>) -> Option<(NaiveDate, NaiveDate)> {
+        let b = &self.bills[i as usize];
+        let day = day?;
+        if b.fee_waived {
+            return None;
+        }
+        let due = due_date(b.due)?;
+        (day > due).then_some((due, day))
+    }
+
+    /// What charging the fee on `base` paid late (due, day) adds to bill `i`'s fee: the
+    /// segments, their computed total, and the amount charged (the minimum applied to the
+    /// bill's total).
+    fn price(
+        &self,
+        i: u32,
+        base: i64,
+        (due, day): (NaiveDate, NaiveDate),
+        rule: &LateFeeRule,
+        minimum: i64,
+    ) -> (Vec<late_fee::Segment>, i64, i64) {
+        let segs = late_fee::segments(rule.rates(), base, due, day);
+        let computed: i64 = segs.iter().map(|s| s.amount_minor).sum();
+        let f = self.fee(i);
+        let amount = late_fee::with_minimum(f.accrued + computed, minimum) - f.charged;
+        (segs, computed, amount)
+    }
+
+    /// Charges the fee on `base` paid late by the run's payment to bill `i`: one row per rate
+    /// segment, the minimum's top-up on the last. Returns the amount charged.
+    fn charge(&mut self, run: &mut Run, i: u32, base: i64, late: (NaiveDate, NaiveDate)) -> i64 {
+        let (segs, computed, amount) = self.price(i, base, late, run.rule, run.minimum);
+        if computed == 0 && amount == 0 {
+            return 0;
+        }
+        let n = segs.len();
+        for (k, seg) in segs.iter().enumerate() {
+            let top_up = if k + 1 == n { amount - computed } else { 0 };
+            run.fees.push(NewLateFee {
+                bill_id: self.bill_id(i).to_string(),
+                account_no: run.account_no.to_string(),
+                currency: run.currency.to_string(),
+                kind: "charge",
+                payment_id: Some(run.payment_id),
+                by_payment_id: None,
+                reason: String::new(),
+                actor: String::new(),
+                due_on: Some(late.0.to_string()),
+                from_on: Some(seg.from.to_string()),
+                to_on: Some(seg.to.to_string()),
+                days: seg.days,
+                rate: seg.rate.normalize().to_string(),
+                base_minor: base,
+                computed_minor: seg.amount_minor,
+                amount_minor: seg.amount_minor + top_up,
+                minimum_minor: run.minimum,
+            });
+        }
+        self.change_fee(i, computed, amount, 0, 0);
+        amount
+    }
+
+    /// Pays what is owed of bill `i`'s late fee.
+    fn pay_fee(&mut self, run: &mut Run, i: u32) {
+        if run.remaining == 0 || self.bills[i as usize].currency.as_str() != run.currency {
+            return;
+        }
+        let t = self.fee(i).owed().min(run.remaining);
+        if t > 0 {
+            self.change_fee(i, 0, 0, 0, t);
+            run.remaining -= t;
+            run.allocations.push(Alloc {
+                bill_id: self.bill_id(i).to_string(),
+                account_no: run.account_no.to_string(),
+                amount: t,
+                rule: Rule::LateFee,
+                part: Part::LateFee,
+            });
+        }
+    }
+
+    /// Pays principal of bill `i`, charging the late fee on what is paid late. With
+    /// `fee_first`, the principal paid is the most whose fee the money still covers, and that
+    /// fee is paid first.
+    fn pay_principal(&mut self, run: &mut Run, i: u32, rule: Rule, fee_first: bool) {
+        let b = &self.bills[i as usize];
+        if run.remaining == 0 || b.status != BillStatus::Open || b.currency.as_str() != run.currency
+        {
+            return;
+        }
+        let room = (b.amount - b.paid).max(0);
+        let cap = room.min(run.remaining);
+        let late = self.late(i, run.day);
+        let x = match late {
+            Some(late) if fee_first => {
+                let fits =
+                    |x: i64| x + self.price(i, x, late, run.rule, run.minimum).2 <= run.remaining;
+                if fits(cap) {
+                    cap
+                } else {
+                    // the largest x with x + fee(x) <= remaining: x + fee(x) grows with x
+                    let (mut lo, mut hi) = (0i64, cap);
+                    while hi - lo > 1 {
+                        let mid = lo + (hi - lo) / 2;
+                        if fits(mid) {
+                            lo = mid;
+                        } else {
+                            hi = mid;
+                        }
+                    }
+                    lo
+                }
+            }
+            _ => cap,
+        };
+        if x <= 0 {
+            return;
+        }
+        if let Some(late) = late {
+            self.charge(run, i, x, late);
+            if fee_first {
+                self.pay_fee(run, i);
             }
         }
+        let t = self.take(i, run.currency, x);
+        run.remaining -= t;
+        if t > 0 {
+            run.allocations.push(Alloc {
+                bill_id: self.bill_id(i).to_string(),
+                account_no: run.account_no.to_string(),
+                amount: t,
+                rule,
+                part: Part::Principal,
+            });
+        }
+    }
+
+    /// Settles `bills` (each with the rule of its principal) with the run's money, in the
+    /// policy's order.
+    fn settle(&mut self, run: &mut Run, bills: &[(u32, Rule)], order: AllocationOrder) {
+        match order {
+            AllocationOrder::FeeFirst => {
+                for &(i, rule) in bills {
+                    self.pay_fee(run, i);
+                    self.pay_principal(run, i, rule, true);
+                }
+            }
+            AllocationOrder::PrincipalFirst => {
+                for &(i, rule) in bills {
+                    self.pay_principal(run, i, rule, false);
+                    self.pay_fee(run, i);
+                }
+            }
+            AllocationOrder::PrincipalsThenFees => {
+                for &(i, rule) in bills {
+                    self.pay_principal(run, i, rule, false);
+                }
+                for &(i, _) in bills {
+                    self.pay_fee(run, i);
+                }
+            }
+        }
+    }
+
+    /// Whether a bill owes anything a payment in `currency` can settle.
+    fn owes(&self, i: u32) -> bool {
+        self.bills[i as usize].room() > 0 || self.fee(i).owed() > 0
+    }
+
+    fn run<'a>(
+        &self,
+        p: &'a PendingPayment,
+        account_no: &'a str,
+        account: u32,
+        policy: &'a FeePolicy,
+        amount: i64,
+    ) -> Run<'a> {
+        let rule = policy.rule(self.accounts[account as usize].class);
+        let currency = Currency::parse(&p.currency).unwrap_or(Currency::XXX);
+        Run {
+            payment_id: p.id,
+            currency: &p.currency,
+            account_no,
+            day: if policy.collect { fee_day(p) } else { None },
+            rule,
+            minimum: rule.minimum_minor(currency),
+            remaining: amount,
+            allocations: Vec::new(),
+            fees: Vec::new(),
+        }
+    }
+
+    /// Named bills first, then the account's other bills oldest first (in the policy's order
+    /// of late fee and principal), then credit.
+    pub fn allocate(
+        &mut self,
+        p: &PendingPayment,
+        account: u32,
+        named: &[u32],
+        policy: &FeePolicy,
+    ) -> Decision {
+        self.allocate_amount(p, p.amount_minor, account, named, policy)
+    }
+
+    /// [`Book::allocate`] of `amount` of the payment's money (money moved off a bill).
+    pub fn allocate_amount(
+        &mut self,
+        p: &PendingPayment,
+        amount: i64,
+        account: u32,
+        named: &[u32],
+        policy: &FeePolicy,
+    ) -> Decision {
+        let account_no = self.account_no(account).to_string();
         let rest_rule = if named.is_empty() {
             Rule::AccountOldestFirst
-        } else if named_open || !allocations.is_empty() {
+        } else if named
+            .iter()
+            .any(|i| self.bills[*i as usize].status == BillStatus::Open || self.fee(*i).owed() > 0)
+        {
             Rule::BillReferenceRemainder
         } else {
             Rule::ClosedBillRedirect
         };
-        let others: Vec<u32> = self
-            .account_bills(account)
-            .filter(|i| !named.contains(i))
-            .collect();
-        for i in others {
-            if remaining == 0 {
-                break;
-            }
-            let t = self.take(i, &p.currency, remaining);
-            if t > 0 {
-                allocations.push((
-                    self.bill_id(i).to_string(),
-                    account_no.clone(),
-                    t,
-                    rest_rule,
-                ));
-                remaining -= t;
-            }
-        }
-        let status = match (allocations.is_empty(), remaining) {
+        let mut bills: Vec<(u32, Rule)> = named.iter().map(|i| (*i, Rule::BillReference)).collect();
+        bills.extend(
+            self.account_bills(account)
+                .filter(|i| !named.contains(i) && self.owes(*i))
+                .map(|i| (i, rest_rule)),
+        );
+        let mut run = self.run(p, &account_no, account, policy, amount);
+        self.settle(&mut run, &bills, policy.order);
+        let status = match (run.allocations.is_empty(), run.remaining) {
             (false, 0) => "applied",
             (false, _) => "partially_applied",
             (true, _) => "credit",
         };
         Decision {
             status,
-            account_no: Some(account_no),
-            allocations,
-            credit: remaining,
+            account_no: Some(account_no.clone()),
+            allocations: run.allocations,
+            fees: run.fees,
+            credit: run.remaining,
             exception: None,
             reverses: None,
             confirms: None,
         }
+    }
+
+    /// Puts `amount` of the payment's money on bill `i` alone, by the policy's order of late
+    /// fee and principal, principal under `rule` (a person's split); returns the allocations,
+    /// the fees charged and what is left.
+    pub fn allocate_to_bill(
+        &mut self,
+        p: &PendingPayment,
+        amount: i64,
+        i: u32,
+        rule: Rule,
+        policy: &FeePolicy,
+    ) -> (Vec<Alloc>, Vec<NewLateFee>, i64) {
+        let account = self.bills[i as usize].account;
+        let account_no = self.account_no(account).to_string();
+        let mut run = self.run(p, &account_no, account, policy, amount);
+        self.settle(&mut run, &[(i, rule)], policy.order);
+        (run.allocations, run.fees, run.remaining)
+    }
+
+    /// All a payment on `day` must bring to settle bill `i`: the late fee owed, the principal
+    /// left, and the fee the principal accrues to that day (without changing anything).
+    pub fn total_due(&self, p: &PendingPayment, i: u32, policy: &FeePolicy) -> i64 {
+        let b = &self.bills[i as usize];
+        let owed = self.fee(i).owed().max(0);
+        let room = b.room();
+        let day = if policy.collect { fee_day(p) } else { None };
+        let rule = policy.rule(self.accounts[b.account as usize].class);
+        let minimum = rule.minimum_minor(b.currency);
+        let fee = match self.late(i, day) {
+            Some(late) if room > 0 => self.price(i, room, late, rule, minimum).2,
+            _ => 0,
+        };
+        owed + room + fee
+    }
+
+    /// Undoes a payment's money on bills exactly: a negative allocation per (bill, part) of
+    /// `net` under `rule`, an `undo` row per standing charge of the payment, waivers given
+    /// back where a charge they waived is gone, and the bills whose late fee other payments'
+    /// money would now over-pay (the caller gives that back).
+    pub fn undo(
+        &mut self,
+        net: &[(u32, Part, i64)],
+        charges: &[ChargeRow],
+        rule: Rule,
+        reason: &str,
+        by_payment: Option<i64>,
+    ) -> Undone {
+        let mut out = Undone::default();
+        let mut touched: Vec<u32> = Vec::new();
+        for &(i, part, amount) in net {
+            if amount == 0 {
+                continue;
+            }
+            match part {
+                Part::Principal => self.give_back(i, amount),
+                Part::LateFee => self.change_fee(i, 0, 0, 0, -amount),
+            }
+            let account = self.bills[i as usize].account;
+            out.allocations.push(Alloc {
+                bill_id: self.bill_id(i).to_string(),
+                account_no: self.account_no(account).to_string(),
+                amount: -amount,
+                rule,
+                part,
+            });
+            if !touched.contains(&i) {
+                touched.push(i);
+            }
+        }
+        for c in charges {
+            let Some(i) = self.bill_by_id(&c.bill_id) else {
+                continue;
+            };
+            let f = self.fee(i);
+            let amount =
+                late_fee::with_minimum(f.accrued - c.computed_minor, c.minimum_minor) - f.charged;
+            self.change_fee(i, -c.computed_minor, amount, 0, 0);
+            out.fees.push(NewLateFee {
+                bill_id: c.bill_id.clone(),
+                account_no: c.account_no.clone(),
+                currency: c.currency.clone(),
+                kind: "undo",
+                payment_id: Some(c.payment_id),
+                by_payment_id: by_payment,
+                reason: reason.to_string(),
+                actor: String::new(),
+                due_on: Some(c.due_on.clone()),
+                from_on: Some(c.from_on.clone()),
+                to_on: Some(c.to_on.clone()),
+                days: c.days,
+                rate: c.rate.clone(),
+                base_minor: c.base_minor,
+                computed_minor: -c.computed_minor,
+                amount_minor: amount,
+                minimum_minor: c.minimum_minor,
+            });
+            if !touched.contains(&i) {
+                touched.push(i);
+            }
+        }
+        for i in touched {
+            let f = self.fee(i);
+            let mut over = -f.owed();
+            if over <= 0 {
+                continue;
+            }
+            let w = over.min(f.waived);
+            if w > 0 {
+                self.change_fee(i, 0, 0, -w, 0);
+                let b = &self.bills[i as usize];
+                out.fees.push(NewLateFee {
+                    bill_id: self.bill_id(i).to_string(),
+                    account_no: self.account_no(b.account).to_string(),
+                    currency: b.currency.to_string(),
+                    kind: "waiver_undo",
+                    payment_id: None,
+                    by_payment_id: by_payment,
+                    reason: format!("{reason}: the charge it waived was undone"),
+                    actor: String::new(),
+                    due_on: None,
+                    from_on: None,
+                    to_on: None,
+                    days: 0,
+                    rate: "0".into(),
+                    base_minor: 0,
+                    computed_minor: 0,
+                    amount_minor: w,
+                    minimum_minor: 0,
+                });
+                over -= w;
+            }
+            if over > 0 {
+                out.overflow.push((i, over));
+            }
+        }
+        out
+    }
+
+    /// What is left of bill `i` after a payment: (principal, late fee owed).
+    pub fn shortfall(&self, i: u32) -> (i64, i64) {
+        (self.bills[i as usize].room(), self.fee(i).owed().max(0))
+    }
+
+    /// Records `amount` of bill `i`'s principal or late fee as settled without money (a
+    /// shortfall a supervisor writes off).
+    pub fn absorb(&mut self, i: u32, part: Part, amount: i64) {
+        match part {
+            Part::Principal => {
+                let cur = self.bills[i as usize].currency;
+                self.take(i, cur.as_str(), amount);
+            }
+            Part::LateFee => self.change_fee(i, 0, 0, 0, amount),
+        }
+    }
+
+    /// Gives back `amount` of a bill's late fee paid by another payment (its charge was
+    /// undone): the fee allocation's negative, under `rule`.
+    pub fn release_fee(&mut self, i: u32, amount: i64) {
+        self.change_fee(i, 0, 0, 0, -amount);
     }
 
     /// Whether every account and open bill is held.
@@ -537,6 +1046,7 @@ mod tests {
             due_on: due.into(),
             paid_minor: 0,
             status: status.into(),
+            fee: Default::default(),
         }
     }
 
@@ -564,7 +1074,8 @@ mod tests {
         book.take(i, "CNY", 60);
         book.add(&row("B1", "31000001", "2026-01-01", 100, "open"));
         assert_eq!(book.bill(i).paid, 60);
-        assert_eq!(book.drain_deltas(), vec![("B1".to_string(), 60)]);
+        let d = book.drain_deltas();
+        assert_eq!((d.len(), d[0].bill_id.as_str(), d[0].paid), (1, "B1", 60));
         assert!(book.drain_deltas().is_empty());
     }
 
@@ -583,7 +1094,8 @@ mod tests {
         book.give_back(i, 40);
         assert_eq!(book.bill(i).status, BillStatus::Open);
         assert_eq!(book.bill(i).room(), 40);
-        assert_eq!(book.drain_deltas(), vec![("B1".to_string(), 60)]);
+        let d = book.drain_deltas();
+        assert_eq!((d.len(), d[0].bill_id.as_str(), d[0].paid), (1, "B1", 60));
     }
 
     #[test]

@@ -10,12 +10,21 @@
 //! before it is written, because it must see the payment it undoes.
 
 mod book;
+pub mod fees;
+mod moves;
 pub mod references;
+
+pub use fees::FeePolicy;
+pub use moves::{
+    allocate_parts, allocate_to, bill_total_due, settle_bill, undo_payment, waive_fee, BillChange,
+    ManualAllocation, Moved, Mover, Overflow, Settled, Target, Undo, WaivedFee,
+};
 
 use crate::config::Bank;
 use crate::domain::Currency;
 use crate::store::matching::{
-    BatchWrite, NewAllocation, PaymentUpdate, PendingPayment, ReversalCandidate,
+    BatchWrite, ChargeRow, NewAllocation, NewLateFee, PaymentShift, PaymentUpdate, PendingPayment,
+    ReversalCandidate,
 };
 use crate::store::{self, DbContext, Store, StoreError};
 use book::Book;
@@ -80,8 +89,25 @@ pub enum Rule {
     ClosedBillRedirect,
     /// The payment names the account: its open bills, oldest due date first.
     AccountOldestFirst,
-    /// Undoes an earlier allocation (negative amount).
+    /// A bill's late fee (part `late_fee`): owed, or accrued on the principal paid late.
+    LateFee,
+    /// Undoes an earlier allocation (negative amount): a bank reversal.
     Reversal,
+    /// Undoes a resolution (negative amount): a supervisor reopened it.
+    Reopen,
+    /// A person sent the payment to a bill.
+    Manual,
+    /// A person split the payment across bills.
+    ManualSplit,
+    /// The small difference to a bill a supervisor wrote off (a shortfall the utility absorbs).
+    WriteOff,
+    /// Takes money off a bill the billing system cancelled (negative amount).
+    BillCancelled,
+    /// Takes money off a bill the billing system lowered below what was paid (negative).
+    BillLowered,
+    /// Gives back late-fee money whose charge was undone (negative; the money becomes the
+    /// payer's credit).
+    LateFeeReleased,
 }
 
 impl Rule {
@@ -91,9 +117,84 @@ impl Rule {
             Self::BillReferenceRemainder => "bill_reference_remainder",
             Self::ClosedBillRedirect => "closed_bill_redirect",
             Self::AccountOldestFirst => "account_oldest_first",
+            Self::LateFee => "late_fee",
             Self::Reversal => "reversal",
+            Self::Reopen => "reopen",
+            Self::Manual => "manual",
+            Self::ManualSplit => "manual_split",
+            Self::WriteOff => "write_off",
+            Self::BillCancelled => "bill_cancelled",
+            Self::BillLowered => "bill_lowered",
+            Self::LateFeeReleased => "late_fee_released",
         }
     }
+}
+
+/// What an allocation settles of a bill (the `part` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Principal,
+    LateFee,
+}
+
+impl Part {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Part::Principal => "principal",
+            Part::LateFee => "late_fee",
+        }
+    }
+
+    pub fn parse(s: &str) -> Part {
+        if s == "late_fee" {
+            Part::LateFee
+        } else {
+            Part::Principal
+        }
+    }
+}
+
+/// One allocation decided in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alloc {
+    pub bill_id: String,
+    pub account_no: String,
+    pub amount: i64,
+    pub rule: Rule,
+    pub part: Part,
+}
+
+impl Alloc {
+    fn to_new(&self, payment_id: i64, currency: &str) -> NewAllocation {
+        NewAllocation {
+            payment_id,
+            bill_id: self.bill_id.clone(),
+            account_no: self.account_no.clone(),
+            amount_minor: self.amount,
+            currency: currency.to_string(),
+            rule: self.rule.as_str(),
+            part: self.part.as_str(),
+        }
+    }
+}
+
+/// A charge row decided in memory, as an undo needs it.
+fn charge_of(f: &NewLateFee) -> Option<ChargeRow> {
+    (f.kind == "charge").then(|| ChargeRow {
+        bill_id: f.bill_id.clone(),
+        account_no: f.account_no.clone(),
+        currency: f.currency.clone(),
+        payment_id: f.payment_id.unwrap_or_default(),
+        due_on: f.due_on.clone().unwrap_or_default(),
+        from_on: f.from_on.clone().unwrap_or_default(),
+        to_on: f.to_on.clone().unwrap_or_default(),
+        days: f.days,
+        rate: f.rate.clone(),
+        base_minor: f.base_minor,
+        computed_minor: f.computed_minor,
+        minimum_minor: f.minimum_minor,
+    })
 }
 
 /// Counts of what a matching run decided.
@@ -151,6 +252,8 @@ pub struct Matcher {
     partners: HashSet<String>,
     /// Sources of the utility's own account statements: their lines are transfers.
     own_accounts: HashSet<String>,
+    /// Late fees and the allocation order.
+    fees: FeePolicy,
 }
 
 impl Matcher {
@@ -172,7 +275,14 @@ impl Matcher {
                 .filter(|b| b.own_account)
                 .map(|b| b.id.clone())
                 .collect(),
+            fees: FeePolicy::default(),
         }
+    }
+
+    /// The late-fee policy and allocation order (default: [`FeePolicy::default`]).
+    pub fn with_fees(mut self, fees: FeePolicy) -> Self {
+        self.fees = fees;
+        self
     }
 
     /// Changes from how many pending payments on a run preloads every open bill and account
@@ -327,6 +437,7 @@ impl Matcher {
                     status: "transfer",
                     account_no: None,
                     allocations: vec![],
+                    fees: vec![],
                     credit: 0,
                     exception: None,
                     reverses: None,
@@ -337,6 +448,7 @@ impl Matcher {
                     status: "confirmed",
                     account_no: None,
                     allocations: vec![],
+                    fees: vec![],
                     credit: 0,
                     exception: None,
                     reverses: None,
@@ -506,7 +618,7 @@ impl Matcher {
                 None,
             );
         }
-        book.allocate(p, account, &named_bills)
+        book.allocate(p, account, &named_bills, &self.fees)
     }
 
     /// A reversal: find the one earlier payment of the bank with the same end-to-end id (or
@@ -566,7 +678,7 @@ impl Matcher {
                     amount_minor: q.amount_minor,
                     status: d.status.to_string(),
                     account_no: d.account_no.clone(),
-                    applied_minor: d.allocations.iter().map(|a| a.2).sum(),
+                    applied_minor: d.allocations.iter().map(|a| a.amount).sum(),
                     credit_minor: d.credit,
                     bank_ref: q.bank_ref.clone(),
                     reversed_by: None,
@@ -609,52 +721,68 @@ impl Matcher {
             ),
             [orig] => {
                 let orig = (*orig).clone();
-                // net allocations per bill: (bill, account, amount)
-                let allocs: Vec<(String, String, i64)> = match in_batch.get(&orig.id) {
+                // net allocations per (bill, part), and the charges standing
+                let (net, charges): (Vec<(String, Part, i64)>, Vec<ChargeRow>) = match in_batch
+                    .get(&orig.id)
+                {
                     Some(j) => {
                         let d = &mut decisions[*j];
                         d.status = "reversed";
-                        let mut net: Vec<(String, String, i64)> = Vec::new();
-                        for (bill, acct, amount, _) in &d.allocations {
-                            match net.iter_mut().find(|n| &n.0 == bill) {
-                                Some(n) => n.2 += amount,
-                                None => net.push((bill.clone(), acct.clone(), *amount)),
+                        let mut net: Vec<(String, Part, i64)> = Vec::new();
+                        for a in &d.allocations {
+                            match net.iter_mut().find(|n| n.0 == a.bill_id && n.1 == a.part) {
+                                Some(n) => n.2 += a.amount,
+                                None => net.push((a.bill_id.clone(), a.part, a.amount)),
                             }
                         }
-                        net
+                        (net, d.fees.iter().filter_map(charge_of).collect())
                     }
                     None => {
                         let net = store::matching::net_allocations(conn, orig.id).await?;
-                        let ids: Vec<String> = net.iter().map(|n| n.0.clone()).collect();
+                        let charges = store::matching::live_charges(conn, orig.id).await?;
+                        let mut ids: Vec<String> = net.iter().map(|n| n.bill_id.clone()).collect();
+                        ids.extend(charges.iter().map(|c| c.bill_id.clone()));
                         book.ensure_bills(conn, &ids).await?;
-                        net.into_iter().map(|(b, a, _, m)| (b, a, m)).collect()
+                        (
+                            net.into_iter()
+                                .map(|n| (n.bill_id, Part::parse(&n.part), n.amount_minor))
+                                .collect(),
+                            charges,
+                        )
                     }
                 };
+                let mut undo_net = Vec::with_capacity(net.len());
+                for (bill_id, part, amount) in net {
+                    if amount == 0 {
+                        continue;
+                    }
+                    let Some(i) = book.bill_by_id(&bill_id) else {
+                        return Err(StoreError::Inconsistent(format!(
+                            "payment {} was allocated to bill {bill_id}, which does not exist",
+                            orig.id
+                        )));
+                    };
+                    undo_net.push((i, part, amount));
+                }
                 reversed_here.insert(orig.id);
                 write.reversed.push((orig.id, p.id));
-                let mut d = Decision {
+                let undone = book.undo(&undo_net, &charges, Rule::Reversal, "reversal", Some(p.id));
+                for (i, amount) in undone.overflow {
+                    self.release_fee_overflow(
+                        conn, book, i, amount, orig.id, before, decisions, write,
+                    )
+                    .await?;
+                }
+                Decision {
                     status: "reversed",
                     account_no: orig.account_no.clone(),
-                    allocations: vec![],
+                    allocations: undone.allocations,
+                    fees: undone.fees,
                     credit: -orig.credit_minor,
                     exception: None,
                     reverses: Some(orig.id),
                     confirms: None,
-                };
-                for (bill_id, account_no, amount) in allocs {
-                    if amount != 0 {
-                        let Some(i) = book.bill_by_id(&bill_id) else {
-                            return Err(StoreError::Inconsistent(format!(
-                                "payment {} was allocated to bill {bill_id}, which does not exist",
-                                orig.id
-                            )));
-                        };
-                        book.give_back(i, amount);
-                        d.allocations
-                            .push((bill_id, account_no, -amount, Rule::Reversal));
-                    }
                 }
-                d
             }
             many => Decision::exception(
                 ExceptionReason::ReversalAmbiguous,
@@ -668,6 +796,110 @@ impl Matcher {
                 None,
             ),
         })
+    }
+
+    /// The late fee of bill `i` is over-paid by `amount` because a charge it paid was undone
+    /// (a reversal of `orig`): the other payments' fee money on the bill goes back to them as
+    /// their customer's credit, latest payment first (this batch's, then earlier ones).
+    #[allow(clippy::too_many_arguments)]
+    async fn release_fee_overflow(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        book: &mut Book,
+        i: u32,
+        mut amount: i64,
+        orig: i64,
+        before: &[PendingPayment],
+        decisions: &mut [Decision],
+        write: &mut BatchWrite,
+    ) -> Result<(), StoreError> {
+        let bill_id = book.bill_id(i).to_string();
+        for j in (0..decisions.len()).rev() {
+            if amount == 0 || before[j].id == orig {
+                continue;
+            }
+            let d = &mut decisions[j];
+            let paid: i64 = d
+                .allocations
+                .iter()
+                .filter(|a| a.bill_id == bill_id && a.part == Part::LateFee)
+                .map(|a| a.amount)
+                .sum();
+            let t = paid.min(amount);
+            if t <= 0 {
+                continue;
+            }
+            let account = d.allocations[0].account_no.clone();
+            d.allocations.push(Alloc {
+                bill_id: bill_id.clone(),
+                account_no: account,
+                amount: -t,
+                rule: Rule::LateFeeReleased,
+                part: Part::LateFee,
+            });
+            d.credit += t;
+            let applied: i64 = d.allocations.iter().map(|a| a.amount).sum();
+            if d.status != "reversed" {
+                d.status = if applied == 0 {
+                    "credit"
+                } else {
+                    "partially_applied"
+                };
+            }
+            book.release_fee(i, t);
+            amount -= t;
+        }
+        if amount == 0 {
+            return Ok(());
+        }
+        let on_bill =
+            store::matching::allocations_on_bills(conn, std::slice::from_ref(&bill_id)).await?;
+        for (_, q, part, _, net) in on_bill.into_iter().rev() {
+            if amount == 0 {
+                break;
+            }
+            if q == orig
+                || part != "late_fee"
+                || net <= 0
+                || write.reversed.iter().any(|r| r.0 == q)
+            {
+                continue;
+            }
+            let t = net.min(amount);
+            let (account, currency) = {
+                let b = book.bill(i);
+                (
+                    book.account_no(b.account).to_string(),
+                    b.currency.to_string(),
+                )
+            };
+            write.allocations.push(NewAllocation {
+                payment_id: q,
+                bill_id: bill_id.clone(),
+                account_no: account.clone(),
+                amount_minor: -t,
+                currency: currency.clone(),
+                rule: Rule::LateFeeReleased.as_str(),
+                part: Part::LateFee.as_str(),
+            });
+            write
+                .credits
+                .push((account, q, t, currency, "late_fee_released"));
+            write.shifts.push(PaymentShift {
+                payment_id: q,
+                applied_minor: -t,
+                credit_minor: t,
+                written_off_minor: 0,
+            });
+            book.release_fee(i, t);
+            amount -= t;
+        }
+        if amount != 0 {
+            return Err(StoreError::Inconsistent(format!(
+                "bill {bill_id}: late fee over-paid by {amount} with no payment to give it back to"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -713,8 +945,9 @@ fn accounts_needing_all_bills(
 struct Decision {
     status: &'static str,
     account_no: Option<String>,
-    /// (bill, account, amount, rule)
-    allocations: Vec<(String, String, i64, Rule)>,
+    allocations: Vec<Alloc>,
+    /// late-fee rows (charges, undos) the decision writes
+    fees: Vec<NewLateFee>,
     credit: i64,
     exception: Option<(ExceptionReason, String, Option<i64>)>,
     reverses: Option<i64>,
@@ -728,6 +961,7 @@ impl Decision {
             status: "exception",
             account_no: None,
             allocations: vec![],
+            fees: vec![],
             credit: 0,
             exception: Some((reason, detail, related)),
             reverses: None,
@@ -736,17 +970,11 @@ impl Decision {
     }
 
     fn into_write(self, p: &PendingPayment, w: &mut BatchWrite) {
-        let applied: i64 = self.allocations.iter().map(|a| a.2).sum();
-        for (bill_id, account_no, amount, rule) in &self.allocations {
-            w.allocations.push(NewAllocation {
-                payment_id: p.id,
-                bill_id: bill_id.clone(),
-                account_no: account_no.clone(),
-                amount_minor: *amount,
-                currency: p.currency.clone(),
-                rule: rule.as_str(),
-            });
+        let applied: i64 = self.allocations.iter().map(|a| a.amount).sum();
+        for a in &self.allocations {
+            w.allocations.push(a.to_new(p.id, &p.currency));
         }
+        w.late_fees.extend(self.fees);
         if self.credit != 0 {
             if let Some(a) = &self.account_no {
                 w.credits.push((
@@ -786,81 +1014,4 @@ impl Decision {
             currency: p.currency.clone(),
         });
     }
-}
-
-/// Where a person sends a payment from the exceptions queue.
-#[derive(Debug, Clone, Copy)]
-pub enum Target<'a> {
-    /// This bill first; what is left to the account's other open bills, oldest first, then
-    /// credit (the core's rules, as if the payment had named the bill).
-    Bill(&'a str),
-    /// The account's open bills, oldest due date first, then credit.
-    Account(&'a str),
-}
-
-/// What the core's allocation rules make of a payment sent to a [`Target`].
-#[derive(Debug, Clone)]
-pub struct ManualAllocation {
-    /// applied | partially_applied | credit
-    pub status: &'static str,
-    pub account_no: String,
-    pub allocations: Vec<NewAllocation>,
-    pub credit_minor: i64,
-    /// bill_id -> change of its paid amount
-    pub bill_deltas: Vec<(String, i64)>,
-}
-
-/// Allocates `p` to `target` with the same rules automatic matching uses. `Ok(Err(why))`
-/// when the target does not exist or is in another currency. The caller holds the writer
-/// lock and writes the result in its transaction.
-pub async fn allocate_to(
-    conn: &mut sqlx::AnyConnection,
-    p: &PendingPayment,
-    target: Target<'_>,
-) -> Result<Result<ManualAllocation, String>, StoreError> {
-    let key = match target {
-        Target::Bill(id) | Target::Account(id) => crate::domain::normalize_key(id),
-    };
-    let mut book = Book::lazy();
-    book.prepare(conn, std::slice::from_ref(&key)).await?;
-    let (account, named) = match target {
-        Target::Bill(id) => {
-            let Some(i) = book.bill_by_key(&key) else {
-                return Ok(Err(format!("no bill {id}")));
-            };
-            if book.bill(i).currency.as_str() != p.currency {
-                return Ok(Err(format!(
-                    "bill {id} is in {}, the payment in {}",
-                    book.bill(i).currency,
-                    p.currency
-                )));
-            }
-            (book.bill(i).account, vec![i])
-        }
-        Target::Account(no) => match book.account_by_key(&key) {
-            Some(a) => (a, vec![]),
-            None => return Ok(Err(format!("no account {no}"))),
-        },
-    };
-    book.load_open_bills(conn, &[account]).await?;
-    let d = book.allocate(p, account, &named);
-    let allocations = d
-        .allocations
-        .iter()
-        .map(|(bill_id, account_no, amount, rule)| NewAllocation {
-            payment_id: p.id,
-            bill_id: bill_id.clone(),
-            account_no: account_no.clone(),
-            amount_minor: *amount,
-            currency: p.currency.clone(),
-            rule: rule.as_str(),
-        })
-        .collect();
-    Ok(Ok(ManualAllocation {
-        status: d.status,
-        account_no: d.account_no.unwrap_or_default(),
-        allocations,
-        credit_minor: d.credit,
-        bill_deltas: book.drain_deltas(),
-    }))
 }

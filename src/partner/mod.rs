@@ -19,8 +19,8 @@ pub mod eod;
 
 use crate::config::{Bank, Config};
 use crate::domain::{money_text, normalize_key, Currency, Money};
-use crate::matching::{allocate_to, Target};
-use crate::store::matching::{apply_bill_deltas, net_allocations, NewAllocation, PendingPayment};
+use crate::matching::{allocate_to, undo_payment, FeePolicy, Overflow, Rule, Target};
+use crate::store::matching::{apply_bill_deltas, insert_late_fees, NewAllocation, PendingPayment};
 use crate::store::realtime as q;
 use crate::store::workbench::{self as wq, PaymentState};
 use crate::store::{self, DbContext, Store, StoreError};
@@ -87,6 +87,13 @@ pub struct PaymentAnswer {
 pub struct AllocationView {
     pub bill_id: String,
     pub amount: String,
+    /// principal | late_fee
+    #[serde(default = "principal")]
+    pub part: String,
+}
+
+fn principal() -> String {
+    "principal".into()
 }
 
 /// `POST /partner/v1/payments/{bank_txn_id}/reversal`'s answer.
@@ -169,7 +176,8 @@ pub struct BillsAnswer {
     pub customer_name: String,
     pub currency: String,
     pub bills: Vec<OpenBillView>,
-    /// outstanding + late fees
+    /// outstanding + late fees: exactly what a payment today must bring to settle every bill
+    /// (such a payment is `applied`, nothing left as credit)
     pub total_due: String,
     pub late_fees: String,
     /// the day late fees are counted to
@@ -183,43 +191,54 @@ pub struct OpenBillView {
     pub due_on: String,
     pub amount: String,
     pub paid: String,
+    /// the principal still owed
     pub outstanding: String,
+    /// the late fee due today: what is owed of fees already charged, and what the outstanding
+    /// principal accrued to today
     pub late_fee: String,
+    /// of `late_fee`, charged earlier and not yet paid
+    pub late_fee_owed: String,
 }
 
-/// A customer's open bills with late fees as of today, the name masked.
+/// A customer's bills that still owe something (principal, or a late fee after the principal
+/// was paid), with late fees as of today, the name masked.
 pub async fn open_bills(store: &Store, config: &Config, account_no: &str) -> Result<BillsAnswer> {
     let mut conn = store.pool().acquire().await.op("connecting")?;
     let (account, name, class) = q::customer(&mut conn, &normalize_key(account_no))
         .await?
         .ok_or_else(|| PartnerError::NotFound(format!("no account {account_no}")))?;
-    let bills = q::open_bills(&mut conn, &account).await?;
+    let bills = store::bills::open_for_accounts(&mut conn, std::slice::from_ref(&account)).await?;
     let today = Utc::now().with_timezone(&config.daemon.tz()).date_naive();
     let rules = config.dunning.for_class(&class);
     let cur = config.ledger.currency;
     let mut views = Vec::new();
     let (mut owed, mut fees) = (0i64, 0i64);
-    for (bill_id, period, amount, paid, currency, due_on, waived) in bills {
-        if currency != cur.as_str() {
+    for b in bills {
+        if b.currency != cur.as_str() {
             continue;
         }
-        let outstanding = amount - paid;
-        let fee = match (waived, NaiveDate::parse_from_str(&due_on, "%Y-%m-%d")) {
-            (false, Ok(due)) => {
-                crate::dunning::fees::late_fee(rules.late_fee, cur, outstanding, due, today)
+        let outstanding = if b.status == "open" {
+            (b.amount_minor - b.paid_minor).max(0)
+        } else {
+            0
+        };
+        let fee = match NaiveDate::parse_from_str(&b.due_on, "%Y-%m-%d") {
+            Ok(due) => {
+                crate::dunning::fees::fee_due(rules.late_fee, cur, outstanding, due, today, &b.fee)
             }
-            _ => 0,
+            Err(_) => Default::default(),
         };
         owed += outstanding;
-        fees += fee;
+        fees += fee.total();
         views.push(OpenBillView {
-            bill_id,
-            period,
-            due_on,
-            amount: money_text(amount, cur.as_str()),
-            paid: money_text(paid, cur.as_str()),
+            bill_id: b.bill_id,
+            period: b.period,
+            due_on: b.due_on,
+            amount: money_text(b.amount_minor, cur.as_str()),
+            paid: money_text(b.paid_minor, cur.as_str()),
             outstanding: money_text(outstanding, cur.as_str()),
-            late_fee: money_text(fee, cur.as_str()),
+            late_fee: money_text(fee.total(), cur.as_str()),
+            late_fee_owed: money_text(fee.owed, cur.as_str()),
         });
     }
     Ok(BillsAnswer {
@@ -325,6 +344,8 @@ pub async fn post_payment(
         reference: Some(target_text.clone()),
         remittance: None,
         additional_info: None,
+        booking_date: Some(day.clone()),
+        value_date: Some(req.paid_at.date_naive().to_string()),
     };
     let target = if is_bill {
         Target::Bill(&target_text)
@@ -340,7 +361,7 @@ pub async fn post_payment(
             ),
         ))
     } else {
-        match allocate_to(&mut tx, &pending, target).await? {
+        match allocate_to(&mut tx, &FeePolicy::from_config(config), &pending, target).await? {
             Ok(a) => Ok(a),
             Err(why) => Err(("unknown_reference", why)),
         }
@@ -349,6 +370,7 @@ pub async fn post_payment(
         Ok(a) => {
             let applied: i64 = a.allocations.iter().map(|x| x.amount_minor).sum();
             wq::insert_allocations(&mut tx, &a.allocations, &at).await?;
+            insert_late_fees(&mut tx, &a.fees, &at).await?;
             if a.credit_minor != 0 {
                 wq::insert_credit(
                     &mut tx,
@@ -415,6 +437,7 @@ pub async fn post_payment(
             .map(|a: &NewAllocation| AllocationView {
                 bill_id: a.bill_id.clone(),
                 amount: money_text(a.amount_minor, cur),
+                part: a.part.to_string(),
             })
             .collect(),
         credit: money_text(state.credit_minor, cur),
@@ -502,25 +525,23 @@ pub async fn reverse(
         q::cancel_pair(&mut tx, orig.id, rev_id, &at).await?;
         "cancelled"
     } else {
-        let net = net_allocations(&mut tx, orig.id).await?;
-        let undo: Vec<NewAllocation> = net
-            .iter()
-            .filter(|n| n.3 != 0)
-            .map(|(bill, account, currency, amount)| NewAllocation {
-                payment_id: rev_id,
-                bill_id: bill.clone(),
-                account_no: account.clone(),
-                amount_minor: -amount,
-                currency: currency.clone(),
-                rule: "reversal",
-            })
-            .collect();
-        let deltas: Vec<(String, i64)> = undo
-            .iter()
-            .map(|a| (a.bill_id.clone(), a.amount_minor))
-            .collect();
-        wq::insert_allocations(&mut tx, &undo, &at).await?;
-        apply_bill_deltas(&mut tx, &deltas, &at).await?;
+        let undo = undo_payment(
+            &mut tx,
+            orig.id,
+            rev_id,
+            Rule::Reversal,
+            "reversal",
+            Overflow::ToCredit,
+        )
+        .await?
+        .map_err(|why| StoreError::Inconsistent(why))?;
+        wq::insert_allocations(&mut tx, &undo.allocations, &at).await?;
+        insert_late_fees(&mut tx, &undo.fees, &at).await?;
+        apply_bill_deltas(&mut tx, &undo.bill_deltas, &at).await?;
+        for (account, pid, amount, cur, kind) in &undo.credits {
+            wq::insert_credit(&mut tx, account, *pid, *amount, cur, kind, &at).await?;
+        }
+        store::matching::shift_payments(&mut tx, &undo.shifts).await?;
         if orig.state.credit_minor != 0 {
             if let Some(account) = &orig.state.account_no {
                 wq::insert_credit(

@@ -15,11 +15,52 @@ pub struct BillRow {
     pub issued_on: String,
     pub due_on: String,
     pub paid_minor: i64,
-    /// open | paid | cancelled
+    /// open | paid | cancelled (of the principal; a late fee may still be owed on a paid bill)
     pub status: String,
+    /// The late fee's running totals (see migration 0008): what the charges computed, what
+    /// was charged (the minimum applied), waived, and paid.
+    pub fee: BillFee,
+}
+
+/// A bill's late-fee totals, in minor units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BillFee {
+    pub accrued: i64,
+    pub charged: i64,
+    pub waived: i64,
+    pub paid: i64,
+    /// A supervisor waived the fee: no more is charged.
+    pub waived_flag: bool,
+}
+
+impl BillFee {
+    /// What is still owed of the late fee.
+    pub fn owed(&self) -> i64 {
+        self.charged - self.waived - self.paid
+    }
 }
 
 const COLS: &str = "bill_id, bill_key, account_no, period, amount_minor, currency, issued_on, due_on, paid_minor, status";
+/// The late-fee columns read with [`COLS`].
+const FEE_COLS: [&str; 5] = [
+    "fee_accrued_minor",
+    "fee_charged_minor",
+    "fee_waived_minor",
+    "fee_paid_minor",
+    "late_fee_waived",
+];
+/// A bill that still owes something: principal (open) or late fee.
+pub const OWES: &str = "(status = 'open' OR fee_charged_minor > fee_waived_minor + fee_paid_minor)";
+
+fn fee_of(r: &[Option<String>], at: usize) -> BillFee {
+    BillFee {
+        accrued: super::num(r, at),
+        charged: super::num(r, at + 1),
+        waived: super::num(r, at + 2),
+        paid: super::num(r, at + 3),
+        waived_flag: super::num(r, at + 4) != 0,
+    }
+}
 
 async fn select_in(
     conn: &mut AnyConnection,
@@ -27,7 +68,8 @@ async fn select_in(
     values: &[String],
     extra: &str,
 ) -> Result<Vec<BillRow>, StoreError> {
-    let cols: Vec<&str> = COLS.split(", ").collect();
+    let mut cols: Vec<&str> = COLS.split(", ").collect();
+    cols.extend(FEE_COLS);
     let mut out = Vec::new();
     for chunk in values.chunks(1000) {
         let rest = format!(
@@ -49,6 +91,7 @@ async fn select_in(
                 due_on: super::cell(&r, 7).unwrap_or_default(),
                 paid_minor: super::num(&r, 8),
                 status: super::cell(&r, 9).unwrap_or_default(),
+                fee: fee_of(&r, 10),
             });
         }
     }
@@ -66,12 +109,13 @@ pub async fn by_keys(
     select_in(conn, "bill_key", keys, "").await
 }
 
-/// Open bills of these accounts, oldest due date first (then bill id), for allocation.
+/// Bills of these accounts that still owe something (open, or a late fee owed), oldest due
+/// date first (then bill id), for allocation.
 pub async fn open_for_accounts(
     conn: &mut AnyConnection,
     accounts: &[String],
 ) -> Result<Vec<BillRow>, StoreError> {
-    select_in(conn, "account_no", accounts, "AND status = 'open'").await
+    select_in(conn, "account_no", accounts, &format!("AND {OWES}")).await
 }
 
 pub async fn insert(conn: &mut AnyConnection, rows: Vec<BillRow>) -> Result<(), StoreError> {
@@ -155,6 +199,11 @@ pub async fn page(
         "due_on",
         "paid_minor",
         "status",
+        "fee_accrued_minor",
+        "fee_charged_minor",
+        "fee_waived_minor",
+        "fee_paid_minor",
+        "late_fee_waived",
     ];
     let rest = "(SELECT * FROM bills WHERE bill_id > $1 ORDER BY bill_id LIMIT $2) b";
     let rows = super::fetch_packed(
@@ -178,6 +227,7 @@ pub async fn page(
             due_on: super::cell(&r, 5).unwrap_or_default(),
             paid_minor: super::num(&r, 6),
             status: super::cell(&r, 7).unwrap_or_default(),
+            fee: fee_of(&r, 8),
         })
         .collect())
 }

@@ -109,18 +109,42 @@ pub async fn accounts_by_key(
     Ok(out)
 }
 
-/// Every customer's (account_no, account_key), in pages of `limit` by account number after
+/// The customer classes of these accounts: (account_no, class).
+pub async fn classes(
+    conn: &mut AnyConnection,
+    accounts: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in accounts.chunks(1000) {
+        let rest = format!(
+            "customers WHERE account_no IN ({})",
+            in_list(chunk.len(), 1)
+        );
+        let vals = chunk.iter().map(|k| super::Val::S(k.clone())).collect();
+        for r in
+            super::fetch_packed(conn, &["account_no", "class"], &rest, "account_no", vals).await?
+        {
+            out.push((
+                super::cell(&r, 0).unwrap_or_default(),
+                super::cell(&r, 1).unwrap_or_default(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Every customer's (account_no, class), in pages of `limit` by account number after
 /// `after`: what a large matching run keeps in memory.
 pub async fn keys_page(
     conn: &mut AnyConnection,
     after: &str,
     limit: i64,
 ) -> Result<Vec<(String, String)>, StoreError> {
-    let rest = "(SELECT account_no, account_key FROM customers WHERE account_no > $1 \
+    let rest = "(SELECT account_no, class FROM customers WHERE account_no > $1 \
                 ORDER BY account_no LIMIT $2) c";
     let rows = super::fetch_packed(
         conn,
-        &["account_no", "account_key"],
+        &["account_no", "class"],
         rest,
         "account_no",
         vec![Val::S(after.to_string()), Val::I(limit)],

@@ -121,8 +121,10 @@ pub async fn bank_coverage(conn: &mut AnyConnection) -> Result<Vec<(String, Stri
         .op("reading how far bank files reach")
 }
 
-/// Waives the late fee of a bill (a supervisor's decision, with its reason). Idempotent: a
-/// second waiver of the same bill keeps the first.
+/// Records that a bill's late fee is waived (a supervisor's decision, with its reason) and
+/// marks the bill so that no more fee is charged. Idempotent: a second waiver of the same
+/// bill keeps the first (false). What was owed is written off by the caller
+/// (`workbench::resolve::waive_late_fee`), which also audits it.
 pub async fn waive_late_fee(
     conn: &mut AnyConnection,
     bill_id: &str,
@@ -134,7 +136,7 @@ pub async fn waive_late_fee(
         "INSERT INTO late_fee_waivers (bill_id, waived_by, reason, waived_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (bill_id) DO NOTHING",
     );
-    sqlx::query(&sql)
+    let first = sqlx::query(&sql)
         .bind(bill_id.to_string())
         .bind(by.to_string())
         .bind(reason.to_string())
@@ -142,7 +144,13 @@ pub async fn waive_late_fee(
         .execute(&mut *conn)
         .await
         .map(|r| r.rows_affected() == 1)
-        .op("waiving a late fee")
+        .op("waiving a late fee")?;
+    sqlx::query("UPDATE bills SET late_fee_waived = 1 WHERE bill_id = $1")
+        .bind(bill_id.to_string())
+        .execute(&mut *conn)
+        .await
+        .op("waiving a late fee")?;
+    Ok(first)
 }
 
 /// Bills whose late fee is waived: (bill_id, by, reason).

@@ -21,6 +21,10 @@ pub struct PendingPayment {
     pub reference: Option<String>,
     pub remittance: Option<String>,
     pub additional_info: Option<String>,
+    pub booking_date: Option<String>,
+    /// The day the money reached the collection account: a late fee is counted to it (to the
+    /// booking date when the bank gives none).
+    pub value_date: Option<String>,
 }
 
 /// The oldest pending payments, in ingest order.
@@ -43,6 +47,8 @@ pub async fn pending(
         "reference",
         "remittance",
         "additional_info",
+        "booking_date",
+        "value_date",
     ];
     // the LIMIT sits in a subquery so the packed aggregate sees only these rows
     let rest = "(SELECT * FROM payments WHERE status = 'pending' ORDER BY id LIMIT $1) p";
@@ -64,6 +70,8 @@ pub async fn pending(
             reference: super::cell(&r, 11),
             remittance: super::cell(&r, 12),
             additional_info: super::cell(&r, 13),
+            booking_date: super::cell(&r, 14),
+            value_date: super::cell(&r, 15),
         })
         .collect())
 }
@@ -171,23 +179,248 @@ pub async fn reversal_candidates(
         .op("reading reversal candidates")
 }
 
-/// Net allocations of a payment per bill: (bill_id, account_no, currency, amount).
+/// A payment's net allocation to one part of one bill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetAllocation {
+    pub bill_id: String,
+    pub account_no: String,
+    pub currency: String,
+    /// principal | late_fee
+    pub part: String,
+    pub amount_minor: i64,
+}
+
+/// Net allocations of a payment per bill and part, in the order they were first made.
 pub async fn net_allocations(
     conn: &mut AnyConnection,
     payment_id: i64,
-) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+) -> Result<Vec<NetAllocation>, StoreError> {
     let rows = sqlx::query(
-        "SELECT bill_id, account_no, currency, CAST(SUM(amount_minor) AS BIGINT) FROM allocations \
-         WHERE payment_id = $1 GROUP BY bill_id, account_no, currency ORDER BY MIN(id)",
+        "SELECT bill_id, account_no, currency, part, CAST(SUM(amount_minor) AS BIGINT) FROM allocations \
+         WHERE payment_id = $1 GROUP BY bill_id, account_no, currency, part ORDER BY MIN(id)",
     )
     .bind(payment_id)
     .fetch_all(&mut *conn)
     .await
     .op("reading allocations")?;
     rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+        .map(|r| {
+            Ok(NetAllocation {
+                bill_id: r.try_get(0)?,
+                account_no: r.try_get(1)?,
+                currency: r.try_get(2)?,
+                part: r.try_get(3)?,
+                amount_minor: r.try_get(4)?,
+            })
+        })
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .op("reading allocations")
+}
+
+/// The money of each payment on these bills, net: (bill_id, payment_id, part, of it by the
+/// rule `write_off`, amount), payments in id order. Only what is not zero.
+pub async fn allocations_on_bills(
+    conn: &mut AnyConnection,
+    bills: &[String],
+) -> Result<Vec<(String, i64, String, bool, i64)>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in bills.chunks(500) {
+        let sql = format!(
+            "SELECT bill_id, payment_id, part, CASE WHEN rule = 'write_off' THEN 1 ELSE 0 END, \
+             CAST(SUM(amount_minor) AS BIGINT) FROM allocations WHERE bill_id IN ({}) \
+             GROUP BY bill_id, payment_id, part, CASE WHEN rule = 'write_off' THEN 1 ELSE 0 END \
+             HAVING SUM(amount_minor) <> 0 ORDER BY payment_id, bill_id",
+            in_list(chunk.len(), 1)
+        );
+        let sql = super::dialect(conn, &sql);
+        let mut q = sqlx::query(&sql);
+        for b in chunk {
+            q = q.bind(b.clone());
+        }
+        for r in q
+            .fetch_all(&mut *conn)
+            .await
+            .op("reading the money on bills")?
+        {
+            let wo: i64 = r.try_get(3).op("reading the money on bills")?;
+            out.push((
+                r.try_get(0).op("reading the money on bills")?,
+                r.try_get(1).op("reading the money on bills")?,
+                r.try_get(2).op("reading the money on bills")?,
+                wo != 0,
+                r.try_get(4).op("reading the money on bills")?,
+            ));
+        }
+    }
+    out.sort_by_key(|r| r.1);
+    Ok(out)
+}
+
+/// A late-fee charge still standing (not undone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRow {
+    pub bill_id: String,
+    pub account_no: String,
+    pub currency: String,
+    pub payment_id: i64,
+    pub due_on: String,
+    pub from_on: String,
+    pub to_on: String,
+    pub days: i64,
+    pub rate: String,
+    pub base_minor: i64,
+    pub computed_minor: i64,
+    pub minimum_minor: i64,
+}
+
+/// The charges of a payment that stand: per bill, those after the payment's last undo there
+/// (an undo always takes back every standing charge of the payment on the bill at once).
+pub async fn live_charges(
+    conn: &mut AnyConnection,
+    payment_id: i64,
+) -> Result<Vec<ChargeRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT kind, bill_id, account_no, currency, COALESCE(due_on, ''), COALESCE(from_on, ''), \
+         COALESCE(to_on, ''), days, rate, base_minor, computed_minor, minimum_minor FROM late_fees \
+         WHERE payment_id = $1 AND kind IN ('charge', 'undo') ORDER BY id",
+    )
+    .bind(payment_id)
+    .fetch_all(&mut *conn)
+    .await
+    .op("reading late-fee charges")?;
+    let mut out: Vec<ChargeRow> = Vec::new();
+    for r in &rows {
+        let kind: String = r.try_get(0).op("reading late-fee charges")?;
+        let bill: String = r.try_get(1).op("reading late-fee charges")?;
+        if kind == "undo" {
+            out.retain(|c| c.bill_id != bill);
+            continue;
+        }
+        let get = |i: usize| -> Result<String, StoreError> {
+            r.try_get::<String, _>(i).op("reading late-fee charges")
+        };
+        let num = |i: usize| -> Result<i64, StoreError> {
+            r.try_get::<i64, _>(i).op("reading late-fee charges")
+        };
+        out.push(ChargeRow {
+            bill_id: bill,
+            account_no: get(2)?,
+            currency: get(3)?,
+            payment_id,
+            due_on: get(4)?,
+            from_on: get(5)?,
+            to_on: get(6)?,
+            days: num(7)?,
+            rate: get(8)?,
+            base_minor: num(9)?,
+            computed_minor: num(10)?,
+            minimum_minor: num(11)?,
+        });
+    }
+    Ok(out)
+}
+
+/// One row of the late-fee ledger to write (see migration 0008).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLateFee {
+    pub bill_id: String,
+    pub account_no: String,
+    pub currency: String,
+    /// charge | undo | waiver | waiver_undo
+    pub kind: &'static str,
+    pub payment_id: Option<i64>,
+    pub by_payment_id: Option<i64>,
+    pub reason: String,
+    pub actor: String,
+    pub due_on: Option<String>,
+    pub from_on: Option<String>,
+    pub to_on: Option<String>,
+    pub days: i64,
+    pub rate: String,
+    pub base_minor: i64,
+    pub computed_minor: i64,
+    pub amount_minor: i64,
+    pub minimum_minor: i64,
+}
+
+pub async fn insert_late_fees(
+    conn: &mut AnyConnection,
+    rows: &[NewLateFee],
+    at: &str,
+) -> Result<(), StoreError> {
+    let vals = rows
+        .iter()
+        .map(|f| {
+            vec![
+                Val::S(f.bill_id.clone()),
+                Val::S(f.account_no.clone()),
+                Val::S(f.currency.clone()),
+                Val::S(f.kind.into()),
+                Val::OI(f.payment_id),
+                Val::OI(f.by_payment_id),
+                Val::S(f.reason.clone()),
+                Val::S(f.actor.clone()),
+                Val::OS(f.due_on.clone()),
+                Val::OS(f.from_on.clone()),
+                Val::OS(f.to_on.clone()),
+                Val::I(f.days),
+                Val::S(f.rate.clone()),
+                Val::I(f.base_minor),
+                Val::I(f.computed_minor),
+                Val::I(f.amount_minor),
+                Val::I(f.minimum_minor),
+                Val::S(at.to_string()),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO late_fees (bill_id, account_no, currency, kind, payment_id, by_payment_id, reason, actor, \
+         due_on, from_on, to_on, days, rate, base_minor, computed_minor, amount_minor, minimum_minor, created_at)",
+        18,
+        vals,
+        "saving late fees",
+    )
+    .await
+}
+
+/// A change of a payment decided elsewhere than its own matching (money moved off a bill).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentShift {
+    pub payment_id: i64,
+    pub applied_minor: i64,
+    pub credit_minor: i64,
+    pub written_off_minor: i64,
+}
+
+/// Applies shifts to payments' buckets; an applied / partially applied / credit payment's
+/// status follows what it holds now.
+pub async fn shift_payments(
+    conn: &mut AnyConnection,
+    shifts: &[PaymentShift],
+) -> Result<(), StoreError> {
+    for s in shifts {
+        let sql = super::dialect(
+            conn,
+            "UPDATE payments SET applied_minor = applied_minor + $1, credit_minor = credit_minor + $2, \
+             written_off_minor = written_off_minor + $3, \
+             status = CASE WHEN status NOT IN ('applied', 'partially_applied', 'credit') THEN status \
+                           WHEN applied_minor + $4 = 0 THEN 'credit' \
+                           WHEN credit_minor + $5 > 0 THEN 'partially_applied' ELSE 'applied' END \
+             WHERE id = $6",
+        );
+        sqlx::query(&sql)
+            .bind(s.applied_minor)
+            .bind(s.credit_minor)
+            .bind(s.written_off_minor)
+            .bind(s.applied_minor)
+            .bind(s.credit_minor)
+            .bind(s.payment_id)
+            .execute(&mut *conn)
+            .await
+            .op("moving a payment's money")?;
+    }
+    Ok(())
 }
 
 /// One allocation to write.
@@ -199,6 +432,19 @@ pub struct NewAllocation {
     pub amount_minor: i64,
     pub currency: String,
     pub rule: &'static str,
+    /// principal | late_fee
+    pub part: &'static str,
+}
+
+/// Changes of a bill's paid amount and late-fee totals (minor units, signed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BillDelta {
+    pub bill_id: String,
+    pub paid: i64,
+    pub fee_accrued: i64,
+    pub fee_charged: i64,
+    pub fee_waived: i64,
+    pub fee_paid: i64,
 }
 
 /// What matching decided for one payment.
@@ -226,10 +472,14 @@ pub struct BatchWrite {
     pub allocations: Vec<NewAllocation>,
     /// (account, payment, amount, currency, kind)
     pub credits: Vec<(String, i64, i64, String, &'static str)>,
-    /// bill_id -> change of paid amount
-    pub bill_deltas: Vec<(String, i64)>,
+    /// changes of bills' paid amounts and late fees
+    pub bill_deltas: Vec<BillDelta>,
     /// (original payment id, reversal payment id)
     pub reversed: Vec<(i64, i64)>,
+    pub late_fees: Vec<NewLateFee>,
+    /// other payments whose money a decision moved (fee money given back when the charge it
+    /// paid was undone)
+    pub shifts: Vec<PaymentShift>,
 }
 
 pub async fn write_batch(
@@ -321,18 +571,21 @@ pub async fn write_batch(
                 Val::I(a.amount_minor),
                 Val::S(a.currency),
                 Val::S(a.rule.into()),
+                Val::S(a.part.into()),
                 Val::S(at.clone()),
             ]
         })
         .collect();
     insert_rows(
         conn,
-        "INSERT INTO allocations (payment_id, bill_id, account_no, amount_minor, currency, rule, created_at)",
-        7,
+        "INSERT INTO allocations (payment_id, bill_id, account_no, amount_minor, currency, rule, part, created_at)",
+        8,
         allocs,
         "saving allocations",
     )
     .await?;
+    insert_late_fees(conn, &w.late_fees, &at).await?;
+    shift_payments(conn, &w.shifts).await?;
     let credits = w
         .credits
         .into_iter()
@@ -358,15 +611,18 @@ pub async fn write_batch(
     apply_bill_deltas(conn, &w.bill_deltas, &at).await
 }
 
-/// Changes bills' paid amounts (bill_id -> delta) and their status with them: a bill is
-/// `paid` once nothing is left, `open` again when money is taken back; a cancelled bill
+/// Changes bills' paid amounts and late-fee totals, and their status with them: a bill is
+/// `paid` once no principal is left, `open` again when money is taken back; a cancelled bill
 /// stays cancelled.
 pub async fn apply_bill_deltas(
     conn: &mut AnyConnection,
-    deltas: &[(String, i64)],
+    deltas: &[BillDelta],
     at: &str,
 ) -> Result<(), StoreError> {
-    for chunk in deltas.chunks(1000) {
+    let (plain, fees): (Vec<&BillDelta>, Vec<&BillDelta>) = deltas.iter().partition(|d| {
+        d.fee_accrued == 0 && d.fee_charged == 0 && d.fee_waived == 0 && d.fee_paid == 0
+    });
+    for chunk in plain.chunks(1000) {
         // updated_at is $1 so that every placeholder appears in order (see `dialect`)
         let sql = format!(
             "UPDATE bills SET paid_minor = bills.paid_minor + v.column2, \
@@ -379,13 +635,42 @@ pub async fn apply_bill_deltas(
         vals.extend(
             chunk
                 .iter()
-                .flat_map(|(b, d)| vec![Val::S(b.clone()), Val::I(*d)]),
+                .flat_map(|d| vec![Val::S(d.bill_id.clone()), Val::I(d.paid)]),
         );
         let sql = super::dialect(conn, &sql);
         bind_vals(sqlx::query(&sql), vals)
             .execute(&mut *conn)
             .await
             .op("updating paid amounts")?;
+    }
+    for chunk in fees.chunks(500) {
+        let sql = format!(
+            "UPDATE bills SET paid_minor = bills.paid_minor + v.column2, \
+             fee_accrued_minor = bills.fee_accrued_minor + v.column3, \
+             fee_charged_minor = bills.fee_charged_minor + v.column4, \
+             fee_waived_minor = bills.fee_waived_minor + v.column5, \
+             fee_paid_minor = bills.fee_paid_minor + v.column6, \
+             status = CASE WHEN bills.status = 'cancelled' THEN 'cancelled' \
+                           WHEN bills.paid_minor + v.column2 >= bills.amount_minor THEN 'paid' ELSE 'open' END, \
+             updated_at = $1 FROM (VALUES {}) AS v WHERE bills.bill_id = v.column1",
+            placeholders(chunk.len(), 6, 2)
+        );
+        let mut vals: Vec<Val> = vec![Val::S(at.to_string())];
+        vals.extend(chunk.iter().flat_map(|d| {
+            vec![
+                Val::S(d.bill_id.clone()),
+                Val::I(d.paid),
+                Val::I(d.fee_accrued),
+                Val::I(d.fee_charged),
+                Val::I(d.fee_waived),
+                Val::I(d.fee_paid),
+            ]
+        }));
+        let sql = super::dialect(conn, &sql);
+        bind_vals(sqlx::query(&sql), vals)
+            .execute(&mut *conn)
+            .await
+            .op("updating paid amounts and late fees")?;
     }
     Ok(())
 }

@@ -68,6 +68,30 @@ pub struct PaymentRow {
     pub state: PaymentState,
 }
 
+impl PaymentRow {
+    /// The payment as the allocation rules take it.
+    pub fn pending(&self) -> crate::store::matching::PendingPayment {
+        crate::store::matching::PendingPayment {
+            id: self.id,
+            bank_id: self.bank_id.clone(),
+            amount_minor: self.amount_minor,
+            currency: self.currency.clone(),
+            direction: self.direction.clone(),
+            reversal: self.reversal,
+            txn_key: self.txn_key.clone(),
+            bank_ref: self.bank_ref.clone(),
+            entry_ref: None,
+            end_to_end_id: self.end_to_end_id.clone(),
+            tx_id: None,
+            reference: self.reference.clone(),
+            remittance: self.remittance.clone(),
+            additional_info: self.additional_info.clone(),
+            booking_date: self.booking_date.clone(),
+            value_date: self.value_date.clone(),
+        }
+    }
+}
+
 /// The part of a payment a resolution changes (and a reopening puts back).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PaymentState {
@@ -328,6 +352,10 @@ pub struct BillState {
     pub paid_minor: i64,
     pub status: String,
     pub currency: String,
+    /// the late fee charged, waived and paid
+    pub fee_charged_minor: i64,
+    pub fee_waived_minor: i64,
+    pub fee_paid_minor: i64,
 }
 
 pub async fn bill_states(
@@ -344,6 +372,9 @@ pub async fn bill_states(
             paid_minor: b.paid_minor,
             status: b.status,
             currency: b.currency,
+            fee_charged_minor: b.fee.charged,
+            fee_waived_minor: b.fee.waived,
+            fee_paid_minor: b.fee.paid,
         })
         .collect();
     out.sort_by(|a, b| a.bill_id.cmp(&b.bill_id));
@@ -442,14 +473,15 @@ pub async fn insert_allocations(
                 Val::I(a.amount_minor),
                 Val::S(a.currency.clone()),
                 Val::S(a.rule.into()),
+                Val::S(a.part.into()),
                 Val::S(at.to_string()),
             ]
         })
         .collect();
     insert_rows(
         conn,
-        "INSERT INTO allocations (payment_id, bill_id, account_no, amount_minor, currency, rule, created_at)",
-        7,
+        "INSERT INTO allocations (payment_id, bill_id, account_no, amount_minor, currency, rule, part, created_at)",
+        8,
         rows,
         "saving allocations",
     )

@@ -7,14 +7,19 @@
 //! Before a resolution a payment in the queue is always in the same state: status
 //! `exception`, no account, nothing applied, credited, refunded or written off, its whole
 //! amount held. That is why reopening can undo a resolution exactly: it takes back the
-//! allocations (negative rows, rule `reopen`) and the credit (a negative credit row) and
-//! puts that state back.
+//! allocations (negative rows, rule `reopen`), the late fees its money was charged (`undo`
+//! rows) and the credit (a negative credit row) and puts that state back.
 
 use super::{Actor, Role};
 use crate::config::Config;
 use crate::domain::{money_text, normalize_key, Currency, Money};
-use crate::matching::{allocate_to, Target};
-use crate::store::matching::{apply_bill_deltas, net_allocations, NewAllocation, PendingPayment};
+use crate::matching::{
+    allocate_parts, allocate_to, bill_total_due, settle_bill, undo_payment, FeePolicy, Overflow,
+    Rule, Target,
+};
+use crate::store::matching::{
+    apply_bill_deltas, insert_late_fees, BillDelta, NewAllocation, NewLateFee, PendingPayment,
+};
 use crate::store::workbench::{self as q, NewAudit, NewResolution, PaymentRow, PaymentState};
 use crate::store::{self, DbContext, Store, StoreError, Val};
 use rust_decimal::Decimal;
@@ -170,14 +175,16 @@ fn queued_state(amount_minor: i64) -> PaymentState {
 struct Change {
     state: PaymentState,
     allocations: Vec<NewAllocation>,
+    /// late-fee rows: charges on the principal paid late, undos of them
+    fees: Vec<NewLateFee>,
     /// (account, amount, kind)
     credit: Option<(String, i64, &'static str)>,
-    bill_deltas: Vec<(String, i64)>,
+    bill_deltas: Vec<BillDelta>,
 }
 
 impl Change {
     fn bills(&self) -> Vec<String> {
-        let mut b: Vec<String> = self.bill_deltas.iter().map(|d| d.0.clone()).collect();
+        let mut b: Vec<String> = self.bill_deltas.iter().map(|d| d.bill_id.clone()).collect();
         b.sort();
         b.dedup();
         b
@@ -203,22 +210,7 @@ async fn snapshot(
 }
 
 fn pending_of(p: &PaymentRow) -> PendingPayment {
-    PendingPayment {
-        id: p.id,
-        bank_id: p.bank_id.clone(),
-        amount_minor: p.amount_minor,
-        currency: p.currency.clone(),
-        direction: p.direction.clone(),
-        reversal: p.reversal,
-        txn_key: p.txn_key.clone(),
-        bank_ref: p.bank_ref.clone(),
-        entry_ref: None,
-        end_to_end_id: p.end_to_end_id.clone(),
-        tx_id: None,
-        reference: p.reference.clone(),
-        remittance: p.remittance.clone(),
-        additional_info: p.additional_info.clone(),
-    }
+    p.pending()
 }
 
 fn limit_minor(limit: Decimal, currency: &str) -> i64 {
@@ -395,6 +387,7 @@ async fn write_change(
     )
     .await?;
     q::insert_allocations(conn, &change.allocations, at).await?;
+    insert_late_fees(conn, &change.fees, at).await?;
     if let Some((account, amount, kind)) = &change.credit {
         q::insert_credit(conn, account, p.id, *amount, &p.currency, kind, at).await?;
     }
@@ -475,10 +468,11 @@ async fn plan(
     let _ = reason;
     let invalid = |m: String| WorkbenchError::Invalid(m);
     let base = queued_state(p.amount_minor);
+    let policy = FeePolicy::from_config(config);
     match action {
-        Action::ApplyBill { bill_id } => to_target(conn, p, Target::Bill(bill_id)).await,
+        Action::ApplyBill { bill_id } => to_target(conn, &policy, p, Target::Bill(bill_id)).await,
         Action::ApplyAccount { account_no } => {
-            to_target(conn, p, Target::Account(account_no)).await
+            to_target(conn, &policy, p, Target::Account(account_no)).await
         }
         Action::Credit { account_no } => {
             let account = q::account(conn, &normalize_key(account_no))
@@ -493,6 +487,7 @@ async fn plan(
                     ..base
                 },
                 allocations: vec![],
+                fees: vec![],
                 credit: Some((account, p.amount_minor, "resolution")),
                 bill_deltas: vec![],
             })
@@ -525,6 +520,7 @@ async fn plan(
                     ..base
                 },
                 allocations: vec![],
+                fees: vec![],
                 credit: None,
                 bill_deltas: vec![],
             })
@@ -532,28 +528,26 @@ async fn plan(
         Action::Split {
             parts,
             rest_to_account,
-        } => split(conn, p, parts, rest_to_account.as_deref()).await,
+        } => split(conn, &policy, p, parts, rest_to_account.as_deref()).await,
         Action::WriteOff { bill_id } => {
-            let bill = one_bill(conn, bill_id).await?;
-            if bill.currency != p.currency {
+            let pending = pending_of(p);
+            let (bill, _, currency, due) = bill_total_due(conn, &policy, &pending, bill_id)
+                .await?
+                .ok_or_else(|| invalid(format!("no bill {bill_id}")))?;
+            if currency != p.currency {
                 return Err(invalid(format!(
-                    "bill {} is in {}, the payment in {}",
-                    bill.bill_id, bill.currency, p.currency
+                    "bill {bill} is in {currency}, the payment in {}",
+                    p.currency
                 )));
             }
-            let open = bill.amount_minor - bill.paid_minor;
-            if bill.status != "open" || open <= 0 {
-                return Err(invalid(format!(
-                    "bill {} has nothing open to pay",
-                    bill.bill_id
-                )));
+            if due <= 0 {
+                return Err(invalid(format!("bill {bill} has nothing open to pay")));
             }
-            let diff = p.amount_minor - open;
+            let diff = p.amount_minor - due;
             let limit = limit_minor(config.exceptions.write_off_limit, &p.currency);
             if diff == 0 {
                 return Err(invalid(format!(
-                    "the payment equals bill {}'s open balance: apply it, nothing to write off",
-                    bill.bill_id
+                    "the payment equals what bill {bill} is due (principal and late fee): apply it, nothing to write off"
                 )));
             }
             if diff.abs() > limit {
@@ -565,30 +559,22 @@ async fn plan(
                     p.currency
                 )));
             }
-            let alloc = |amount: i64, rule: &'static str| NewAllocation {
-                payment_id: p.id,
-                bill_id: bill.bill_id.clone(),
-                account_no: bill.account_no.clone(),
-                amount_minor: amount,
-                currency: p.currency.clone(),
-                rule,
-            };
-            let mut allocations = vec![alloc(p.amount_minor.min(open), "manual")];
-            if diff < 0 {
-                allocations.push(alloc(-diff, "write_off"));
-            }
+            let settled = settle_bill(conn, &policy, &pending, &bill)
+                .await?
+                .ok_or_else(|| invalid(format!("no bill {bill_id}")))?;
             Ok(Change {
                 state: PaymentState {
                     status: "applied".into(),
-                    account_no: Some(bill.account_no.clone()),
-                    applied_minor: open,
+                    account_no: Some(settled.account_no.clone()),
+                    applied_minor: settled.applied_minor,
                     held_minor: 0,
-                    written_off_minor: diff,
+                    written_off_minor: settled.written_off_minor,
                     ..base
                 },
-                allocations,
+                allocations: settled.allocations,
+                fees: settled.fees,
                 credit: None,
-                bill_deltas: vec![(bill.bill_id.clone(), open)],
+                bill_deltas: settled.bill_deltas,
             })
         }
     }
@@ -603,29 +589,19 @@ fn refund_change(p: &PaymentRow) -> Change {
             ..queued_state(p.amount_minor)
         },
         allocations: vec![],
+        fees: vec![],
         credit: None,
         bill_deltas: vec![],
     }
 }
 
-async fn one_bill(conn: &mut AnyConnection, bill_id: &str) -> Result<q::BillState> {
-    let rows = store::bills::by_keys(conn, &[normalize_key(bill_id)]).await?;
-    let b = rows
-        .into_iter()
-        .next()
-        .ok_or_else(|| WorkbenchError::Invalid(format!("no bill {bill_id}")))?;
-    Ok(q::BillState {
-        bill_id: b.bill_id,
-        account_no: b.account_no,
-        amount_minor: b.amount_minor,
-        paid_minor: b.paid_minor,
-        status: b.status,
-        currency: b.currency,
-    })
-}
-
-async fn to_target(conn: &mut AnyConnection, p: &PaymentRow, target: Target<'_>) -> Result<Change> {
-    let a = allocate_to(conn, &pending_of(p), target)
+async fn to_target(
+    conn: &mut AnyConnection,
+    policy: &FeePolicy,
+    p: &PaymentRow,
+    target: Target<'_>,
+) -> Result<Change> {
+    let a = allocate_to(conn, policy, &pending_of(p), target)
         .await?
         .map_err(WorkbenchError::Invalid)?;
     let applied: i64 = a.allocations.iter().map(|x| x.amount_minor).sum();
@@ -640,12 +616,14 @@ async fn to_target(conn: &mut AnyConnection, p: &PaymentRow, target: Target<'_>)
         },
         credit: (a.credit_minor != 0).then(|| (a.account_no.clone(), a.credit_minor, "resolution")),
         allocations: a.allocations,
+        fees: a.fees,
         bill_deltas: a.bill_deltas,
     })
 }
 
 async fn split(
     conn: &mut AnyConnection,
+    policy: &FeePolicy,
     p: &PaymentRow,
     parts: &[SplitPart],
     rest_to: Option<&str>,
@@ -654,65 +632,39 @@ async fn split(
     if parts.is_empty() {
         return Err(invalid("a split needs at least one part".into()));
     }
-    let mut allocations = Vec::new();
-    let mut deltas: Vec<(String, i64)> = Vec::new();
-    let mut accounts: Vec<String> = Vec::new();
     let cur = Currency::parse(&p.currency)
         .map_err(|_| invalid(format!("unknown currency {}", p.currency)))?;
+    let mut amounts: Vec<(String, i64)> = Vec::new();
     for part in parts {
-        let bill = one_bill(conn, &part.bill_id).await?;
-        if deltas.iter().any(|d| d.0 == bill.bill_id) {
-            return Err(invalid(format!("bill {} appears twice", bill.bill_id)));
-        }
-        if bill.currency != p.currency {
-            return Err(invalid(format!(
-                "bill {} is in {}, the payment in {}",
-                bill.bill_id, bill.currency, p.currency
-            )));
-        }
         let amount = Money::from_decimal(part.amount, cur)
-            .map_err(|e| invalid(format!("bill {}: {e}", bill.bill_id)))?
+            .map_err(|e| invalid(format!("bill {}: {e}", part.bill_id)))?
             .minor();
-        let open = if bill.status == "open" {
-            bill.amount_minor - bill.paid_minor
-        } else {
-            0
-        };
-        if amount <= 0 || amount > open {
-            return Err(invalid(format!(
-                "bill {}: {} is not between 0 and its open balance {}",
-                bill.bill_id,
-                part.amount,
-                money_text(open, &p.currency)
-            )));
-        }
-        allocations.push(NewAllocation {
-            payment_id: p.id,
-            bill_id: bill.bill_id.clone(),
-            account_no: bill.account_no.clone(),
-            amount_minor: amount,
-            currency: p.currency.clone(),
-            rule: "manual_split",
-        });
-        deltas.push((bill.bill_id.clone(), amount));
-        if !accounts.contains(&bill.account_no) {
-            accounts.push(bill.account_no.clone());
-        }
+        amounts.push((part.bill_id.clone(), amount));
     }
-    let applied: i64 = allocations.iter().map(|a| a.amount_minor).sum();
-    let rest = p.amount_minor - applied;
-    if rest < 0 {
+    let total: i64 = amounts.iter().map(|a| a.1).sum();
+    if total > p.amount_minor {
         return Err(invalid(format!(
             "the parts add up to {}, more than the payment's {}",
-            money_text(applied, &p.currency),
+            money_text(total, &p.currency),
             money_text(p.amount_minor, &p.currency)
         )));
     }
+    let a = allocate_parts(conn, policy, &pending_of(p), &amounts)
+        .await?
+        .map_err(invalid)?;
+    let mut accounts: Vec<String> = Vec::new();
+    for x in &a.allocations {
+        if !accounts.contains(&x.account_no) {
+            accounts.push(x.account_no.clone());
+        }
+    }
+    let applied: i64 = a.allocations.iter().map(|x| x.amount_minor).sum();
+    let rest = p.amount_minor - applied;
     let account = match rest_to {
-        Some(a) => Some(
-            q::account(conn, &normalize_key(a))
+        Some(acct) => Some(
+            q::account(conn, &normalize_key(acct))
                 .await?
-                .ok_or_else(|| invalid(format!("no account {a}")))?,
+                .ok_or_else(|| invalid(format!("no account {acct}")))?,
         ),
         None if accounts.len() == 1 => accounts.first().cloned(),
         None if rest == 0 => None,
@@ -723,7 +675,6 @@ async fn split(
             ))
         }
     };
-    deltas.sort();
     Ok(Change {
         state: PaymentState {
             status: if rest == 0 {
@@ -740,11 +691,12 @@ async fn split(
         },
         credit: match (rest, account) {
             (0, _) => None,
-            (r, Some(a)) => Some((a, r, "resolution")),
+            (r, Some(acct)) => Some((acct, r, "resolution")),
             (_, None) => unreachable!("a rest always has an account here"),
         },
-        allocations,
-        bill_deltas: deltas,
+        allocations: a.allocations,
+        fees: a.fees,
+        bill_deltas: a.bill_deltas,
     })
 }
 
@@ -989,24 +941,17 @@ pub async fn reopen(
             "the refund was paid out already (reference {x}): the money has left"
         )));
     }
-    // undo the allocations, exactly, bill by bill
-    let net = net_allocations(&mut tx, p.id).await?;
-    let allocations: Vec<NewAllocation> = net
-        .iter()
-        .filter(|n| n.3 != 0)
-        .map(|(bill, account, currency, amount)| NewAllocation {
-            payment_id: p.id,
-            bill_id: bill.clone(),
-            account_no: account.clone(),
-            amount_minor: -amount,
-            currency: currency.clone(),
-            rule: "reopen",
-        })
-        .collect();
-    let bill_deltas: Vec<(String, i64)> = allocations
-        .iter()
-        .map(|a| (a.bill_id.clone(), a.amount_minor))
-        .collect();
+    // undo the allocations and the late fees they were charged, exactly, bill by bill
+    let undo = undo_payment(
+        &mut tx,
+        p.id,
+        p.id,
+        Rule::Reopen,
+        "reopen",
+        Overflow::Refuse,
+    )
+    .await?
+    .map_err(WorkbenchError::Conflict)?;
     let credit = if p.state.credit_minor != 0 {
         let account = p.state.account_no.clone().ok_or_else(|| {
             StoreError::Inconsistent(format!("payment {} holds credit but no account", p.id))
@@ -1025,9 +970,10 @@ pub async fn reopen(
     };
     let change = Change {
         state: queued_state(p.amount_minor),
-        allocations,
+        allocations: undo.allocations,
+        fees: undo.fees,
         credit,
-        bill_deltas,
+        bill_deltas: undo.bill_deltas,
     };
     let at = store::now();
     let audit_id = write_change(
@@ -1057,6 +1003,80 @@ pub async fn reopen(
         payment_id: p.id,
         payment: queued_state(p.amount_minor),
         audit_id,
+    })
+}
+
+/// What a late-fee waiver did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waived {
+    pub bill_id: String,
+    /// false: the fee was waived already (the first waiver stands, nothing changed)
+    pub waived: bool,
+    /// What was owed of the fee and is written off (decimal text).
+    pub written_off: String,
+    pub currency: String,
+    pub audit_id: Option<i64>,
+}
+
+/// A supervisor waives a bill's late fee, with a reason: what is owed of it is written off
+/// (a `waiver` row of the late-fee ledger) and no more fee is charged to the bill; fees
+/// already paid stay paid (giving them back is a refund, decided apart). Audited.
+pub async fn waive_late_fee(
+    store: &Store,
+    actor: &Actor,
+    bill_id: &str,
+    reason: &str,
+) -> Result<Waived> {
+    let reason = comment_of(reason)?;
+    require(actor, Role::Supervisor, "waiving a late fee")?;
+    let _w = store.writer().await;
+    let mut tx = store.begin().await?;
+    let w = crate::matching::waive_fee(&mut tx, bill_id, &actor.name, reason)
+        .await?
+        .ok_or_else(|| WorkbenchError::NotFound(format!("no bill {bill_id}")))?;
+    let bills = vec![w.bill_id.clone()];
+    let before = serde_json::json!({ "bills": q::bill_states(&mut tx, &bills).await? });
+    if !crate::store::dunning::waive_late_fee(&mut tx, &w.bill_id, &actor.name, reason).await? {
+        return Ok(Waived {
+            bill_id: w.bill_id,
+            waived: false,
+            written_off: money_text(0, &w.currency),
+            currency: w.currency,
+            audit_id: None,
+        });
+    }
+    let at = store::now();
+    insert_late_fees(&mut tx, &w.fees, &at).await?;
+    apply_bill_deltas(&mut tx, &w.bill_deltas, &at).await?;
+    let after = serde_json::json!({ "bills": q::bill_states(&mut tx, &bills).await? });
+    let audit_id = q::append_audit(
+        &mut tx,
+        &NewAudit {
+            at: &at,
+            actor: &actor.name,
+            action: "waive_late_fee",
+            payment_id: None,
+            exception_id: None,
+            resolution_id: None,
+            comment: &format!(
+                "late fee of bill {} waived ({} {} owed written off): {reason}",
+                w.bill_id,
+                money_text(w.written_off_minor, &w.currency),
+                w.currency
+            ),
+            before: &before,
+            after: &after,
+            bill_ids: &bills,
+        },
+    )
+    .await?;
+    tx.commit().await.op("committing a waiver")?;
+    Ok(Waived {
+        bill_id: w.bill_id,
+        waived: true,
+        written_off: money_text(w.written_off_minor, &w.currency),
+        currency: w.currency,
+        audit_id: Some(audit_id),
     })
 }
 
