@@ -166,7 +166,7 @@ mod tests {
         // two years later: still one earlier-years segment after the first year
         let s = segments(r, 10000, d("2024-06-30"), d("2026-01-01"));
         assert_eq!(s[0].days, 184);
-        assert_eq!(s[1].days, 366 + 1);
+        assert_eq!(s[1].days, 365 + 1);
         // on time, or paid on the due date: nothing
         assert!(segments(r, 10000, d("2026-11-20"), d("2026-11-20")).is_empty());
         assert!(segments(r, 10000, d("2026-11-20"), d("2026-11-01")).is_empty());

@@ -34,6 +34,14 @@ pub struct CurrencyTotals {
     /// the amount of lines that carry no money (rejected duplicates, cancelled pairs, lines
     /// confirming real-time payments, own-account transfers): not in `amount`
     pub carrying_none: String,
+    /// `applied` split: to bills' principal, and to their late fees
+    pub applied_principal: String,
+    pub applied_late_fees: String,
+    /// the late fees on bills: charged, waived, paid (collected) and still outstanding
+    pub late_fees_charged: String,
+    pub late_fees_waived: String,
+    pub late_fees_collected: String,
+    pub late_fees_outstanding: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,11 +80,18 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
         });
     }
     checks.push(file_totals(&mut conn).await?);
+    checks.push(late_fee_rule(&mut conn).await?);
+    let fees = q::fee_totals(&mut conn).await?;
     let totals = q::grand_totals(&mut conn)
         .await?
         .into_iter()
         .map(
             |(cur, n, [amount, applied, credit, refunded, held, written_off, no_money])| {
+                let [principal, fee_alloc, charged, waived, paid] = fees
+                    .iter()
+                    .find(|f| f.0 == cur)
+                    .map(|f| f.1)
+                    .unwrap_or_default();
                 CurrencyTotals {
                     payments: n,
                     amount: money_text(amount, &cur),
@@ -86,6 +101,12 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
                     held: money_text(held, &cur),
                     written_off: money_text(written_off, &cur),
                     carrying_none: money_text(no_money, &cur),
+                    applied_principal: money_text(principal, &cur),
+                    applied_late_fees: money_text(fee_alloc, &cur),
+                    late_fees_charged: money_text(charged, &cur),
+                    late_fees_waived: money_text(waived, &cur),
+                    late_fees_collected: money_text(paid, &cur),
+                    late_fees_outstanding: money_text(charged - waived - paid, &cur),
                     currency: cur,
                 }
             },
@@ -124,12 +145,134 @@ fn describe(check: &str, subject: &str, expected: i64, actual: i64, cur: &str) -
             format!("{subject}: carries money in {actual} payments")
         }
         "credit_balances_not_negative" => format!("{subject}: credit balance {} {cur}", m(actual)),
+        "bill_fee_paid_equals_allocations" => format!(
+            "{subject}: late fee paid {} {cur} recorded but {} allocated",
+            m(expected),
+            m(actual)
+        ),
+        "bill_fees_equal_late_fee_rows" => format!(
+            "{subject}: {} {cur} recorded but {} in the late-fee ledger",
+            m(expected),
+            m(actual)
+        ),
+        "late_fee_minimum_applied" => format!(
+            "{subject}: its charges should add up to {} {cur} but add up to {}",
+            m(expected),
+            m(actual)
+        ),
+        "late_fee_never_over_allocated" => format!(
+            "{subject}: late fee charged and not waived {} {cur}, but {} paid (or waived more than charged)",
+            m(expected),
+            m(actual)
+        ),
+        "no_money_on_cancelled_bills" => {
+            format!("{subject}: cancelled, but holds {} {cur}", m(actual))
+        }
         _ => format!(
             "{subject}: {} {cur} recorded but {} in the ledger",
             m(expected),
             m(actual)
         ),
     }
+}
+
+/// Recomputes every late-fee charge (and its undo) from its own base, days and rate: the
+/// days are the late days from the day after the due date to the day its payment's money
+/// arrived, split at the due date's year end, and the amount is base x rate x days rounded
+/// half away from zero; an undo mirrors a charge of the same payment and bill.
+async fn late_fee_rule(conn: &mut sqlx::AnyConnection) -> Result<CheckResult, StoreError> {
+    use crate::domain::late_fee::accrual;
+    use chrono::{Datelike, NaiveDate};
+    use std::collections::HashMap;
+    let rows = q::late_fee_rows(conn).await?;
+    let date = |s: &str| s.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let mut breaks = Vec::new();
+    // standing charges by (payment, bill, from, to, rate, base)
+    let mut standing: HashMap<(Option<i64>, String, String, String, String, i64), i64> =
+        HashMap::new();
+    for r in &rows {
+        let m = |v: i64| money_text(v, &r.currency);
+        let rate: Option<rust_decimal::Decimal> = r.rate.parse().ok();
+        let (due, from, to) = (date(&r.due_on), date(&r.from_on), date(&r.to_on));
+        let why = match (rate, due, from, to) {
+            (Some(rate), Some(due), Some(from), Some(to)) => {
+                let sign = if r.kind == "undo" { -1 } else { 1 };
+                let year_end = NaiveDate::from_ymd_opt(due.year(), 12, 31);
+                if from <= due {
+                    Some(format!("its first late day {from} is not after the due date {due}"))
+                } else if (to - from).num_days() + 1 != r.days || r.days <= 0 {
+                    Some(format!("{} days counted from {from} to {to}", r.days))
+                } else if year_end.is_some_and(|y| from <= y && to > y) {
+                    Some(format!(
+                        "its days {from} to {to} cross the due date's year end: two rates apply"
+                    ))
+                } else if r.kind == "charge"
+                    && date(&r.paid_on)
+                        .is_some_and(|p| p != to && !(Some(to) == year_end && p > to))
+                {
+                    Some(format!(
+                        "counted to {to}, but the payment's money arrived on {}",
+                        r.paid_on
+                    ))
+                } else if r.base_minor <= 0 {
+                    Some(format!("base {} is not above zero", m(r.base_minor)))
+                } else if sign * accrual(r.base_minor, rate, r.days) != r.computed_minor {
+                    Some(format!(
+                        "{} x {rate} x {} days = {} {}, but {} recorded",
+                        m(r.base_minor),
+                        r.days,
+                        m(sign * accrual(r.base_minor, rate, r.days)),
+                        r.currency,
+                        m(r.computed_minor)
+                    ))
+                } else {
+                    None
+                }
+            }
+            _ => Some(format!(
+                "unreadable rate `{}` or dates `{}`/`{}`/`{}`",
+                r.rate, r.due_on, r.from_on, r.to_on
+            )),
+        };
+        let key = (
+            r.payment_id,
+            r.bill_id.clone(),
+            r.from_on.clone(),
+            r.to_on.clone(),
+            r.rate.clone(),
+            r.base_minor,
+        );
+        let why = why.or_else(|| {
+            let n = standing.entry(key).or_default();
+            if r.kind == "undo" {
+                if *n == 0 {
+                    return Some("undoes no charge of its payment on this bill".to_string());
+                }
+                *n -= 1;
+            } else {
+                *n += 1;
+            }
+            None
+        });
+        if let Some(why) = why {
+            breaks.push(format!(
+                "late fee {} ({}) of bill {} for payment {}: {why}",
+                r.id,
+                r.kind,
+                r.bill_id,
+                r.payment_id.map(|p| p.to_string()).unwrap_or_default()
+            ));
+        }
+    }
+    let count = breaks.len() as i64;
+    breaks.truncate(LISTED as usize);
+    Ok(CheckResult {
+        name: "late_fees_follow_the_rule",
+        proves: "every late-fee charge equals base x rate x its late days (from the day after the due date to the day the money arrived, split at the year end), and every undo mirrors a charge",
+        checked: rows.len() as i64,
+        break_count: count,
+        breaks,
+    })
 }
 
 async fn file_totals(conn: &mut sqlx::AnyConnection) -> Result<CheckResult, StoreError> {
@@ -203,16 +346,22 @@ impl fmt::Display for VerifyReport {
         for t in &self.totals {
             writeln!(
                 f,
-                "totals {}: {} payments, amount {} = applied {} + credit {} + refunded {} + held {} + written off {} (lines carrying no money: {})",
+                "totals {}: {} payments, amount {} = applied {} (principal {} + late fees {}) + credit {} + refunded {} + held {} + written off {} (lines carrying no money: {}); late fees charged {}, collected {}, waived {}, outstanding {}",
                 t.currency,
                 t.payments,
                 t.amount,
                 t.applied,
+                t.applied_principal,
+                t.applied_late_fees,
                 t.credit,
                 t.refunded,
                 t.held,
                 t.written_off,
-                t.carrying_none
+                t.carrying_none,
+                t.late_fees_charged,
+                t.late_fees_collected,
+                t.late_fees_waived,
+                t.late_fees_outstanding
             )?;
         }
         let failed = self.checks.iter().filter(|c| c.break_count > 0).count();

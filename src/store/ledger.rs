@@ -59,11 +59,64 @@ pub const CHECKS: &[CheckSql] = &[
     },
     CheckSql {
         name: "bill_paid_equals_allocations",
-        proves: "every bill's paid amount equals the allocations to it (amount = paid + balance)",
+        proves: "every bill's paid amount equals the allocations to its principal (amount = paid + balance)",
         population: "SELECT COUNT(*) FROM bills",
         breaks: "SELECT 'bill ' || b.bill_id, b.paid_minor, COALESCE(a.s, 0), b.currency FROM bills b \
-                 LEFT JOIN (SELECT bill_id, CAST(SUM(amount_minor) AS BIGINT) AS s FROM allocations GROUP BY bill_id) a \
+                 LEFT JOIN (SELECT bill_id, CAST(SUM(amount_minor) AS BIGINT) AS s FROM allocations WHERE part = 'principal' GROUP BY bill_id) a \
                  ON a.bill_id = b.bill_id WHERE b.paid_minor <> COALESCE(a.s, 0) ORDER BY b.bill_id",
+    },
+    CheckSql {
+        name: "bill_fee_paid_equals_allocations",
+        proves: "every bill's late fee paid equals the allocations to its late fee",
+        population: "SELECT COUNT(*) FROM bills",
+        breaks: "SELECT 'bill ' || b.bill_id, b.fee_paid_minor, COALESCE(a.s, 0), b.currency FROM bills b \
+                 LEFT JOIN (SELECT bill_id, CAST(SUM(amount_minor) AS BIGINT) AS s FROM allocations WHERE part = 'late_fee' GROUP BY bill_id) a \
+                 ON a.bill_id = b.bill_id WHERE b.fee_paid_minor <> COALESCE(a.s, 0) ORDER BY b.bill_id",
+    },
+    CheckSql {
+        name: "bill_fees_equal_late_fee_rows",
+        proves: "every bill's late fee accrued, charged and waived equal its rows of the late-fee ledger",
+        population: "SELECT COUNT(*) FROM bills",
+        breaks: "SELECT 'bill ' || b.bill_id || CASE WHEN b.fee_charged_minor <> COALESCE(l.charged, 0) THEN ' (charged)' \
+                 WHEN b.fee_accrued_minor <> COALESCE(l.accrued, 0) THEN ' (accrued)' ELSE ' (waived)' END, \
+                 CASE WHEN b.fee_charged_minor <> COALESCE(l.charged, 0) THEN b.fee_charged_minor \
+                 WHEN b.fee_accrued_minor <> COALESCE(l.accrued, 0) THEN b.fee_accrued_minor ELSE b.fee_waived_minor END, \
+                 CASE WHEN b.fee_charged_minor <> COALESCE(l.charged, 0) THEN COALESCE(l.charged, 0) \
+                 WHEN b.fee_accrued_minor <> COALESCE(l.accrued, 0) THEN COALESCE(l.accrued, 0) ELSE COALESCE(l.waived, 0) END, \
+                 b.currency FROM bills b LEFT JOIN ( \
+                 SELECT bill_id, CAST(SUM(CASE WHEN kind IN ('charge', 'undo') THEN amount_minor ELSE 0 END) AS BIGINT) AS charged, \
+                 CAST(SUM(CASE WHEN kind IN ('charge', 'undo') THEN computed_minor ELSE 0 END) AS BIGINT) AS accrued, \
+                 CAST(-SUM(CASE WHEN kind IN ('waiver', 'waiver_undo') THEN amount_minor ELSE 0 END) AS BIGINT) AS waived \
+                 FROM late_fees GROUP BY bill_id) l ON l.bill_id = b.bill_id \
+                 WHERE b.fee_charged_minor <> COALESCE(l.charged, 0) OR b.fee_accrued_minor <> COALESCE(l.accrued, 0) \
+                 OR b.fee_waived_minor <> COALESCE(l.waived, 0) ORDER BY b.bill_id",
+    },
+    CheckSql {
+        name: "late_fee_minimum_applied",
+        proves: "a bill's late-fee charges add up to what they computed, lifted to the minimum (a total under it charged as it)",
+        population: "SELECT COUNT(DISTINCT bill_id) FROM late_fees WHERE kind IN ('charge', 'undo')",
+        breaks: "SELECT 'bill ' || l.bill_id, CASE WHEN SUM(l.computed_minor) <= 0 THEN 0 \
+                 WHEN SUM(l.computed_minor) < MAX(m.minimum_minor) THEN MAX(m.minimum_minor) ELSE SUM(l.computed_minor) END, \
+                 CAST(SUM(l.amount_minor) AS BIGINT), MIN(l.currency) \
+                 FROM late_fees l JOIN late_fees m ON m.id = (SELECT MAX(x.id) FROM late_fees x WHERE x.bill_id = l.bill_id AND x.kind IN ('charge', 'undo')) \
+                 WHERE l.kind IN ('charge', 'undo') GROUP BY l.bill_id \
+                 HAVING CASE WHEN SUM(l.computed_minor) <= 0 THEN 0 \
+                 WHEN SUM(l.computed_minor) < MAX(m.minimum_minor) THEN MAX(m.minimum_minor) ELSE SUM(l.computed_minor) END <> SUM(l.amount_minor) ORDER BY l.bill_id",
+    },
+    CheckSql {
+        name: "late_fee_never_over_allocated",
+        proves: "a bill's late-fee payments never exceed what was charged and not waived, nor go below zero; waivers never exceed charges",
+        population: "SELECT COUNT(*) FROM bills",
+        breaks: "SELECT 'bill ' || bill_id, fee_charged_minor - fee_waived_minor, fee_paid_minor, currency FROM bills \
+                 WHERE fee_paid_minor < 0 OR fee_paid_minor > fee_charged_minor - fee_waived_minor \
+                 OR fee_waived_minor < 0 OR fee_waived_minor > fee_charged_minor ORDER BY bill_id",
+    },
+    CheckSql {
+        name: "no_money_on_cancelled_bills",
+        proves: "a cancelled bill holds no money (its payments moved to other bills or credit)",
+        population: "SELECT COUNT(*) FROM bills WHERE status = 'cancelled'",
+        breaks: "SELECT 'bill ' || bill_id, 0, paid_minor + fee_paid_minor, currency FROM bills \
+                 WHERE status = 'cancelled' AND (paid_minor <> 0 OR fee_paid_minor <> 0) ORDER BY bill_id",
     },
     CheckSql {
         name: "bill_never_over_allocated",
@@ -254,4 +307,117 @@ pub async fn grand_totals(
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .op("verifying totals")
+}
+
+/// A row of the late-fee ledger, with the day its payment's money arrived: what `verify`
+/// recomputes.
+#[derive(Debug, Clone)]
+pub struct LateFeeRow {
+    pub id: i64,
+    pub bill_id: String,
+    pub kind: String,
+    pub payment_id: Option<i64>,
+    pub currency: String,
+    pub due_on: String,
+    pub from_on: String,
+    pub to_on: String,
+    pub days: i64,
+    pub rate: String,
+    pub base_minor: i64,
+    pub computed_minor: i64,
+    /// the payment's value date, else its booking date
+    pub paid_on: String,
+}
+
+/// Every charge and undo row of the late-fee ledger, in id order.
+pub async fn late_fee_rows(conn: &mut AnyConnection) -> Result<Vec<LateFeeRow>, StoreError> {
+    let rows = super::fetch_packed(
+        conn,
+        &[
+            "l.id",
+            "l.bill_id",
+            "l.kind",
+            "l.payment_id",
+            "l.currency",
+            "l.due_on",
+            "l.from_on",
+            "l.to_on",
+            "l.days",
+            "l.rate",
+            "l.base_minor",
+            "l.computed_minor",
+            "COALESCE(p.value_date, p.booking_date)",
+        ],
+        "late_fees l LEFT JOIN payments p ON p.id = l.payment_id WHERE l.kind IN ('charge', 'undo')",
+        "l.id",
+        vec![],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LateFeeRow {
+            id: super::num(&r, 0),
+            bill_id: super::cell(&r, 1).unwrap_or_default(),
+            kind: super::cell(&r, 2).unwrap_or_default(),
+            payment_id: super::cell(&r, 3).and_then(|v| v.parse().ok()),
+            currency: super::cell(&r, 4).unwrap_or_default(),
+            due_on: super::cell(&r, 5).unwrap_or_default(),
+            from_on: super::cell(&r, 6).unwrap_or_default(),
+            to_on: super::cell(&r, 7).unwrap_or_default(),
+            days: super::num(&r, 8),
+            rate: super::cell(&r, 9).unwrap_or_default(),
+            base_minor: super::num(&r, 10),
+            computed_minor: super::num(&r, 11),
+            paid_on: super::cell(&r, 12).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Per currency: money allocated to principal and to late fees, and the late fee charged,
+/// waived and paid on bills: (currency, [principal, fees, charged, waived, paid]).
+pub async fn fee_totals(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, [i64; 5])>, StoreError> {
+    let mut out: Vec<(String, [i64; 5])> = Vec::new();
+    let rows = sqlx::query(
+        "SELECT currency, CAST(SUM(CASE WHEN part = 'principal' THEN amount_minor ELSE 0 END) AS BIGINT), \
+         CAST(SUM(CASE WHEN part = 'late_fee' THEN amount_minor ELSE 0 END) AS BIGINT) \
+         FROM allocations GROUP BY currency",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .op("verifying totals")?;
+    for r in &rows {
+        let cur: String = r.try_get(0).op("verifying totals")?;
+        out.push((
+            cur,
+            [
+                r.try_get(1).op("verifying totals")?,
+                r.try_get(2).op("verifying totals")?,
+                0,
+                0,
+                0,
+            ],
+        ));
+    }
+    let rows = sqlx::query(
+        "SELECT currency, CAST(SUM(fee_charged_minor) AS BIGINT), CAST(SUM(fee_waived_minor) AS BIGINT), \
+         CAST(SUM(fee_paid_minor) AS BIGINT) FROM bills GROUP BY currency",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .op("verifying totals")?;
+    for r in &rows {
+        let cur: String = r.try_get(0).op("verifying totals")?;
+        let v: [i64; 3] = [
+            r.try_get(1).op("verifying totals")?,
+            r.try_get(2).op("verifying totals")?,
+            r.try_get(3).op("verifying totals")?,
+        ];
+        match out.iter_mut().find(|o| o.0 == cur) {
+            Some(o) => o.1[2..].copy_from_slice(&v),
+            None => out.push((cur, [0, 0, v[0], v[1], v[2]])),
+        }
+    }
+    Ok(out)
 }
