@@ -64,7 +64,8 @@ pub struct ImportSummary {
     pub lowered_paid: u64,
     /// Payments whose money moved off those bills.
     pub payments_moved: u64,
-    /// Per currency: (moved to other bills, moved to the customers' credit), minor units.
+    /// Per currency: (moved to other bills, moved to the customers' credit), minor units
+    /// (what went back to a lowered bill within its new amount is not counted).
     pub moved: BTreeMap<String, (i64, i64)>,
 }
 
@@ -515,11 +516,12 @@ async fn move_money(
                 ),
             };
             let comment = format!(
-                "{file} line {}: bill {} {what}; {} {cur} of payment {pid} moved off it: {} to bills, {} to the customer's credit",
+                "{file} line {}: bill {} {what}; {} {cur} of payment {pid} taken off it and allocated again: {} back to it, {} to other bills, {} to the customer's credit",
                 c.line,
                 c.bill_id,
                 money_text(moved.released_minor, cur),
-                money_text(moved.reallocated_minor, cur),
+                money_text(moved.back_minor, cur),
+                money_text(moved.to_bills_minor, cur),
                 money_text(moved.credit_minor, cur),
             );
             store::workbench::append_audit(
@@ -544,7 +546,7 @@ async fn move_money(
             tracing::info!(%comment, "money moved off a changed bill");
             summary.payments_moved += 1;
             let m = summary.moved.entry(moved.currency.clone()).or_default();
-            m.0 += moved.reallocated_minor;
+            m.0 += moved.to_bills_minor;
             m.1 += moved.credit_minor;
         }
     }

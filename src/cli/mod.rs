@@ -277,6 +277,8 @@ pub enum ReportFormat {
 pub enum ExportWhat {
     Allocations,
     Payments,
+    /// The late-fee ledger: charges, their undos, waivers.
+    LateFees,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -735,6 +737,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             let (cols, n) = match what {
                 ExportWhat::Payments => (export::PAYMENT_COLUMNS, "payments"),
                 ExportWhat::Allocations => (export::ALLOCATION_COLUMNS, "allocations"),
+                ExportWhat::LateFees => (export::LATE_FEE_COLUMNS, "late fees"),
             };
             let mut w = TableWriter::new(sink, format, cols)?;
             let count = match what {
@@ -742,6 +745,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 ExportWhat::Allocations => {
                     export::allocations(app.store.pool(), |r| w.row(r)).await?
                 }
+                ExportWhat::LateFees => export::late_fees(app.store.pool(), |r| w.row(r)).await?,
             };
             w.finish()?;
             if let Some(p) = out {

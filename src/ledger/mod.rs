@@ -185,7 +185,10 @@ async fn late_fee_rule(conn: &mut sqlx::AnyConnection) -> Result<CheckResult, St
     use chrono::{Datelike, NaiveDate};
     use std::collections::HashMap;
     let rows = q::late_fee_rows(conn).await?;
-    let date = |s: &str| s.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let date = |s: &str| {
+        s.get(..10)
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    };
     let mut breaks = Vec::new();
     // standing charges by (payment, bill, from, to, rate, base)
     let mut standing: HashMap<(Option<i64>, String, String, String, String, i64), i64> =
@@ -199,7 +202,9 @@ async fn late_fee_rule(conn: &mut sqlx::AnyConnection) -> Result<CheckResult, St
                 let sign = if r.kind == "undo" { -1 } else { 1 };
                 let year_end = NaiveDate::from_ymd_opt(due.year(), 12, 31);
                 if from <= due {
-                    Some(format!("its first late day {from} is not after the due date {due}"))
+                    Some(format!(
+                        "its first late day {from} is not after the due date {due}"
+                    ))
                 } else if (to - from).num_days() + 1 != r.days || r.days <= 0 {
                     Some(format!("{} days counted from {from} to {to}", r.days))
                 } else if year_end.is_some_and(|y| from <= y && to > y) {

@@ -395,8 +395,10 @@ pub struct Moved {
     /// What came off the changed bill (principal and late fee; the customer's money only,
     /// not a written-off shortfall).
     pub released_minor: i64,
-    /// Of it, what went to bills again, and what became credit.
-    pub reallocated_minor: i64,
+    /// Of it, what went back to the changed bill (a lowered one keeps what its new amount
+    /// takes), to the account's other bills, and to credit.
+    pub back_minor: i64,
+    pub to_bills_minor: i64,
     pub credit_minor: i64,
     pub allocations: Vec<NewAllocation>,
     pub fees: Vec<NewLateFee>,
@@ -583,6 +585,12 @@ impl Mover {
         };
         let d = book.allocate_amount(p, released, account, &named, &self.policy);
         let reallocated: i64 = d.allocations.iter().map(|a| a.amount).sum();
+        let back: i64 = d
+            .allocations
+            .iter()
+            .filter(|a| a.bill_id == bill_id)
+            .map(|a| a.amount)
+            .sum();
         news_all.extend(news(&d.allocations, p.id, &p.currency));
         fees.extend(d.fees);
         Ok(Moved {
@@ -590,7 +598,8 @@ impl Mover {
             account_no: book.account_no(account).to_string(),
             currency: p.currency.clone(),
             released_minor: released,
-            reallocated_minor: reallocated,
+            back_minor: back,
+            to_bills_minor: reallocated - back,
             credit_minor: d.credit,
             allocations: news_all,
             fees,

@@ -51,6 +51,30 @@ pub const ALLOCATION_COLUMNS: &[&str] = &[
     "allocation_id",
     "allocated_at",
     "file_name",
+    "part",
+];
+
+/// The late-fee ledger's columns (see migration 0008).
+pub const LATE_FEE_COLUMNS: &[&str] = &[
+    "late_fee_id",
+    "bill_id",
+    "account_no",
+    "kind",
+    "payment_id",
+    "by_payment_id",
+    "due_on",
+    "from_on",
+    "to_on",
+    "days",
+    "rate",
+    "base",
+    "computed",
+    "amount",
+    "minimum",
+    "currency",
+    "reason",
+    "actor",
+    "created_at",
 ];
 
 pub const EXCEPTION_COLUMNS: &[&str] = &[
@@ -146,7 +170,7 @@ pub async fn allocations(
 ) -> Result<u64, StoreError> {
     let mut rows = sqlx::query(
         "SELECT p.bank_id, p.bank_ref, p.end_to_end_id, a.bill_id, a.account_no, a.amount_minor, a.rule, a.currency, \
-         a.payment_id, a.id, a.created_at, f.file_name \
+         a.payment_id, a.id, a.created_at, f.file_name, a.part \
          FROM allocations a JOIN payments p ON p.id = a.payment_id JOIN bank_files f ON f.id = p.file_id ORDER BY a.id",
     )
     .fetch(pool);
@@ -167,9 +191,57 @@ pub async fn allocations(
                 n(&r, 9)?,
                 s(&r, 10)?,
                 s(&r, 11)?,
+                s(&r, 12)?,
             ])
         })()
         .op("exporting allocations")?;
+        sink(cells).map_err(|e| StoreError::Conflict(format!("writing the export: {e}")))?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Streams the late-fee ledger in the order it was written.
+pub async fn late_fees(
+    pool: &AnyPool,
+    mut sink: impl FnMut(Cells) -> std::io::Result<()>,
+) -> Result<u64, StoreError> {
+    let mut rows = sqlx::query(
+        "SELECT id, bill_id, account_no, kind, payment_id, by_payment_id, due_on, from_on, to_on, days, rate, \
+         base_minor, computed_minor, amount_minor, minimum_minor, currency, reason, actor, created_at \
+         FROM late_fees ORDER BY id",
+    )
+    .fetch(pool);
+    let mut count = 0;
+    while let Some(r) = rows.try_next().await.op("exporting late fees")? {
+        let cells = (|| -> Result<Cells, sqlx::Error> {
+            let cur: String = r.try_get(15)?;
+            let money = |i: usize| -> Result<Option<String>, sqlx::Error> {
+                Ok(Some(money_text(r.try_get::<i64, _>(i)?, &cur)))
+            };
+            Ok(vec![
+                n(&r, 0)?,
+                s(&r, 1)?,
+                s(&r, 2)?,
+                s(&r, 3)?,
+                n(&r, 4)?,
+                n(&r, 5)?,
+                s(&r, 6)?,
+                s(&r, 7)?,
+                s(&r, 8)?,
+                n(&r, 9)?,
+                s(&r, 10)?,
+                money(11)?,
+                money(12)?,
+                money(13)?,
+                money(14)?,
+                Some(cur.clone()),
+                s(&r, 16)?,
+                s(&r, 17)?,
+                s(&r, 18)?,
+            ])
+        })()
+        .op("exporting late fees")?;
         sink(cells).map_err(|e| StoreError::Conflict(format!("writing the export: {e}")))?;
         count += 1;
     }

@@ -375,9 +375,7 @@ pub async fn late_fee_rows(conn: &mut AnyConnection) -> Result<Vec<LateFeeRow>, 
 
 /// Per currency: money allocated to principal and to late fees, and the late fee charged,
 /// waived and paid on bills: (currency, [principal, fees, charged, waived, paid]).
-pub async fn fee_totals(
-    conn: &mut AnyConnection,
-) -> Result<Vec<(String, [i64; 5])>, StoreError> {
+pub async fn fee_totals(conn: &mut AnyConnection) -> Result<Vec<(String, [i64; 5])>, StoreError> {
     let mut out: Vec<(String, [i64; 5])> = Vec::new();
     let rows = sqlx::query(
         "SELECT currency, CAST(SUM(CASE WHEN part = 'principal' THEN amount_minor ELSE 0 END) AS BIGINT), \

@@ -1,7 +1,7 @@
 //! Dunning plans as "today" moves through a bill's life: due, grace, each stage, a payment, an
 //! unsettled payment that may be the customer's, a late bank file, a key account.
 
-use crate::helpers::{Pay, TestApp};
+use crate::helpers::{cents, Pay, TestApp};
 use billrecon::dunning::{plan, Action, PlanItem};
 use chrono::NaiveDate;
 
@@ -86,10 +86,15 @@ async fn a_paid_bill_is_never_reminded_and_a_part_payment_lowers_what_is_owed() 
     ])
     .await;
     assert_eq!(plan_on(&t, "2026-11-06").await.len(), 2);
+    // booked 2026-11-12, 10 days after the due date: a residential customer's late fee is
+    // 1 per mille a day, a total under 1.00 charged as 1.00, collected first
+    // - B1: 100.00 x 0.001 x 10 = 1.00, so the bill and its fee take 101.00;
+    // - B2: of 40.00, the fee on the principal it pays (39.00 x 0.001 x 10 = 0.39) is
+    //   lifted to 1.00, so 39.00 reaches the principal
     t.pay(
         "pay.xml",
         &[
-            Pay::new("P1", "100.00").reference("B1"),
+            Pay::new("P1", "101.00").reference("B1"),
             Pay::new("P2", "40.00").reference("B2"),
         ],
     )
@@ -97,7 +102,10 @@ async fn a_paid_bill_is_never_reminded_and_a_part_payment_lowers_what_is_owed() 
     let items = plan_on(&t, "2026-11-06").await;
     assert!(items.iter().all(|i| i.bill_id != "B1"), "paid: {items:?}");
     let b2 = item(&items, "B2");
-    assert_eq!(b2.outstanding, "60.00");
+    assert_eq!(
+        cents(&b2.outstanding),
+        cents("100.00") - (cents("40.00") - cents("1.00"))
+    );
     assert_eq!(b2.action, Action::Notice);
 }
 
@@ -414,8 +422,9 @@ async fn a_notice_whose_bill_is_paid_before_sending_is_cancelled_and_sms_waits_f
         .as_deref()
         .unwrap_or("")
         .contains("quiet hours"));
-    // the customer pays overnight: the notice is cancelled, never sent
-    t.pay("pay.xml", &[Pay::new("P1", "100.00").reference("B1")])
+    // the customer pays overnight, with the late fee (booked 2026-11-12, 10 days late:
+    // 100.00 x 0.001 x 10 = 1.00): the notice is cancelled, never sent
+    t.pay("pay.xml", &[Pay::new("P1", "101.00").reference("B1")])
         .await;
     let out = deliver_due(cfg, store, at("2026-11-07T08:00:00Z"))
         .await
@@ -584,8 +593,9 @@ async fn after_the_notice_period_field_ops_learn_who_may_be_disconnected_and_a_p
             .all(|s| !s.2.contains("\"kind\":\"disconnection\"")),
         "field ops only"
     );
-    // the customer pays: a cancellation event, once
-    t.pay("pay.xml", &[Pay::new("P1", "100.00").reference("B1")])
+    // the customer pays, with the late fee (booked 2026-11-12, 10 days late: 100.00 x 0.001
+    // x 10 = 1.00): a cancellation event, once
+    t.pay("pay.xml", &[Pay::new("P1", "101.00").reference("B1")])
         .await;
     let cancels: Vec<_> = notices(&t)
         .await

@@ -238,6 +238,18 @@ impl TestApp {
         to_maps(billrecon::store::export::ALLOCATION_COLUMNS, rows)
     }
 
+    /// The late-fee ledger, as exported.
+    pub async fn late_fees(&self) -> Vec<HashMap<String, String>> {
+        let mut rows = Vec::new();
+        billrecon::store::export::late_fees(self.app.store.pool(), |r| {
+            rows.push(r);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        to_maps(billrecon::store::export::LATE_FEE_COLUMNS, rows)
+    }
+
     pub async fn exceptions(&self) -> Vec<HashMap<String, String>> {
         let mut rows = Vec::new();
         billrecon::store::export::exceptions(self.app.store.pool(), false, |r| {

@@ -7,13 +7,15 @@ use billrecon::domain::RfReference;
 const A: &str = "4100000001";
 const B: &str = "4100000002";
 
-/// Two customers: A with an older and a newer bill, B with one bill.
+/// Two customers: A with an older and a newer bill, B with one bill; none due yet when the
+/// test payments are booked (2026-11-12), so no late fee is charged (the late-fee rules have
+/// their own tests in `late_fees`).
 async fn two_customers() -> TestApp {
     let t = TestApp::spawn().await;
     t.bills(&[
-        ("A-OLD", A, "100.00", "2026-09-20", ""),
-        ("A-NEW", A, "200.00", "2026-10-20", ""),
-        ("B-1", B, "300.00", "2026-10-20", ""),
+        ("A-OLD", A, "100.00", "2026-11-20", ""),
+        ("A-NEW", A, "200.00", "2026-12-20", ""),
+        ("B-1", B, "300.00", "2026-12-20", ""),
     ])
     .await;
     t

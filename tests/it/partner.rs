@@ -32,10 +32,12 @@ async fn setup() -> TestApp {
 
 async fn setup_with(return_dir: Option<&std::path::Path>) -> TestApp {
     let t = TestApp::spawn_with(&pb(return_dir)).await;
+    // not due yet on the business day of the postings (2026-11-12): no late fee here (the
+    // late fees of postings have their own tests in `late_fees`)
     t.bills(&[
-        ("A-OLD", A, "100.00", "2026-09-20", ""),
-        ("A-NEW", A, "200.00", "2026-10-20", ""),
-        ("B-1", B, "300.00", "2026-10-20", ""),
+        ("A-OLD", A, "100.00", "2026-11-20", ""),
+        ("A-NEW", A, "200.00", "2026-12-20", ""),
+        ("B-1", B, "300.00", "2026-12-20", ""),
     ])
     .await;
     t

@@ -47,13 +47,17 @@ async fn post(s: &Server, token: &str, body: &Value) -> (StatusCode, Value, bool
 #[tokio::test]
 async fn thousands_of_concurrent_postings_then_the_days_file() {
     let t = TestApp::spawn_with(BANKS).await;
-    // every account has four bills of 300.00
+    // every account has four bills of 300.00, due in a month: no late fee here (postings of
+    // overdue bills have their own tests in `late_fees`)
     let bills: Vec<(String, String)> = (0..ACCOUNTS)
         .flat_map(|a| (0..4).map(move |k| (format!("E{a:04}{k}"), account(a))))
         .collect();
+    let due = (chrono::Utc::now() + chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
     let rows: Vec<(&str, &str, &str, &str, &str)> = bills
         .iter()
-        .map(|(b, a)| (b.as_str(), a.as_str(), "300.00", "2026-10-20", ""))
+        .map(|(b, a)| (b.as_str(), a.as_str(), "300.00", due.as_str(), ""))
         .collect();
     t.bills(&rows).await;
     let pa = billrecon::api::partner::auth::issue_credential(&t.app, "PA", "cli:test")

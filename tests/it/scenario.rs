@@ -1,7 +1,7 @@
 //! The fixture data set end to end (see fixtures/README.md): every line lands where the rules
 //! say, and the money adds up. Runs on SQLite and on PostgreSQL.
 
-use crate::helpers::{fixture, TestApp};
+use crate::helpers::{cents, fixture, TestApp};
 use std::collections::HashMap;
 
 async fn run_scenario(t: &TestApp) {
@@ -118,19 +118,48 @@ async fn run_scenario(t: &TestApp) {
     // credit balances
     assert_eq!(t.credit("3100000005").await, 1_500_000 - 1_200_000);
     assert_eq!(t.credit("3100000009").await, 40000);
-    // allocation rules as named in the export
+    // allocation rules as named in the export: account 3 (commercial) paid its September
+    // bill (due 2026-10-20) 23 days late, so its late fee came first: 320.00 x 0.002 x 23
+    let fee = cents("320.00") * 2 * 23 / 1000;
     let allocs = t.allocations().await;
-    let rules: Vec<(&str, &str)> = allocs
+    let rules: Vec<(&str, &str, i64)> = allocs
         .iter()
         .filter(|a| a["bank_ref"] == "ICBC-TX-0003")
-        .map(|a| (a["bill_id"].as_str(), a["rule"].as_str()))
+        .map(|a| {
+            (
+                a["bill_id"].as_str(),
+                a["rule"].as_str(),
+                cents(&a["amount"]),
+            )
+        })
         .collect();
     assert_eq!(
         rules,
         vec![
-            ("B202609-0003", "account_oldest_first"),
-            ("B202610-0003", "account_oldest_first")
+            ("B202609-0003", "late_fee", fee),
+            ("B202609-0003", "account_oldest_first", cents("320.00")),
+            (
+                "B202610-0003",
+                "account_oldest_first",
+                cents("620.00") - fee - cents("320.00")
+            )
         ]
+    );
+    // B202609-0006, due on the day it was paid (2026-11-12), was on time: no fee
+    assert!(allocs
+        .iter()
+        .all(|a| a["rule"] != "late_fee" || a["bill_id"] == "B202609-0003"));
+    let fees = t.late_fees().await;
+    assert_eq!(fees.len(), 1, "{fees:?}");
+    assert_eq!(
+        (
+            fees[0]["bill_id"].as_str(),
+            fees[0]["days"].as_str(),
+            fees[0]["rate"].as_str(),
+            cents(&fees[0]["base"]),
+            cents(&fees[0]["amount"])
+        ),
+        ("B202609-0003", "23", "0.002", cents("320.00"), fee)
     );
     t.assert_verified().await;
 }

@@ -24,11 +24,13 @@ fn supervisor() -> Actor {
     actor("wang.super", Role::Supervisor)
 }
 
+/// Bills not due yet when the test payments are booked (2026-11-12): no late fee (the late
+/// fees of resolutions have their own tests in `late_fees`).
 async fn setup(t: &TestApp) {
     t.bills(&[
-        ("A-OLD", A, "100.00", "2026-09-20", ""),
-        ("A-NEW", A, "200.00", "2026-10-20", ""),
-        ("B-1", B, "300.00", "2026-10-20", ""),
+        ("A-OLD", A, "100.00", "2026-11-20", ""),
+        ("A-NEW", A, "200.00", "2026-12-20", ""),
+        ("B-1", B, "300.00", "2026-12-20", ""),
     ])
     .await;
 }
