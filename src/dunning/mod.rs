@@ -8,7 +8,10 @@
 //! for the previous business day is missing) or `none` (nothing is due: before the first stage,
 //! under the stage's minimum). Each decision carries its reason. The plan has no side effects.
 //!
-//! Never remind someone who has paid: a paid bill is not open, so it is not in the plan; a
+//! A bill whose principal is paid but whose late fee is still owed is in the plan too, at the
+//! policy's `late_fee_stage` (or with action `none` when there is none).
+//!
+//! Never remind someone who has paid: a bill with nothing owed is not in the plan; a
 //! payment still pending or held in an open exception whose references name the customer's
 //! account or one of its bills makes the customer wait; and a bank that has not delivered
 //! the previous business day's file makes everybody wait, because the payment may be in it.
@@ -76,8 +79,11 @@ pub struct PlanItem {
     /// Still owed on the bill (decimal text).
     pub outstanding: String,
     pub currency: String,
-    /// The late fee accrued to the plan's date (decimal text).
+    /// The late fee due on the plan's date (decimal text): charged and still owed, plus what
+    /// the outstanding principal accrued.
     pub late_fee: String,
+    /// Only the late fee is owed: the principal was paid (the `late_fee_stage`, or nothing).
+    pub fee_only: bool,
     /// The stage reached, if any.
     pub stage: Option<String>,
     pub channels: Vec<String>,
@@ -188,30 +194,58 @@ pub async fn plan(
         suspects.sort_unstable();
         let owed: i64 = acct_bills
             .iter()
+            .filter(|b| b.status == "open")
             .map(|b| b.amount_minor - b.paid_minor)
             .sum();
         for b in acct_bills {
             let rules = d.for_class(&b.class);
             let due = NaiveDate::parse_from_str(&b.due_on, "%Y-%m-%d").unwrap_or(date);
             let days = (date - due).num_days();
-            let outstanding = b.amount_minor - b.paid_minor;
-            let currency =
-                crate::domain::Currency::parse(&b.currency).unwrap_or(config.ledger.currency);
-            let fee = if waived.contains_key(&b.bill_id) {
+            let fee_only = b.status != "open";
+            let outstanding = if fee_only {
                 0
             } else {
-                fees::late_fee(rules.late_fee, currency, outstanding, due, date)
+                b.amount_minor - b.paid_minor
             };
+            let currency =
+                crate::domain::Currency::parse(&b.currency).unwrap_or(config.ledger.currency);
+            let fee = fees::fee_due(rules.late_fee, currency, outstanding, due, date, &b.fee);
             let key_account = b.key_account || top.contains(&b.account_no);
-            // within grace no stage is reached yet, whatever the stages say
+            // within grace no stage is reached yet, whatever the stages say; a bill owing only
+            // its late fee reaches the late-fee stage, if the policy has one
             let stage = if days <= rules.grace_days {
                 None
+            } else if fee_only {
+                d.late_fee_stage
+                    .as_ref()
+                    .filter(|s| days >= s.days_after_due)
             } else {
                 rules.stage_for(days)
             };
-            let owed_major = rust_decimal::Decimal::new(owed, currency.exponent());
+            // a bill owing only its fee is weighed by the fee, the others by what the account owes
+            let owed_major = if fee_only {
+                rust_decimal::Decimal::new(fee.owed, currency.exponent())
+            } else {
+                rust_decimal::Decimal::new(owed, currency.exponent())
+            };
             let mut hold = None;
-            let (action, reason) = if days <= rules.grace_days {
+            let (action, reason) = if fee_only && d.late_fee_stage.is_none() {
+                (
+                    Action::None,
+                    format!(
+                        "only its late fee of {} is owed (the policy has no late-fee stage)",
+                        money_text(fee.owed, &b.currency)
+                    ),
+                )
+            } else if fee_only && stage.is_none() {
+                (
+                    Action::None,
+                    format!(
+                        "only its late fee of {} is owed, before the late-fee stage",
+                        money_text(fee.owed, &b.currency)
+                    ),
+                )
+            } else if days <= rules.grace_days {
                 (
                     Action::Wait,
                     format!("within the {} grace days", rules.grace_days),
@@ -247,7 +281,7 @@ pub async fn plan(
                     Action::None,
                     format!(
                         "owes {} in all, under the stage minimum {}",
-                        money_text(owed, &b.currency),
+                        money_text(if fee_only { fee.owed } else { owed }, &b.currency),
                         stage.map(|s| s.min_amount).unwrap_or_default()
                     ),
                 )
@@ -272,6 +306,15 @@ pub async fn plan(
                         } else {
                             ""
                         }
+                    ),
+                )
+            } else if fee_only {
+                (
+                    Action::Notice,
+                    format!(
+                        "the principal is paid, its late fee of {} is owed: stage {}",
+                        money_text(fee.owed, &b.currency),
+                        stage.map(|s| s.name.as_str()).unwrap_or("")
                     ),
                 )
             } else {
@@ -299,7 +342,8 @@ pub async fn plan(
                 days_overdue: days,
                 outstanding: money_text(outstanding, &b.currency),
                 currency: b.currency.clone(),
-                late_fee: money_text(fee, &b.currency),
+                late_fee: money_text(fee.total(), &b.currency),
+                fee_only,
                 stage: stage.map(|s| s.name.clone()),
                 channels: match action {
                     Action::ManagerTask => vec!["manager".into()],

@@ -71,17 +71,20 @@ pub async fn run(
         .await?
         .into_iter()
         .collect();
-    let mut by_account: BTreeMap<&str, Vec<&PlanItem>> = BTreeMap::new();
+    // per customer, one message for the bills owing principal and one for those owing only a
+    // late fee (their own stage and template)
+    let mut by_account: BTreeMap<(&str, bool), Vec<&PlanItem>> = BTreeMap::new();
     for i in &items {
         match i.action {
-            Action::Notice | Action::ManagerTask => {
-                by_account.entry(i.account_no.as_str()).or_default().push(i)
-            }
+            Action::Notice | Action::ManagerTask => by_account
+                .entry((i.account_no.as_str(), i.fee_only))
+                .or_default()
+                .push(i),
             Action::Wait => summary.waiting += 1,
             Action::None => {}
         }
     }
-    for (account, bills) in by_account {
+    for ((account, fee_only), bills) in by_account {
         if let Some(prev) = last
             .get(account)
             .and_then(|p| NaiveDate::parse_from_str(p, "%Y-%m-%d").ok())
@@ -100,10 +103,14 @@ pub async fn run(
             .copied()
             .unwrap_or(bills[0]);
         let rules = d.for_class(&lead.class);
-        let stage = rules
-            .stages
-            .iter()
-            .find(|s| Some(&s.name) == lead.stage.as_ref());
+        let stage = if fee_only {
+            d.late_fee_stage.as_ref()
+        } else {
+            rules
+                .stages
+                .iter()
+                .find(|s| Some(&s.name) == lead.stage.as_ref())
+        };
         let manager = lead.action == Action::ManagerTask;
         let (kind, template, channels) = if manager {
             (
@@ -553,7 +560,12 @@ async fn precheck(
         let ids: Vec<String> = n.bill_ids.split_whitespace().map(str::to_string).collect();
         let mut conn = store.pool().acquire().await.op("connecting")?;
         let statuses = store::notices::bill_statuses(&mut conn, &ids).await?;
-        if let Some((b, s)) = statuses.iter().find(|(_, s)| s != "open") {
+        // a late-fee notice stands while the fee is owed, any other while principal is
+        let wanted = match (&config.dunning.late_fee_stage, &n.stage) {
+            (Some(s), Some(stage)) if &s.name == stage => "fee_owed",
+            _ => "open",
+        };
+        if let Some((b, s)) = statuses.iter().find(|(_, s)| s != wanted) {
             return Ok(Precheck::Cancel(format!("bill {b} is {s}")));
         }
         drop(conn);

@@ -1,6 +1,9 @@
 //! Receivables ageing as of a date: what was owed at the end of that day, by how long past due
 //! (not yet due, 1-30, 31-60, 61-90, over 90 days), by customer class and by customer manager,
-//! with the late fees accrued by the dunning policy by then.
+//! with the late fees due by then (charged and still owed, also after the principal was paid,
+//! plus what the outstanding principal accrued by the dunning policy), and of them the charged
+//! ones still owed (a charge counts from its payment's booking day, a fee payment too, a waiver
+//! from the day it was recorded).
 //!
 //! The bills as they stood that day: issued on or before it (cancelled bills left out: the
 //! billing export does not say since when), minus what payments booked on or before it paid
@@ -26,6 +29,7 @@ pub const COLUMNS: &[&str] = &[
     "over_90",
     "total",
     "late_fees",
+    "late_fees_owed",
 ];
 
 /// The bucket of a bill `days` past due: 0 not yet due, then 1-30, 31-60, 61-90, over 90.
@@ -43,7 +47,9 @@ pub fn bucket(days: i64) -> usize {
 struct Acc {
     bills: i64,
     buckets: [i64; 5],
+    /// late fees due (owed and accrued), and of them charged but unpaid
     fees: i64,
+    owed: i64,
 }
 
 /// Rows by class, then by manager (`(none)` for customers without one), then `all`.
@@ -61,17 +67,26 @@ pub async fn ageing(
     {
         *paid.entry(bill_id).or_default() += amount;
     }
+    let fee_states = store::reports::late_fees_by_bill(&mut conn, &day).await?;
     let mut acc: BTreeMap<(&'static str, String, String), Acc> = BTreeMap::new();
     for b in &bills {
-        let outstanding = b.amount_minor - paid.get(&b.bill_id).copied().unwrap_or(0);
-        if outstanding <= 0 {
-            continue; // paid by then
+        let outstanding = (b.amount_minor - paid.get(&b.bill_id).copied().unwrap_or(0)).max(0);
+        let fee_state = fee_states.get(&b.bill_id).copied().unwrap_or_default();
+        if outstanding <= 0 && fee_state.owed() <= 0 {
+            continue; // paid by then, its late fee too
         }
         let due = NaiveDate::parse_from_str(&b.due_on, "%Y-%m-%d").unwrap_or(date);
         let days = (date - due).num_days();
         let currency = Currency::parse(&b.currency).unwrap_or(config.ledger.currency);
         let rules = config.dunning.for_class(&b.class);
-        let fee = crate::dunning::fees::late_fee(rules.late_fee, currency, outstanding, due, date);
+        let fee = crate::dunning::fees::fee_due(
+            rules.late_fee,
+            currency,
+            outstanding,
+            due,
+            date,
+            &fee_state,
+        );
         let manager = b.manager.clone().unwrap_or_else(|| "(none)".into());
         for key in [
             ("class", b.class.clone()),
@@ -81,7 +96,8 @@ pub async fn ageing(
             let a = acc.entry((key.0, key.1, b.currency.clone())).or_default();
             a.bills += 1;
             a.buckets[bucket(days)] += outstanding;
-            a.fees += fee;
+            a.fees += fee.total();
+            a.owed += fee.owed;
         }
     }
     let order = |k: &str| match k {
@@ -106,6 +122,7 @@ pub async fn ageing(
             row.extend(a.buckets.iter().map(|v| m(*v)));
             row.push(m(a.buckets.iter().sum()));
             row.push(m(a.fees));
+            row.push(m(a.owed));
             row
         })
         .collect())

@@ -3,7 +3,11 @@
 //! manager, paying bank, payment channel and in all; the average days from a bill's issue to the payments that
 //! settled it; and the daily trend of the window (billed each day by issue date, collected each
 //! day by booking date, and the rate so far: collected by that day over billed by that day).
-//! The clock is the as-of date: bills issued up to it, payments booked up to it.
+//! The clock is the as-of date: bills issued up to it, payments booked up to it. And late fees
+//! (违约金) charged, collected and waived in the window and outstanding at its end, by the
+//! same groups and days. Collected principal and collected fees are kept apart: the rate is of
+//! principal, and a fee's movements count by the day of its payment or waiver, whatever the
+//! bill's issue date.
 
 use crate::domain::money_text;
 use crate::store::{self, DbContext, Store, StoreError};
@@ -21,6 +25,10 @@ pub const COLUMNS: &[&str] = &[
     "collected",
     "collection_rate_pct",
     "avg_days_to_payment",
+    "late_fees_charged",
+    "late_fees_collected",
+    "late_fees_waived",
+    "late_fees_outstanding",
 ];
 
 /// The window's length in days.
@@ -33,6 +41,8 @@ struct Acc {
     /// sum of (days from issue to payment) weighted by the amount, and that amount
     day_weight: i128,
     weight: i64,
+    /// late fees of the window: charged, collected, waived; outstanding at its end
+    fees: [i64; 4],
 }
 
 pub async fn collection_rate(
@@ -103,6 +113,49 @@ pub async fn collection_rate(
             }
         }
     }
+    // late fees: the window's movements (by the day of the payment or waiver, whatever the
+    // bill's issue date), and what is outstanding at its end
+    let mut fee_trend: BTreeMap<(String, String), [i64; 3]> = BTreeMap::new();
+    for e in store::reports::late_fee_events(&mut conn, &from_s, &to_s).await? {
+        let k = match e.what.as_str() {
+            "charged" => 0,
+            "collected" => 1,
+            _ => 2,
+        };
+        let mut groups = vec![
+            (0u8, format!("class:{}", e.class)),
+            (
+                1,
+                format!(
+                    "manager:{}",
+                    e.manager.clone().unwrap_or_else(|| "(none)".into())
+                ),
+            ),
+            (3, "all:all".to_string()),
+        ];
+        if let (Some(bank), Some(channel)) = (&e.bank_id, &e.channel) {
+            groups.push((2, format!("bank:{bank}")));
+            groups.push((2, format!("channel:{channel}")));
+        }
+        for (o, g) in groups {
+            acc.entry((o, g, e.currency.clone())).or_default().fees[k] += e.amount_minor;
+        }
+        fee_trend.entry((e.day, e.currency)).or_default()[k] += e.amount_minor;
+    }
+    for (class, manager, ccy, owed) in
+        store::reports::late_fees_outstanding(&mut conn, &to_s).await?
+    {
+        for (o, g) in [
+            (0u8, format!("class:{class}")),
+            (
+                1,
+                format!("manager:{}", manager.unwrap_or_else(|| "(none)".into())),
+            ),
+            (3, "all:all".to_string()),
+        ] {
+            acc.entry((o, g, ccy.clone())).or_default().fees[3] += owed;
+        }
+    }
     let mut out = Vec::new();
     for ((_, key, ccy), a) in &acc {
         let (by, group) = key.split_once(':').unwrap_or(("all", "all"));
@@ -124,11 +177,23 @@ pub async fn collection_rate(
             rate.filter(|_| by != "bank" && by != "channel")
                 .map(|r| format!("{r:.2}")),
             avg.map(|d| format!("{d:.1}")),
+            Some(money_text(a.fees[0], ccy)),
+            Some(money_text(a.fees[1], ccy)),
+            // a waiver, and what is owed, belong to no bank or channel
+            (by != "bank" && by != "channel").then(|| money_text(a.fees[2], ccy)),
+            (by != "bank" && by != "channel").then(|| money_text(a.fees[3], ccy)),
         ]);
+    }
+    let mut days: BTreeMap<(String, String), ((i64, i64), [i64; 3])> = BTreeMap::new();
+    for (k, v) in trend {
+        days.entry(k).or_default().0 = v;
+    }
+    for (k, f) in fee_trend {
+        days.entry(k).or_default().1 = f;
     }
     // each day's row carries the rate so far: collected by then over billed by then
     let mut so_far: HashMap<String, (i64, i64)> = HashMap::new();
-    for ((day, ccy), (billed, collected)) in trend {
+    for ((day, ccy), ((billed, collected), [charged, fee_collected, waived])) in days {
         let s = so_far.entry(ccy.clone()).or_default();
         s.0 += billed;
         s.1 += collected;
@@ -143,6 +208,10 @@ pub async fn collection_rate(
             Some(money_text(billed, &ccy)),
             Some(money_text(collected, &ccy)),
             rate.map(|r| format!("{r:.2}")),
+            None,
+            Some(money_text(charged, &ccy)),
+            Some(money_text(fee_collected, &ccy)),
+            Some(money_text(waived, &ccy)),
             None,
         ]);
     }

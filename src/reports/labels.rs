@@ -155,6 +155,31 @@ pub const COLUMNS: &[(&str, &str, &str, Kind)] = &[
     ("over_90", "逾期90天以上", "Over 90 days overdue", Money),
     ("total", "合计", "Total", Money),
     ("late_fees", "违约金", "Late fees", Money),
+    (
+        "late_fees_owed",
+        "已计未收违约金",
+        "Late fees charged, unpaid",
+        Money,
+    ),
+    (
+        "late_fees_charged",
+        "违约金应收",
+        "Late fees charged",
+        Money,
+    ),
+    (
+        "late_fees_collected",
+        "违约金实收",
+        "Late fees collected",
+        Money,
+    ),
+    ("late_fees_waived", "违约金减免", "Late fees waived", Money),
+    (
+        "late_fees_outstanding",
+        "违约金欠收",
+        "Late fees outstanding",
+        Money,
+    ),
     // collection rate
     ("window_from", "统计起始日", "Window from", Date),
     ("billed", "应收金额", "Billed", Money),
@@ -217,6 +242,7 @@ pub const COLUMNS: &[(&str, &str, &str, Kind)] = &[
     ("rule", "规则", "Rule", Code),
     ("allocation_id", "分配编号", "Allocation id", Text),
     ("allocated_at", "分配时间", "Allocated at", Date),
+    ("part", "销账部分", "Part", Code),
     ("exception_id", "异常编号", "Exception id", Text),
     ("created_at", "创建时间", "Created at", Date),
     ("resolved_at", "处理时间", "Resolved at", Date),
@@ -442,6 +468,18 @@ const WORDS: &[(&str, &str, &str, &str)] = &[
     ("rule", "manual_split", "人工拆分", "manual split"),
     ("rule", "write_off", "核销", "write-off"),
     ("rule", "reopen", "重新打开", "reopen"),
+    ("rule", "late_fee", "违约金", "late fee"),
+    ("rule", "bill_cancelled", "账单作废转出", "bill cancelled"),
+    ("rule", "bill_lowered", "账单调减转出", "bill lowered"),
+    (
+        "rule",
+        "late_fee_released",
+        "违约金退回预存",
+        "late fee released",
+    ),
+    // what an allocation settles
+    ("part", "principal", "电费本金", "principal"),
+    ("part", "late_fee", "违约金", "late fee"),
     // the workbench's actions and audit entries
     ("action", "apply_bill", "销账到账单", "apply to a bill"),
     (
@@ -476,6 +514,19 @@ const WORDS: &[(&str, &str, &str, &str)] = &[
     ("action", "reopen", "重新打开", "reopened"),
     ("action", "refund_paid", "已退款", "refund paid"),
     ("action", "escalate", "升级", "escalated"),
+    ("action", "waive_late_fee", "减免违约金", "late fee waived"),
+    (
+        "action",
+        "bill_cancelled",
+        "账单作废，款项转出",
+        "bill cancelled, money moved",
+    ),
+    (
+        "action",
+        "bill_lowered",
+        "账单调减，款项转出",
+        "bill lowered, money moved",
+    ),
     // roles
     ("role", "viewer", "查看", "viewer"),
     ("role", "clerk", "经办", "clerk"),

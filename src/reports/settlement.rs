@@ -8,7 +8,8 @@
 //! settlement status; and the failed checks of the bank files that carry the day's lines
 //! (`findings`: a file ingested under a bank's `checks = "warn"` policy whose balances did not
 //! close, or with a warning, is counted here, so the signed page says which figures came from
-//! files that contradict themselves).
+//! files that contradict themselves); and late fees: charged and collected by the day's
+//! payments, waived that day and outstanding at its end (the last two for all banks).
 //! The page a finance officer signs.
 
 use crate::domain::money_text;
@@ -40,6 +41,10 @@ pub const COLUMNS: &[&str] = &[
     "expected_transfer",
     "settlement",
     "findings",
+    "late_fees_charged",
+    "late_fees_collected",
+    "late_fees_waived",
+    "late_fees_outstanding",
 ];
 
 /// The report's rows: one per bank and currency, then one `ALL` row per currency.
@@ -53,6 +58,20 @@ pub async fn daily_settlement(
     let channels = store::reports::settlement_channels(&mut conn, &day).await?;
     let eod = store::reports::settlement_eod(&mut conn, &day).await?;
     let findings = store::files::findings_for_day(&mut conn, &day).await?;
+    // late fees: charged and collected by the day's payments of each bank; waived on the day
+    // and outstanding at its end, for all banks only (they belong to no bank)
+    let fees = store::reports::late_fee_events(&mut conn, &day, &day).await?;
+    let outstanding = store::reports::late_fees_outstanding(&mut conn, &day).await?;
+    let fee_of = |what: &str, bank: &str, cur: &str| -> i64 {
+        fees.iter()
+            .filter(|e| {
+                e.what == what
+                    && e.currency == cur
+                    && (bank == "ALL" || e.bank_id.as_deref() == Some(bank))
+            })
+            .map(|e| e.amount_minor)
+            .sum()
+    };
     // "2 (balance 1 error, batch_count 1 warning)" per bank and currency (and for all banks)
     let findings_text = |bank: &str, cur: &str| -> Option<String> {
         let mut per: std::collections::BTreeMap<(&str, &str), i64> = Default::default();
@@ -170,6 +189,20 @@ pub async fn daily_settlement(
                 eod_of(&r.bank_id, &r.currency).map(|e| e.1),
                 eod_of(&r.bank_id, &r.currency).map(|e| e.2),
                 findings_text(&r.bank_id, &r.currency),
+                m(fee_of("charged", &r.bank_id, &r.currency)),
+                m(fee_of("collected", &r.bank_id, &r.currency)),
+                (r.bank_id == "ALL")
+                    .then(|| money_text(fee_of("waived", "ALL", &r.currency), &r.currency)),
+                (r.bank_id == "ALL").then(|| {
+                    money_text(
+                        outstanding
+                            .iter()
+                            .filter(|o| o.2 == r.currency)
+                            .map(|o| o.3)
+                            .sum(),
+                        &r.currency,
+                    )
+                }),
             ]
         })
         .collect())

@@ -18,9 +18,13 @@ pub struct OverdueBill {
     pub manager: Option<String>,
     pub name: String,
     pub language: Option<String>,
+    /// open (principal owed) | paid (only its late fee is owed)
+    pub status: String,
+    pub fee: super::bills::BillFee,
 }
 
-/// Open bills due before `date` (YYYY-MM-DD), by account then due date.
+/// Bills due before `date` (YYYY-MM-DD) that owe principal, or still a late fee, by account
+/// then due date.
 pub async fn overdue_bills(
     conn: &mut AnyConnection,
     date: &str,
@@ -37,9 +41,16 @@ pub async fn overdue_bills(
         "c.manager",
         "c.name",
         "c.language",
+        "b.status",
+        "b.fee_accrued_minor",
+        "b.fee_charged_minor",
+        "b.fee_waived_minor",
+        "b.fee_paid_minor",
+        "b.late_fee_waived",
     ];
     let rest = "bills b JOIN customers c ON c.account_no = b.account_no \
-                WHERE b.status = 'open' AND b.due_on < $1";
+                WHERE (b.status = 'open' OR (b.status = 'paid' \
+                AND b.fee_charged_minor > b.fee_waived_minor + b.fee_paid_minor)) AND b.due_on < $1";
     let rows = fetch_packed(
         conn,
         &cols,
@@ -62,6 +73,14 @@ pub async fn overdue_bills(
             manager: cell(&r, 8),
             name: cell(&r, 9).unwrap_or_default(),
             language: cell(&r, 10).filter(|l| !l.is_empty()),
+            status: cell(&r, 11).unwrap_or_default(),
+            fee: super::bills::BillFee {
+                accrued: num(&r, 12),
+                charged: num(&r, 13),
+                waived: num(&r, 14),
+                paid: num(&r, 15),
+                waived_flag: num(&r, 16) != 0,
+            },
         })
         .collect())
 }

@@ -203,7 +203,8 @@ pub async fn record(
         .op("recording a delivery")
 }
 
-/// Status of bills by id: (bill_id, status).
+/// Status of bills by id: (bill_id, status), where a paid bill whose late fee is still owed
+/// is `fee_owed`.
 pub async fn bill_statuses(
     conn: &mut AnyConnection,
     ids: &[String],
@@ -213,7 +214,9 @@ pub async fn bill_statuses(
         let sql = dialect(
             conn,
             &format!(
-                "SELECT bill_id, status FROM bills WHERE bill_id IN ({})",
+                "SELECT bill_id, CASE WHEN status = 'paid' \
+                 AND fee_charged_minor > fee_waived_minor + fee_paid_minor THEN 'fee_owed' ELSE status END \
+                 FROM bills WHERE bill_id IN ({})",
                 super::in_list(chunk.len(), 1)
             ),
         );

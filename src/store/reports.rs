@@ -311,10 +311,10 @@ pub async fn reversals_by_account(
         .op("counting reversals")
 }
 
-/// Money allocated to the bills issued from `issued_from` to `to` (inclusive) by payments
+/// Money allocated to the principal of the bills issued from `issued_from` to `to` (inclusive) by payments
 /// booked up to `to` (net of reversals), with the paying bank, the payment's booking date and
 /// its channel (a reversal's is its original's; `online` for a real-time payment that names
-/// none, `file` for a bank file's line): (bill_id, bank_id, booking_date, amount, channel).
+/// none, `file` for a bank file's line): (bill_id, bank_id, booking_date, amount, channel). Late fees apart: [`late_fee_events`].
 pub async fn allocations_by_payment(
     conn: &mut AnyConnection,
     issued_from: &str,
@@ -332,7 +332,7 @@ pub async fn allocations_by_payment(
         "allocations a JOIN payments p ON p.id = a.payment_id \
          JOIN bills b ON b.bill_id = a.bill_id \
          LEFT JOIN payments o ON o.id = p.reverses_payment_id \
-         WHERE p.booking_date IS NOT NULL AND p.booking_date <= $2 \
+         WHERE a.part = 'principal' AND p.booking_date IS NOT NULL AND p.booking_date <= $2 \
          AND b.issued_on >= $1 AND b.issued_on <= $2",
         "a.id",
         vec![super::Val::S(issued_from.into()), super::Val::S(to.into())],
@@ -534,4 +534,194 @@ pub async fn oldest_open_exceptions(
         })
         .collect::<Result<_, sqlx::Error>>()
         .op("reading the oldest exceptions")
+}
+
+/// One movement of late fees, for the reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeEvent {
+    /// charged | collected | waived
+    pub what: String,
+    /// the booking day of the payment that charged or paid it; a waiver's day
+    pub day: String,
+    pub class: String,
+    pub manager: Option<String>,
+    /// the paying bank and channel (none for a waiver)
+    pub bank_id: Option<String>,
+    pub channel: Option<String>,
+    pub currency: String,
+    pub amount_minor: i64,
+}
+
+/// The late fees charged (charges net of undos, by the payment whose money they are on, or
+/// that undid them), collected (fee allocations) and waived from `from` to `to`
+/// (YYYY-MM-DD, inclusive).
+pub async fn late_fee_events(
+    conn: &mut AnyConnection,
+    from: &str,
+    to: &str,
+) -> Result<Vec<FeeEvent>, StoreError> {
+    let channel = "COALESCE(p.channel, o.channel, CASE WHEN p.source = 'realtime' THEN 'online' ELSE 'file' END)";
+    let queries = [
+        (
+            "charged",
+            "late_fees l JOIN payments p ON p.id = COALESCE(l.by_payment_id, l.payment_id) \
+             LEFT JOIN payments o ON o.id = p.reverses_payment_id \
+             JOIN bills b ON b.bill_id = l.bill_id JOIN customers c ON c.account_no = b.account_no \
+             WHERE l.kind IN ('charge', 'undo') AND p.booking_date >= $1 AND p.booking_date <= $2",
+            ["p.booking_date", "p.bank_id", "l.amount_minor", "l.id"],
+        ),
+        (
+            "collected",
+            "allocations a JOIN payments p ON p.id = a.payment_id \
+             LEFT JOIN payments o ON o.id = p.reverses_payment_id \
+             JOIN bills b ON b.bill_id = a.bill_id JOIN customers c ON c.account_no = b.account_no \
+             WHERE a.part = 'late_fee' AND p.booking_date >= $1 AND p.booking_date <= $2",
+            ["p.booking_date", "p.bank_id", "a.amount_minor", "a.id"],
+        ),
+    ];
+    let mut out = Vec::new();
+    for (what, rest, [day, bank, amount, order]) in queries {
+        let cols = [
+            day,
+            bank,
+            channel,
+            "c.class",
+            "c.manager",
+            "b.currency",
+            amount,
+        ];
+        for r in super::fetch_packed(
+            conn,
+            &cols,
+            rest,
+            order,
+            vec![super::Val::S(from.into()), super::Val::S(to.into())],
+        )
+        .await?
+        {
+            out.push(FeeEvent {
+                what: what.into(),
+                day: super::cell(&r, 0).unwrap_or_default(),
+                bank_id: super::cell(&r, 1),
+                channel: super::cell(&r, 2),
+                class: super::cell(&r, 3).unwrap_or_default(),
+                manager: super::cell(&r, 4).filter(|m| !m.is_empty()),
+                currency: super::cell(&r, 5).unwrap_or_default(),
+                amount_minor: super::num(&r, 6),
+            });
+        }
+    }
+    let rows = super::fetch_packed(
+        conn,
+        &[
+            "substr(l.created_at, 1, 10)",
+            "c.class",
+            "c.manager",
+            "b.currency",
+            "-l.amount_minor",
+        ],
+        "late_fees l JOIN bills b ON b.bill_id = l.bill_id JOIN customers c ON c.account_no = b.account_no \
+         WHERE l.kind IN ('waiver', 'waiver_undo') AND substr(l.created_at, 1, 10) >= $1 \
+         AND substr(l.created_at, 1, 10) <= $2",
+        "l.id",
+        vec![super::Val::S(from.into()), super::Val::S(to.into())],
+    )
+    .await?;
+    for r in rows {
+        out.push(FeeEvent {
+            what: "waived".into(),
+            day: super::cell(&r, 0).unwrap_or_default(),
+            bank_id: None,
+            channel: None,
+            class: super::cell(&r, 1).unwrap_or_default(),
+            manager: super::cell(&r, 2).filter(|m| !m.is_empty()),
+            currency: super::cell(&r, 3).unwrap_or_default(),
+            amount_minor: super::num(&r, 4),
+        });
+    }
+    Ok(out)
+}
+
+/// Late fees outstanding at the end of `day` (YYYY-MM-DD), as the ledger recorded them (rows
+/// and fee allocations written up to that day), per class, manager and currency.
+pub async fn late_fees_outstanding(
+    conn: &mut AnyConnection,
+    day: &str,
+) -> Result<Vec<(String, Option<String>, String, i64)>, StoreError> {
+    let rows = super::fetch_packed(
+        conn,
+        &["c.class", "c.manager", "b.currency", "CAST(SUM(f.amount) AS BIGINT)"],
+        "(SELECT bill_id, amount_minor AS amount FROM late_fees WHERE substr(created_at, 1, 10) <= $1 \
+          UNION ALL SELECT bill_id, -amount_minor FROM allocations WHERE part = 'late_fee' AND substr(created_at, 1, 10) <= $2) f \
+         JOIN bills b ON b.bill_id = f.bill_id JOIN customers c ON c.account_no = b.account_no \
+         GROUP BY c.class, c.manager, b.currency",
+        "c.class, c.manager, b.currency",
+        vec![super::Val::S(day.into()), super::Val::S(day.into())],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                super::cell(&r, 0).unwrap_or_default(),
+                super::cell(&r, 1).filter(|m| !m.is_empty()),
+                super::cell(&r, 2).unwrap_or_default(),
+                super::num(&r, 3),
+            )
+        })
+        .filter(|r| r.3 != 0)
+        .collect())
+}
+
+/// Each bill's late fee as it stood at the end of `day` (YYYY-MM-DD): charges and undos by the
+/// booking day of the payment whose money they are on (or that undid them), fee allocations by
+/// the booking day of the paying payment, waivers by the day they were recorded; waived when a
+/// waiver was recorded by then. Only bills with any.
+pub async fn late_fees_by_bill(
+    conn: &mut AnyConnection,
+    day: &str,
+) -> Result<std::collections::HashMap<String, super::bills::BillFee>, StoreError> {
+    let rows = super::fetch_packed(
+        conn,
+        &[
+            "f.bill_id",
+            "CAST(SUM(f.accrued) AS BIGINT)",
+            "CAST(SUM(f.charged) AS BIGINT)",
+            "CAST(SUM(f.waived) AS BIGINT)",
+            "CAST(SUM(f.paid) AS BIGINT)",
+            "CAST(MAX(f.flag) AS BIGINT)",
+        ],
+        "(SELECT l.bill_id, l.computed_minor AS accrued, l.amount_minor AS charged, 0 AS waived, 0 AS paid, 0 AS flag \
+          FROM late_fees l JOIN payments p ON p.id = COALESCE(l.by_payment_id, l.payment_id) \
+          WHERE l.kind IN ('charge', 'undo') AND p.booking_date <= $1 \
+          UNION ALL SELECT bill_id, 0, 0, -amount_minor, 0, 0 FROM late_fees \
+          WHERE kind IN ('waiver', 'waiver_undo') AND substr(created_at, 1, 10) <= $2 \
+          UNION ALL SELECT a.bill_id, 0, 0, 0, a.amount_minor, 0 FROM allocations a JOIN payments p ON p.id = a.payment_id \
+          WHERE a.part = 'late_fee' AND p.booking_date <= $3 \
+          UNION ALL SELECT bill_id, 0, 0, 0, 0, 1 FROM late_fee_waivers WHERE substr(waived_at, 1, 10) <= $4) f \
+         GROUP BY f.bill_id",
+        "f.bill_id",
+        vec![
+            super::Val::S(day.into()),
+            super::Val::S(day.into()),
+            super::Val::S(day.into()),
+            super::Val::S(day.into()),
+        ],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                super::cell(&r, 0).unwrap_or_default(),
+                super::bills::BillFee {
+                    accrued: super::num(&r, 1),
+                    charged: super::num(&r, 2),
+                    waived: super::num(&r, 3),
+                    paid: super::num(&r, 4),
+                    waived_flag: super::num(&r, 5) != 0,
+                },
+            )
+        })
+        .collect())
 }

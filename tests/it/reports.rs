@@ -431,11 +431,12 @@ async fn payment_behaviour_counts_bills_on_time_and_late_and_flags_the_risky() {
         ("C1", "31000003", "100.00", "2026-11-02", ""), // never paid: 28 days late on the 30th
     ])
     .await;
+    // B1 is paid with its late fee: 100.00 x 0.001 (residential) x 10 days = 1.00
     t.pay(
         "p.xml",
         &[
             Pay::new("P1", "100.00").reference("A1"),
-            Pay::new("P2", "100.00").reference("B1"),
+            Pay::new("P2", "101.00").reference("B1"),
             Pay::new("P3", "100.00").reference("B2"),
         ],
     )

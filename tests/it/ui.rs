@@ -14,8 +14,9 @@ const BILL: &str = "B2026110042";
 
 async fn setup(t: &TestApp) {
     t.bills(&[
-        (BILL, A, "120.00", "2026-10-20", ""),
-        ("B2026110077", B, "300.00", "2026-10-20", ""),
+        // not due when the test payments are booked (2026-11-12): no late fee
+        (BILL, A, "120.00", "2026-11-20", ""),
+        ("B2026110077", B, "300.00", "2026-11-20", ""),
     ])
     .await;
 }
@@ -189,8 +190,9 @@ async fn a_banks_auto_rule_applies_only_the_one_certain_candidate() {
     )
     .await;
     t.bills(&[
-        ("B2026110042", A, "120.00", "2026-10-20", ""),
-        ("B2026110043", B, "55.00", "2026-10-20", ""),
+        // not due when the test payments are booked (2026-11-12): no late fee
+        ("B2026110042", A, "120.00", "2026-11-20", ""),
+        ("B2026110043", B, "55.00", "2026-11-15", ""),
         ("B2026110044", B, "55.00", "2026-11-20", ""),
     ])
     .await;

@@ -1,6 +1,6 @@
 //! `verify` proves the money adds up, and catches it when it does not.
 
-use crate::helpers::{Pay, TestApp};
+use crate::helpers::{cents, Pay, TestApp};
 
 async fn paid_once() -> TestApp {
     let t = TestApp::spawn().await;
@@ -38,10 +38,45 @@ async fn verify_passes_on_consistent_data_and_reports_what_it_checked() {
         .find(|c| c.name == "payment_conservation")
         .unwrap();
     assert_eq!(conservation.checked, 2);
+    // booked 2026-11-12, 23 days after the due date: the bill's late fee (a residential
+    // customer's 1 per mille a day) came first, 100.00 x 0.001 x 23
+    let fee = cents("100.00") * 23 / 1000;
+    let m = |v: i64| billrecon::domain::money_text(v, "CNY");
     assert_eq!(r.totals[0].amount, "151.00");
-    assert_eq!(r.totals[0].applied, "100.00");
-    assert_eq!(r.totals[0].credit, "50.00");
+    assert_eq!(r.totals[0].applied, m(cents("100.00") + fee));
+    assert_eq!(r.totals[0].applied_principal, "100.00");
+    assert_eq!(r.totals[0].applied_late_fees, m(fee));
+    assert_eq!(r.totals[0].credit, m(cents("50.00") - fee));
     assert_eq!(r.totals[0].held, "1.00");
+    assert_eq!(
+        (
+            r.totals[0].late_fees_charged.as_str(),
+            r.totals[0].late_fees_collected.as_str(),
+            r.totals[0].late_fees_outstanding.as_str()
+        ),
+        (m(fee).as_str(), m(fee).as_str(), "0.00")
+    );
+    for must in [
+        "late_fees_follow_the_rule",
+        "late_fee_never_over_allocated",
+        "no_money_on_cancelled_bills",
+    ] {
+        let c = r.checks.iter().find(|c| c.name == must).unwrap();
+        assert!(c.break_count == 0, "{must}");
+    }
+    assert_eq!(
+        r.checks
+            .iter()
+            .find(|c| c.name == "late_fees_follow_the_rule")
+            .unwrap()
+            .checked,
+        1
+    );
+    let text = r.to_string();
+    assert!(
+        text.contains(&format!("(principal 100.00 + late fees {})", m(fee))),
+        "{text}"
+    );
 }
 
 async fn tamper(t: &TestApp, sql: &str) -> billrecon::ledger::VerifyReport {
