@@ -292,6 +292,13 @@ pub async fn post_payment(
         serde_json::to_vec(req).unwrap_or_default(),
     ));
     let day = business_date(config, cutoff, req.paid_at.with_timezone(&Utc)).to_string();
+    // the day the customer paid, in the utility's time zone: late fees are counted to it, as
+    // `open_bills` counts them to today there
+    let paid_on = req
+        .paid_at
+        .with_timezone(&config.daemon.tz())
+        .date_naive()
+        .to_string();
     let at = store::now();
 
     let _w = store.writer().await;
@@ -323,7 +330,7 @@ pub async fn post_payment(
             currency: currency.as_str(),
             reversal: false,
             business_date: &day,
-            value_date: &req.paid_at.date_naive().to_string(),
+            value_date: &paid_on,
             reference: Some(&target_text),
             channel: req.channel.as_deref(),
         },
@@ -345,7 +352,7 @@ pub async fn post_payment(
         remittance: None,
         additional_info: None,
         booking_date: Some(day.clone()),
-        value_date: Some(req.paid_at.date_naive().to_string()),
+        value_date: Some(paid_on.clone()),
     };
     let target = if is_bill {
         Target::Bill(&target_text)
