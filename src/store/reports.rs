@@ -642,8 +642,10 @@ pub async fn late_fee_events(
     Ok(out)
 }
 
-/// Late fees outstanding at the end of `day` (YYYY-MM-DD), as the ledger recorded them (rows
-/// and fee allocations written up to that day), per class, manager and currency.
+/// Late fees outstanding at the end of `day` (YYYY-MM-DD), per class, manager and
+/// currency: charges (and their undos) by the booking day of the payment whose money they are
+/// on (or that undid them), fee allocations by the booking day of the paying payment, waivers
+/// by the day they were recorded.
 pub async fn late_fees_outstanding(
     conn: &mut AnyConnection,
     day: &str,
@@ -651,12 +653,21 @@ pub async fn late_fees_outstanding(
     let rows = super::fetch_packed(
         conn,
         &["c.class", "c.manager", "b.currency", "CAST(SUM(f.amount) AS BIGINT)"],
-        "(SELECT bill_id, amount_minor AS amount FROM late_fees WHERE substr(created_at, 1, 10) <= $1 \
-          UNION ALL SELECT bill_id, -amount_minor FROM allocations WHERE part = 'late_fee' AND substr(created_at, 1, 10) <= $2) f \
+        "(SELECT l.bill_id, l.amount_minor AS amount FROM late_fees l \
+          JOIN payments p ON p.id = COALESCE(l.by_payment_id, l.payment_id) \
+          WHERE l.kind IN ('charge', 'undo') AND p.booking_date <= $1 \
+          UNION ALL SELECT bill_id, amount_minor FROM late_fees \
+          WHERE kind IN ('waiver', 'waiver_undo') AND substr(created_at, 1, 10) <= $2 \
+          UNION ALL SELECT a.bill_id, -a.amount_minor FROM allocations a JOIN payments p ON p.id = a.payment_id \
+          WHERE a.part = 'late_fee' AND p.booking_date <= $3) f \
          JOIN bills b ON b.bill_id = f.bill_id JOIN customers c ON c.account_no = b.account_no \
          GROUP BY c.class, c.manager, b.currency",
         "c.class, c.manager, b.currency",
-        vec![super::Val::S(day.into()), super::Val::S(day.into())],
+        vec![
+            super::Val::S(day.into()),
+            super::Val::S(day.into()),
+            super::Val::S(day.into()),
+        ],
     )
     .await?;
     Ok(rows

@@ -159,12 +159,27 @@ impl TestApp {
 
     /// Customers and bills from compact lists: (bill_id, account, amount, due_on, status).
     pub async fn bills(&self, bills: &[(&str, &str, &str, &str, &str)]) {
+        self.bills_classed(bills, &[]).await
+    }
+
+    /// [`TestApp::bills`] with the customer class of some accounts: (account, class); the
+    /// others are residential.
+    pub async fn bills_classed(
+        &self,
+        bills: &[(&str, &str, &str, &str, &str)],
+        classes: &[(&str, &str)],
+    ) {
         let mut accounts: Vec<&str> = bills.iter().map(|b| b.1).collect();
         accounts.sort();
         accounts.dedup();
         let mut c = String::from("account_no,name,class,key_account,manager,phone,email\n");
         for a in accounts {
-            c.push_str(&format!("{a},Customer {a},residential,false,,,\n"));
+            let class = classes
+                .iter()
+                .find(|x| x.0 == a)
+                .map(|x| x.1)
+                .unwrap_or("residential");
+            c.push_str(&format!("{a},Customer {a},{class},false,,,\n"));
         }
         let cp = self.write("customers.csv", &c);
         billrecon::billing::import_customers(&self.app.store, &cp)
@@ -205,6 +220,25 @@ impl TestApp {
     pub async fn pay(&self, name: &str, pays: &[Pay]) -> MatchSummary {
         let p = self.write(name, &camt054(name, pays));
         self.ingest("TEST", &[p]).await.1
+    }
+
+    /// [`TestApp::pay`] with every line booked (and valued) on `date` (YYYY-MM-DD).
+    pub async fn pay_on(&self, name: &str, date: &str, pays: &[Pay]) -> MatchSummary {
+        let p = self.write(name, &camt054_on(name, date, pays));
+        self.ingest("TEST", &[p]).await.1
+    }
+
+    /// A bill's late fee totals straight from the database: (accrued, charged, waived, paid).
+    pub async fn fee(&self, bill_id: &str) -> (i64, i64, i64, i64) {
+        use sqlx::Row;
+        let r = sqlx::query(
+            "SELECT fee_accrued_minor, fee_charged_minor, fee_waived_minor, fee_paid_minor FROM bills WHERE bill_id = $1",
+        )
+        .bind(bill_id.to_string())
+        .fetch_one(self.app.store.pool())
+        .await
+        .unwrap();
+        (r.get(0), r.get(1), r.get(2), r.get(3))
     }
 
     pub async fn payments(&self) -> Vec<HashMap<String, String>> {

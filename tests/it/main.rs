@@ -12,6 +12,7 @@ mod findings;
 mod formats;
 mod helpers;
 mod ingest;
+mod late_fees;
 mod layers;
 mod logs;
 mod matching;
