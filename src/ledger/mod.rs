@@ -191,8 +191,8 @@ async fn late_fee_rule(conn: &mut sqlx::AnyConnection) -> Result<CheckResult, St
     };
     let mut breaks = Vec::new();
     // standing charges by (payment, bill, from, to, rate, base)
-    let mut standing: HashMap<(Option<i64>, String, String, String, String, i64), i64> =
-        HashMap::new();
+    type ChargeKey = (Option<i64>, String, String, String, String, i64);
+    let mut standing: HashMap<ChargeKey, i64> = HashMap::new();
     for r in &rows {
         let m = |v: i64| money_text(v, &r.currency);
         let rate: Option<rust_decimal::Decimal> = r.rate.parse().ok();

@@ -1116,6 +1116,211 @@ mod tests {
         assert_eq!(book.bill(i).account, a);
     }
 
+    fn payment(id: i64, amount: i64, day: &str) -> PendingPayment {
+        PendingPayment {
+            id,
+            bank_id: "T".into(),
+            amount_minor: amount,
+            currency: "CNY".into(),
+            direction: "credit".into(),
+            reversal: false,
+            txn_key: None,
+            bank_ref: None,
+            entry_ref: None,
+            end_to_end_id: None,
+            tx_id: None,
+            reference: None,
+            remittance: None,
+            additional_info: None,
+            booking_date: Some(day.into()),
+            value_date: Some(day.into()),
+        }
+    }
+
+    /// A residential customer's bill of 100.00 due 2026-11-02 (1 per mille a day, 1.00 min).
+    fn residential_book() -> (Book, u32) {
+        let mut book = Book::lazy();
+        let i = book.add(&row("B1", "31000001", "2026-11-02", 10000, "open"));
+        let a = book.bill(i).account;
+        book.accounts[a as usize].class = class_index("residential");
+        (book, i)
+    }
+
+    fn charges(d: &Decision) -> Vec<ChargeRow> {
+        d.fees.iter().filter_map(super::super::charge_of).collect()
+    }
+
+    #[test]
+    fn money_on_time_pays_no_fee_and_a_day_late_pays_the_minimum_first() {
+        let policy = FeePolicy::default();
+        let (mut book, i) = residential_book();
+        let a = book.bill(i).account;
+        let d = book.allocate(&payment(1, 10000, "2026-11-02"), a, &[i], &policy);
+        assert!(d.fees.is_empty(), "paid on its due date: on time");
+        assert_eq!((d.status, d.credit), ("applied", 0));
+
+        let (mut book, i) = residential_book();
+        // one day late: 0.10 accrued, charged as the 1.00 minimum; 101.00 settles all
+        let d = book.allocate(&payment(1, 10100, "2026-11-03"), a, &[i], &policy);
+        assert_eq!((d.status, d.credit), ("applied", 0));
+        let got: Vec<(Rule, Part, i64)> = d
+            .allocations
+            .iter()
+            .map(|x| (x.rule, x.part, x.amount))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Rule::LateFee, Part::LateFee, 100),
+                (Rule::BillReference, Part::Principal, 10000)
+            ]
+        );
+        assert_eq!(
+            (
+                d.fees[0].days,
+                d.fees[0].computed_minor,
+                d.fees[0].amount_minor
+            ),
+            (1, 10, 100)
+        );
+        assert_eq!(
+            book.fee(i),
+            FeeState {
+                accrued: 10,
+                charged: 100,
+                waived: 0,
+                paid: 100
+            }
+        );
+    }
+
+    #[test]
+    fn fee_first_pays_the_most_principal_whose_fee_the_money_covers() {
+        let policy = FeePolicy::default();
+        let (mut book, i) = residential_book();
+        let a = book.bill(i).account;
+        // 30 days late: 3 per cent; of 50.00, x + round(x * 0.03) <= 50.00 gives x = 48.54
+        let d = book.allocate(&payment(1, 5000, "2026-12-02"), a, &[i], &policy);
+        let principal: i64 = d
+            .allocations
+            .iter()
+            .filter(|x| x.part == Part::Principal)
+            .map(|x| x.amount)
+            .sum();
+        let fee: i64 = d.fees.iter().map(|f| f.amount_minor).sum();
+        assert_eq!((principal, fee, d.credit), (4854, 146, 0));
+        assert_eq!(
+            principal + 1 + late_fee::accrual(principal + 1, "0.001".parse().unwrap(), 30),
+            5001
+        );
+        // over the bill and its fee: the rest is credit
+        let (mut book, i) = residential_book();
+        let d = book.allocate(&payment(1, 20000, "2026-12-02"), a, &[i], &policy);
+        assert_eq!(
+            (d.status, d.credit),
+            ("partially_applied", 20000 - 10000 - 300)
+        );
+    }
+
+    #[test]
+    fn principal_first_leaves_the_fee_owed_and_the_next_payment_pays_it() {
+        let policy = FeePolicy::new(
+            &crate::config::dunning::DunningConfig::default(),
+            AllocationOrder::PrincipalFirst,
+        );
+        let (mut book, i) = residential_book();
+        let a = book.bill(i).account;
+        let d = book.allocate(&payment(1, 10000, "2026-11-12"), a, &[i], &policy);
+        assert_eq!((d.status, d.credit), ("applied", 0));
+        assert_eq!(book.bill(i).status, BillStatus::Paid);
+        assert_eq!(book.fee(i).owed(), 100);
+        assert!(book.owes(i), "a paid bill with its fee owed still owes");
+        let d = book.allocate(&payment(2, 60, "2026-11-20"), a, &[], &policy);
+        assert_eq!(
+            (d.allocations[0].rule, d.allocations[0].amount, d.status),
+            (Rule::LateFee, 60, "applied")
+        );
+        assert!(d.fees.is_empty(), "no principal paid, no new fee");
+        assert_eq!(book.fee(i).owed(), 40);
+    }
+
+    #[test]
+    fn undoing_a_charge_recomputes_the_minimum_over_what_stands() {
+        let policy = FeePolicy::default();
+        let (mut book, i) = residential_book();
+        let a = book.bill(i).account;
+        // two partial payments ten days late: 0.30 accrued (charged as 1.00), then 0.40 more
+        // (the total 0.70 stays under the minimum: nothing more charged)
+        let d1 = book.allocate(&payment(1, 3100, "2026-11-12"), a, &[i], &policy);
+        let d2 = book.allocate(&payment(2, 4000, "2026-11-12"), a, &[i], &policy);
+        assert_eq!(book.fee(i).charged, 100);
+        assert_eq!(
+            (d2.fees[0].computed_minor, d2.fees[0].amount_minor),
+            (40, 0),
+            "the bill's total is still under the minimum"
+        );
+        // undo the first payment: its fee money goes back with it, and what stands (0.40) is
+        // lifted to the minimum again, so the undo row takes back 0.00 of the charged amount
+        // and the bill owes 1.00
+        let net: Vec<(u32, Part, i64)> = d1
+            .allocations
+            .iter()
+            .map(|x| (i, x.part, x.amount))
+            .collect();
+        let u = book.undo(&net, &charges(&d1), Rule::Reversal, "reversal", Some(9));
+        assert_eq!(u.fees.len(), 1);
+        assert_eq!((u.fees[0].computed_minor, u.fees[0].amount_minor), (-30, 0));
+        assert_eq!(
+            book.fee(i),
+            FeeState {
+                accrued: 40,
+                charged: 100,
+                waived: 0,
+                paid: 0
+            }
+        );
+        assert!(u.overflow.is_empty());
+        // undo the second too: nothing accrued, nothing charged
+        let net: Vec<(u32, Part, i64)> = d2
+            .allocations
+            .iter()
+            .map(|x| (i, x.part, x.amount))
+            .collect();
+        let u = book.undo(&net, &charges(&d2), Rule::Reversal, "reversal", Some(10));
+        assert_eq!(
+            (u.fees[0].computed_minor, u.fees[0].amount_minor),
+            (-40, -100)
+        );
+        assert_eq!(book.fee(i), FeeState::default());
+        assert_eq!(book.bill(i).paid, 0);
+    }
+
+    #[test]
+    fn a_waived_fee_is_not_charged_and_an_undone_charge_gives_its_waiver_back() {
+        let policy = FeePolicy::new(
+            &crate::config::dunning::DunningConfig::default(),
+            AllocationOrder::PrincipalFirst,
+        );
+        let (mut book, i) = residential_book();
+        let a = book.bill(i).account;
+        let d = book.allocate(&payment(1, 5000, "2026-11-12"), a, &[i], &policy);
+        assert_eq!(book.fee(i).owed(), 100);
+        assert_eq!(book.waive(i), 100);
+        assert_eq!(book.fee(i).owed(), 0);
+        let d2 = book.allocate(&payment(2, 5000, "2026-11-12"), a, &[i], &policy);
+        assert!(d2.fees.is_empty(), "waived: no more fee");
+        assert_eq!(book.bill(i).status, BillStatus::Paid);
+        let net: Vec<(u32, Part, i64)> = d
+            .allocations
+            .iter()
+            .map(|x| (i, x.part, x.amount))
+            .collect();
+        let u = book.undo(&net, &charges(&d), Rule::Reopen, "reopen", None);
+        let kinds: Vec<(&str, i64)> = u.fees.iter().map(|f| (f.kind, f.amount_minor)).collect();
+        assert_eq!(kinds, vec![("undo", -100), ("waiver_undo", 100)]);
+        assert_eq!(book.fee(i), FeeState::default());
+    }
+
     #[test]
     fn due_dates_order_as_numbers() {
         assert_eq!(due_number("2026-11-30"), 20261130);

@@ -541,7 +541,7 @@ pub async fn reverse(
             Overflow::ToCredit,
         )
         .await?
-        .map_err(|why| StoreError::Inconsistent(why))?;
+        .map_err(StoreError::Inconsistent)?;
         wq::insert_allocations(&mut tx, &undo.allocations, &at).await?;
         insert_late_fees(&mut tx, &undo.fees, &at).await?;
         apply_bill_deltas(&mut tx, &undo.bill_deltas, &at).await?;
