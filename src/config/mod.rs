@@ -1155,6 +1155,20 @@ mod tests {
         assert!(cfg.storage.database_url.starts_with("sqlite:"));
         assert!(!cfg.banks.is_empty());
         assert_eq!(cfg.banks().len(), cfg.banks.len());
+        // the example's late fees are the built-in ones (the supply rules')
+        for class in [
+            "residential",
+            "commercial",
+            "industrial",
+            "large_industrial",
+            "agricultural",
+        ] {
+            assert_eq!(
+                cfg.dunning.for_class(class).late_fee,
+                dunning::LateFeeRule::builtin(class),
+                "{class}"
+            );
+        }
     }
 
     #[test]
