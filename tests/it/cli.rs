@@ -723,4 +723,55 @@ fn banks_status_and_findings_show_what_a_warn_bank_stored() {
     assert_eq!(rows[0]["policy"], "warn");
     let o = w.run(&["banks", "findings", "--bank", "NOPE"]);
     assert_eq!(o.status.code(), Some(1));
+
+#[test]
+fn late_fees_are_exported_and_waived_by_a_supervisor_from_the_command_line() {
+    let w = Workdir::new(false);
+    w.ok(&["customers", "import", p(&fixture("customers.csv"))]);
+    w.ok(&["bills", "import", p(&fixture("bills.csv"))]);
+    w.ok(&[
+        "ingest",
+        "--bank",
+        "ICBC",
+        p(&fixture("banks/icbc/ICBC_20261112_camt054.xml")),
+    ]);
+    // account 3 paid its September bill (commercial, due 2026-10-20) 23 days late
+    let fees = w.ok(&["export", "late-fees"]);
+    let lines: Vec<&str> = fees.lines().collect();
+    assert!(lines[0].starts_with("late_fee_id,bill_id,account_no,kind,payment_id"));
+    assert_eq!(lines.len(), 2, "{fees}");
+    assert!(lines[1].contains("B202609-0003") && lines[1].contains(",charge,"));
+    assert!(w
+        .ok(&["export", "allocations"])
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",part"));
+    // a waiver needs a supervisor
+    w.ok(&["users", "add", "li", "--role", "clerk"]);
+    w.ok(&["users", "add", "wang", "--role", "supervisor"]);
+    let waive = |by: &str| {
+        w.run(&[
+            "dunning",
+            "waive",
+            "--bill",
+            "B202610-0004",
+            "--by",
+            by,
+            "--reason",
+            "hardship case 17",
+        ])
+    };
+    let o = waive("li");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("supervisor"));
+    let out = String::from_utf8(waive("wang").stdout).unwrap();
+    assert!(out.contains("waived by wang"), "{out}");
+    let again = String::from_utf8(waive("wang").stdout).unwrap();
+    assert!(again.contains("already waived"), "{again}");
+    assert!(w
+        .ok(&["audit", "--format", "csv"])
+        .contains(",wang,waive_late_fee,"));
+    let verify = w.ok(&["verify"]);
+    assert!(verify.contains("late fees"), "{verify}");
 }
