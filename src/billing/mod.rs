@@ -491,6 +491,11 @@ async fn move_money(
             let moved = mover
                 .move_off(conn, &pending, &c.bill_id, &c.change)
                 .await?;
+            if moved.allocations.is_empty() && moved.fees.is_empty() {
+                // its money here went back to it already (late-fee money released when an
+                // earlier payment's charge was undone)
+                continue;
+            }
             let bills = moved.bills();
             let snap = |p: Option<store::workbench::PaymentRow>,
                         b: Vec<store::workbench::BillState>| {
