@@ -66,8 +66,11 @@ fn main() -> anyhow::Result<()> {
     let work = root.join("run");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
+    // BENCH_CONFIG: more config tables, e.g. "[dunning]\nlate_fee_collect = 'off'" to compare
+    // a run without late fees
+    let extra = std::env::var("BENCH_CONFIG").unwrap_or_default();
     let toml = format!(
-        "[storage]\ndatabase_url = \"sqlite://{}\"\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n\
+        "[storage]\ndatabase_url = \"sqlite://{}\"\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n{extra}\n\
          [[bank]]\nid = \"GEN\"\nname = \"generated\"\nformat = \"camt054\"\n",
         work.join("bench.db").display(),
         work.join("data").display()
