@@ -98,7 +98,9 @@ pub const CHECKS: &[CheckSql] = &[
         breaks: "SELECT 'bill ' || l.bill_id, CASE WHEN SUM(l.computed_minor) <= 0 THEN 0 \
                  WHEN SUM(l.computed_minor) < MAX(m.minimum_minor) THEN MAX(m.minimum_minor) ELSE SUM(l.computed_minor) END, \
                  CAST(SUM(l.amount_minor) AS BIGINT), MIN(l.currency) \
-                 FROM late_fees l JOIN late_fees m ON m.id = (SELECT MAX(x.id) FROM late_fees x WHERE x.bill_id = l.bill_id AND x.kind IN ('charge', 'undo')) \
+                 FROM late_fees l \
+                 JOIN (SELECT bill_id, MAX(id) AS last FROM late_fees WHERE kind IN ('charge', 'undo') GROUP BY bill_id) x ON x.bill_id = l.bill_id \
+                 JOIN late_fees m ON m.id = x.last \
                  WHERE l.kind IN ('charge', 'undo') GROUP BY l.bill_id \
                  HAVING CASE WHEN SUM(l.computed_minor) <= 0 THEN 0 \
                  WHEN SUM(l.computed_minor) < MAX(m.minimum_minor) THEN MAX(m.minimum_minor) ELSE SUM(l.computed_minor) END <> SUM(l.amount_minor) ORDER BY l.bill_id",
