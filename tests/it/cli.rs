@@ -723,6 +723,7 @@ fn banks_status_and_findings_show_what_a_warn_bank_stored() {
     assert_eq!(rows[0]["policy"], "warn");
     let o = w.run(&["banks", "findings", "--bank", "NOPE"]);
     assert_eq!(o.status.code(), Some(1));
+}
 
 #[test]
 fn late_fees_are_exported_and_waived_by_a_supervisor_from_the_command_line() {
