@@ -184,7 +184,9 @@ pub async fn collection_rate(
             (by != "bank" && by != "channel").then(|| money_text(a.fees[3], ccy)),
         ]);
     }
-    let mut days: BTreeMap<(String, String), ((i64, i64), [i64; 3])> = BTreeMap::new();
+    // per (day, currency): (billed, collected) and the late fees (charged, collected, waived)
+    type DayRow = ((i64, i64), [i64; 3]);
+    let mut days: BTreeMap<(String, String), DayRow> = BTreeMap::new();
     for (k, v) in trend {
         days.entry(k).or_default().0 = v;
     }
