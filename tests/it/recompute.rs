@@ -1,5 +1,6 @@
 //! Every figure of every report, recomputed from what a finance officer or an auditor has:
-//! the exports (`billrecon export payments|allocations`, `billrecon exceptions list --all`),
+//! the exports (`billrecon export payments|allocations|late-fees`, `billrecon exceptions list
+//! --all`),
 //! the input files (customers.csv, bills.csv, the banks' camt files) and the dunning policy of
 //! the config, on a data set whose files arrive a day late (`billrecon gen --days 3`: each
 //! booking day's files are created the next morning and ingested after the day). All through
@@ -291,6 +292,7 @@ struct Data {
     payments: Vec<Row>,
     by_id: HashMap<String, usize>,
     allocations: Vec<Row>,
+    late_fees: Vec<Row>,
     exceptions: Vec<Row>,
     customers: HashMap<String, Row>,
     bills: Vec<Row>,
@@ -309,6 +311,7 @@ impl Data {
             payments,
             by_id,
             allocations: bin.csv(&["export", "allocations", "--format", "csv"]),
+            late_fees: bin.csv(&["export", "late-fees", "--format", "csv"]),
             exceptions: bin.csv(&["exceptions", "list", "--all", "--format", "csv"]),
             customers: read_csv(&std::fs::read_to_string(gen.join("customers.csv")).unwrap())
                 .into_iter()
@@ -323,11 +326,12 @@ impl Data {
         &self.payments[self.by_id[id]]
     }
 
-    /// Allocations of payments booked on or before `d`: (bill, booking date, amount, bank,
-    /// channel), in the order they were made.
+    /// Allocations to bills' principal by payments booked on or before `d`: (bill, booking
+    /// date, amount, bank, channel), in the order they were made.
     fn allocations_by(&self, d: NaiveDate) -> Vec<(String, NaiveDate, Decimal, String, String)> {
         self.allocations
             .iter()
+            .filter(|a| a["part"] == "principal")
             .filter_map(|a| {
                 let p = self.payment(&a["payment_id"]);
                 if p["booking_date"].is_empty() || date(&p["booking_date"]) > d {
@@ -342,6 +346,131 @@ impl Data {
                 ))
             })
             .collect()
+    }
+}
+
+/// A movement of late fees: (charged | collected | waived, day, bill, bank, channel, amount).
+type FeeMove = (&'static str, NaiveDate, String, String, String, Decimal);
+
+impl Data {
+    /// The late fees charged (charge and undo rows, on the booking day of the payment whose
+    /// money they are on, or that undid them), collected (fee allocations, on the paying
+    /// payment's booking day) and waived (on the day recorded) from `from` to `to`.
+    fn fee_moves(&self, from: NaiveDate, to: NaiveDate) -> Vec<FeeMove> {
+        let mut out = Vec::new();
+        for f in &self.late_fees {
+            let amount = dec(&f["amount"]);
+            if f["kind"] == "charge" || f["kind"] == "undo" {
+                let acting = if f["by_payment_id"].is_empty() {
+                    &f["payment_id"]
+                } else {
+                    &f["by_payment_id"]
+                };
+                let p = self.payment(acting);
+                let day = date(&p["booking_date"]);
+                if (from..=to).contains(&day) {
+                    out.push((
+                        "charged",
+                        day,
+                        f["bill_id"].clone(),
+                        p["bank_id"].clone(),
+                        p["channel"].clone(),
+                        amount,
+                    ));
+                }
+            } else {
+                let day = date(&f["created_at"]);
+                if (from..=to).contains(&day) {
+                    out.push((
+                        "waived",
+                        day,
+                        f["bill_id"].clone(),
+                        String::new(),
+                        String::new(),
+                        -amount,
+                    ));
+                }
+            }
+        }
+        for a in self.allocations.iter().filter(|a| a["part"] == "late_fee") {
+            let p = self.payment(&a["payment_id"]);
+            if p["booking_date"].is_empty() {
+                continue;
+            }
+            let day = date(&p["booking_date"]);
+            if (from..=to).contains(&day) {
+                out.push((
+                    "collected",
+                    day,
+                    a["bill_id"].clone(),
+                    p["bank_id"].clone(),
+                    p["channel"].clone(),
+                    dec(&a["amount"]),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Each bill's late fee at the end of `d`: (accrued, charged, waived, paid), in minor units.
+    fn fee_states(&self, d: NaiveDate) -> HashMap<String, billrecon::store::bills::BillFee> {
+        let minor = |v: Decimal| -> i64 { (v * Decimal::from(100)).try_into().unwrap() };
+        let mut out: HashMap<String, billrecon::store::bills::BillFee> = HashMap::new();
+        for f in &self.late_fees {
+            let s = out.entry(f["bill_id"].clone()).or_default();
+            if f["kind"] == "charge" || f["kind"] == "undo" {
+                let acting = if f["by_payment_id"].is_empty() {
+                    &f["payment_id"]
+                } else {
+                    &f["by_payment_id"]
+                };
+                if date(&self.payment(acting)["booking_date"]) <= d {
+                    s.accrued += minor(dec(&f["computed"]));
+                    s.charged += minor(dec(&f["amount"]));
+                }
+            } else if date(&f["created_at"]) <= d {
+                s.waived -= minor(dec(&f["amount"]));
+                s.waived_flag = true;
+            }
+        }
+        for (bill, _, amount, _, _) in self.fee_allocations_by(d) {
+            out.entry(bill).or_default().paid += minor(amount);
+        }
+        out
+    }
+
+    /// Allocations to bills' late fees by payments booked on or before `d`.
+    fn fee_allocations_by(
+        &self,
+        d: NaiveDate,
+    ) -> Vec<(String, NaiveDate, Decimal, String, String)> {
+        self.allocations
+            .iter()
+            .filter(|a| a["part"] == "late_fee")
+            .filter_map(|a| {
+                let p = self.payment(&a["payment_id"]);
+                if p["booking_date"].is_empty() || date(&p["booking_date"]) > d {
+                    return None;
+                }
+                Some((
+                    a["bill_id"].clone(),
+                    date(&p["booking_date"]),
+                    dec(&a["amount"]),
+                    p["bank_id"].clone(),
+                    p["channel"].clone(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The customer of a bill.
+    fn customer_of(&self, bill: &str) -> &Row {
+        let b = self
+            .bills
+            .iter()
+            .find(|b| b["bill_id"] == bill)
+            .unwrap_or_else(|| panic!("no bill {bill}"));
+        &self.customers[&b["account_no"]]
     }
 }
 
@@ -482,6 +611,34 @@ fn check_settlement(bin: &Bin, data: &Data, d: NaiveDate) {
         );
         for c in ["realtime_vs_file", "expected_transfer", "settlement"] {
             assert_eq!(r[c], "", "{at}: no partner bank");
+        }
+    }
+    // late fees: charged and collected by the day's payments, per bank; waived that day and
+    // outstanding at its end for all banks
+    let moves = data.fee_moves(d, d);
+    let owed: i64 = data.fee_states(d).values().map(|f| f.owed()).sum();
+    for (bank, ccy) in sums.keys() {
+        let r = find(&report, &[("bank_id", bank), ("currency", ccy)]);
+        let at = format!("{day} {bank} {ccy} late fees");
+        let of = |what: &str| -> Decimal {
+            moves
+                .iter()
+                .filter(|m| m.0 == what && (bank == "ALL" || &m.3 == bank))
+                .map(|m| m.5)
+                .sum()
+        };
+        assert_eq!(r["late_fees_charged"], money(of("charged")), "{at}");
+        assert_eq!(r["late_fees_collected"], money(of("collected")), "{at}");
+        if bank == "ALL" {
+            assert_eq!(r["late_fees_waived"], money(of("waived")), "{at}");
+            assert_eq!(
+                r["late_fees_outstanding"],
+                money(Decimal::new(owed, 2)),
+                "{at}"
+            );
+        } else {
+            assert_eq!(r["late_fees_waived"], "", "{at}");
+            assert_eq!(r["late_fees_outstanding"], "", "{at}");
         }
     }
 }
@@ -646,26 +803,33 @@ fn check_ageing(bin: &Bin, data: &Data, config: &billrecon::config::Config, d: N
         bills: i64,
         buckets: [Decimal; 5],
         fees: i64,
+        fees_owed: i64,
     }
+    let fee_states = data.fee_states(d);
     let mut acc: BTreeMap<(String, String), A> = BTreeMap::new();
     for b in &data.bills {
-        if date(&b["issued_on"]) > d {
+        if date(&b["issued_on"]) > d || b.get("status").is_some_and(|s| s == "cancelled") {
             continue;
         }
-        let owed = dec(&b["amount"]) - paid.get(&b["bill_id"]).copied().unwrap_or_default();
-        if owed <= Decimal::ZERO {
+        let owed = (dec(&b["amount"]) - paid.get(&b["bill_id"]).copied().unwrap_or_default())
+            .max(Decimal::ZERO);
+        let state = fee_states.get(&b["bill_id"]).copied().unwrap_or_default();
+        if owed <= Decimal::ZERO && state.owed() <= 0 {
             continue;
         }
         let due = date(&b["due_on"]);
         let days = (d - due).num_days();
         let i = billrecon::reports::ageing::bucket(days);
         let c = &data.customers[&b["account_no"]];
-        let fee = billrecon::dunning::fees::late_fee(
+        // what is owed of the fees charged, plus what the principal accrued (the minimum on
+        // the bill's total)
+        let fee = billrecon::dunning::fees::fee_due(
             config.dunning.for_class(&c["class"]).late_fee,
             billrecon::domain::Currency::CNY,
             (owed * Decimal::from(100)).try_into().unwrap(),
             due,
             d,
+            &state,
         );
         let manager = if c["manager"].is_empty() {
             "(none)".to_string()
@@ -680,7 +844,8 @@ fn check_ageing(bin: &Bin, data: &Data, config: &billrecon::config::Config, d: N
             let a = acc.entry(key).or_default();
             a.bills += 1;
             a.buckets[i] += owed;
-            a.fees += fee;
+            a.fees += fee.total();
+            a.fees_owed += fee.owed;
         }
     }
     assert_eq!(report.len(), acc.len(), "ageing {d}: {report:?}");
@@ -702,6 +867,11 @@ fn check_ageing(bin: &Bin, data: &Data, config: &billrecon::config::Config, d: N
         }
         assert_eq!(r["total"], money(a.buckets.iter().copied().sum()), "{at}");
         assert_eq!(r["late_fees"], money(Decimal::new(a.fees, 2)), "{at}");
+        assert_eq!(
+            r["late_fees_owed"],
+            money(Decimal::new(a.fees_owed, 2)),
+            "{at}"
+        );
     }
 }
 
@@ -725,7 +895,23 @@ fn check_collection(bin: &Bin, data: &Data, d: NaiveDate) {
         collected: Decimal,
         day_weight: Decimal,
         weight: Decimal,
+        /// late fees: charged, collected, waived in the window, outstanding at its end
+        fees: [Decimal; 4],
     }
+    let groups = |c: &Row| -> Vec<(String, String)> {
+        vec![
+            ("class".into(), c["class"].clone()),
+            (
+                "manager".into(),
+                if c["manager"].is_empty() {
+                    "(none)".into()
+                } else {
+                    c["manager"].clone()
+                },
+            ),
+            ("all".into(), "all".into()),
+        ]
+    };
     let keys = |b: &Row| -> Vec<(String, String)> {
         let c = &data.customers[&b["account_no"]];
         vec![
@@ -767,9 +953,37 @@ fn check_collection(bin: &Bin, data: &Data, d: NaiveDate) {
             trend.entry(booked).or_default().1 += amount;
         }
     }
+    // late fees of the window, by the day of their payment or waiver, whatever the bill's
+    // issue date; outstanding at its end
+    let mut fee_days: BTreeMap<NaiveDate, [Decimal; 3]> = BTreeMap::new();
+    for (what, day, bill, bank, channel, amount) in data.fee_moves(from, d) {
+        let k = match what {
+            "charged" => 0,
+            "collected" => 1,
+            _ => 2,
+        };
+        let mut ks = groups(data.customer_of(&bill));
+        if what != "waived" {
+            ks.push(("bank".into(), bank));
+            ks.push(("channel".into(), channel));
+        }
+        for g in ks {
+            acc.entry(g).or_default().fees[k] += amount;
+        }
+        fee_days.entry(day).or_default()[k] += amount;
+    }
+    for (bill, state) in data.fee_states(d) {
+        if state.owed() != 0 {
+            for g in groups(data.customer_of(&bill)) {
+                acc.entry(g).or_default().fees[3] += Decimal::new(state.owed(), 2);
+            }
+        }
+    }
+    let days: std::collections::BTreeSet<NaiveDate> =
+        trend.keys().chain(fee_days.keys()).copied().collect();
     assert_eq!(
         report.len(),
-        acc.len() + trend.len(),
+        acc.len() + days.len(),
         "collection {d}: {report:?}"
     );
     for ((by, group), a) in &acc {
@@ -799,19 +1013,41 @@ fn check_collection(bin: &Bin, data: &Data, d: NaiveDate) {
         };
         assert_eq!(r["avg_days_to_payment"], avg, "{at}");
         assert_eq!(r["window_from"], from.to_string());
+        assert_eq!(r["late_fees_charged"], money(a.fees[0]), "{at}");
+        assert_eq!(r["late_fees_collected"], money(a.fees[1]), "{at}");
+        let (waived, outstanding) = if billed_by {
+            (money(a.fees[2]), money(a.fees[3]))
+        } else {
+            (String::new(), String::new())
+        };
+        assert_eq!(r["late_fees_waived"], waived, "{at}");
+        assert_eq!(r["late_fees_outstanding"], outstanding, "{at}");
     }
     let (mut billed, mut collected) = (Decimal::ZERO, Decimal::ZERO);
-    for (day, (b, c)) in &trend {
+    for day in &days {
+        let (b, c) = trend.get(day).copied().unwrap_or_default();
+        let f = fee_days.get(day).copied().unwrap_or_default();
         billed += b;
         collected += c;
         let r = find(&report, &[("by", "day"), ("group", &day.to_string())]);
-        assert_eq!(r["billed"], money(*b), "{d} trend {day}");
-        assert_eq!(r["collected"], money(*c), "{d} trend {day}");
-        assert_eq!(
-            r["collection_rate_pct"],
-            pct(collected, billed),
-            "{d} trend {day}"
-        );
+        for (i, col) in [
+            "late_fees_charged",
+            "late_fees_collected",
+            "late_fees_waived",
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert_eq!(r[*col], money(f[i]), "{d} trend {day} {col}");
+        }
+        assert_eq!(r["billed"], money(b), "{d} trend {day}");
+        assert_eq!(r["collected"], money(c), "{d} trend {day}");
+        let rate = if billed > Decimal::ZERO {
+            pct(collected, billed)
+        } else {
+            String::new()
+        };
+        assert_eq!(r["collection_rate_pct"], rate, "{d} trend {day}");
     }
 }
 
