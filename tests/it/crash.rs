@@ -550,6 +550,23 @@ async fn crash_loop(pg: bool, default_kills: u64) {
     );
     assert!(end.notices_sent > 0, "notices were delivered");
     assert!(end.days_complete > 0, "a day was published");
+    // what publishes killed part-way left (hidden staging and old sets) is swept by the next
+    // publish in that month's folder
+    let newest = day_dirs(&s.dir.path().join("reports"))
+        .into_iter()
+        .max_by_key(|d| std::fs::metadata(d).and_then(|m| m.modified()).ok())
+        .expect("a published day");
+    let month = newest.parent().unwrap();
+    let leftovers: Vec<String> = std::fs::read_dir(month)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".staging-") || n.contains(".old-"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "{}: left behind by killed publishes: {leftovers:?}",
+        month.display()
+    );
     // kills landed inside runs (pull, ingest, matching): those runs were closed at the next start
     let interrupted: i64 =
         sqlx::query("SELECT COUNT(*) FROM runs WHERE error = 'the daemon stopped during the run'")
